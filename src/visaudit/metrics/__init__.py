@@ -1,1 +1,1 @@
-"""Pure metric functions (numpy in, floats out): calibration, OOD detection, ..."""
+"""Pure metric functions (numpy in, numbers out)."""
