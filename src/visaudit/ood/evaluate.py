@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from visaudit.metrics.calibration import held_out_split
 from visaudit.metrics.ood import auroc, ood_metrics, score_histogram
 from visaudit.ood.detectors import Arrays, FitData, score_all
 
@@ -27,33 +26,61 @@ ID_KEY = "__id__"
 HELDOUT_SET = "heldout-classes"
 
 
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a well-spread 64-bit hash of each integer."""
+    x = np.asarray(x).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def fit_mask(index: np.ndarray, fit_fraction: float, seed: int) -> np.ndarray:
+    """True for the ID samples (dataset positions ``index``) in the detectors' fit split.
+
+    Membership is a seeded hash of each sample's position, so it is known inside a chunk
+    (ODIN scores only the eval samples) and does not depend on chunking; the fit share is
+    ``fit_fraction`` in expectation.
+    """
+    salt = _mix64(np.array([seed], dtype=np.int64))[0]
+    u = (_mix64(np.asarray(index, dtype=np.int64)) ^ salt) >> np.uint64(11)
+    return (u.astype(np.float64) / float(2 ** 53)) < fit_fraction
+
+
 def collect_chunk(
     model: "torch.nn.Module",
     batches: Iterator["Batch"],
     odin_views: dict[str, Sequence[int] | None] | None = None,
     odin_temperature: float = 1000.0,
     odin_eps: float = 0.0014,
+    fit_split: tuple[float, int] | None = None,
 ) -> "ChunkResult":
     """One pass over ``batches``: stacks ``logits``, ``features``, ``labels``, ``index`` and,
-    per ODIN view ``v``, ``odin:v`` scores (``odin_views``: view name -> class subset or None)."""
+    per ODIN view ``v``, ``odin:v`` scores (``odin_views``: view name -> class subset or None).
+
+    ``fit_split=(fit_fraction, seed)`` marks the ID set: ODIN then skips its fit samples (NaN).
+    """
     import torch
 
-    from visaudit.ood.odin import odin_scores
+    from visaudit.ood.odin import penultimate_and_odin
     from visaudit.probes.base import ChunkResult
 
+    views = dict(odin_views or {})
     parts: dict[str, list[np.ndarray]] = {"logits": [], "features": [], "labels": [], "index": []}
-    for view in odin_views or {}:
+    for view in views:
         parts[f"odin:{view}"] = []
     n = 0
     for b in batches:
-        with torch.no_grad():
-            feats, logits = model.penultimate(b.x)
+        rows = None
+        if fit_split is not None and views:
+            rows = torch.from_numpy(~fit_mask(b.index, *fit_split))
+        feats, logits, odin = penultimate_and_odin(model, b.x, views, rows, odin_temperature, odin_eps)
         parts["logits"].append(logits.float().cpu().numpy())
         parts["features"].append(feats.float().cpu().numpy())
         parts["labels"].append(b.y.cpu().numpy().astype(np.int64))
         parts["index"].append(np.asarray(b.index, dtype=np.int64))
-        for view, classes in (odin_views or {}).items():
-            s = odin_scores(model, b.x, odin_temperature, odin_eps, classes)
+        for view, s in odin.items():
             parts[f"odin:{view}"].append(s.float().cpu().numpy())
         n += len(b.index)
     stacks = {k: np.concatenate(v, axis=0) for k, v in parts.items() if v}
@@ -67,12 +94,13 @@ class StoredSet:
     logits: np.ndarray
     features: np.ndarray
     labels: np.ndarray
+    index: np.ndarray
     odin: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_stacks(cls, stacks: dict[str, np.ndarray]) -> "StoredSet":
         odin = {k.split(":", 1)[1]: v for k, v in stacks.items() if k.startswith("odin:")}
-        return cls(stacks["logits"], stacks["features"], stacks["labels"], odin)
+        return cls(stacks["logits"], stacks["features"], stacks["labels"], stacks["index"], odin)
 
     def take(self, idx: np.ndarray, view: str = "all", classes: Sequence[int] | None = None) -> Arrays:
         """Detector input for positions ``idx``, logits restricted to ``classes`` if given."""
@@ -136,7 +164,8 @@ def evaluate(
         head_weight, head_bias: the model's final linear layer.
         fit_labels: class labels (model's label space) of the ID samples for class-conditional
             fits; default the model's predictions.
-        fit_fraction: share of the ID set used to fit detectors (the rest is evaluated).
+        fit_fraction: share of the ID set used to fit detectors (the rest is evaluated);
+            membership by :func:`fit_mask` of the samples' dataset positions.
         seed: split seed.
         heldout_classes: if given, also a near-OOD split: ID = the other classes of the ID eval
             split, OOD = these classes; logits, head and fit restricted to the ID classes.
@@ -144,7 +173,10 @@ def evaluate(
     """
     params = _detector_params(detectors, params)
     labels = fit_labels if fit_labels is not None else id_set.logits.argmax(1)
-    fit_idx, eval_idx = held_out_split(len(id_set.logits), fit_fraction, seed)
+    in_fit = fit_mask(id_set.index, fit_fraction, seed)
+    fit_idx, eval_idx = np.nonzero(in_fit)[0], np.nonzero(~in_fit)[0]
+    if len(fit_idx) < 2 or len(eval_idx) < 2:
+        raise ValueError(f"fit split of {len(in_fit)} ID samples left {len(fit_idx)} to fit, {len(eval_idx)} to evaluate")
     fit = FitData(id_set.logits[fit_idx], id_set.features[fit_idx], labels[fit_idx], head_weight, head_bias)
     inputs = {ID_KEY: id_set.take(eval_idx)}
     all_idx = {s: np.arange(len(a.logits)) for s, a in ood_sets.items()}

@@ -153,10 +153,11 @@ class OODProbe(Probe):
                 return {}
             return {"all": None, HELDOUT_SET: keep} if held else {"all": None}
 
-        def pass_over(view: dict[str, Any]):
-            return lambda batches: collect_chunk(ctx.model, batches, view, cfg.odin_temperature, cfg.odin_eps)
+        def pass_over(view: dict[str, Any], fit_split=None):
+            return lambda batches: collect_chunk(ctx.model, batches, view, cfg.odin_temperature, cfg.odin_eps,
+                                                 fit_split)
 
-        id_chunks = ctx.map_chunks(pass_over(views(heldout is not None)), tag="id")
+        id_chunks = ctx.map_chunks(pass_over(views(heldout is not None), (cfg.fit_fraction, ctx.seed)), tag="id")
         if id_chunks.n < 4:
             raise VisauditError(f"ood: only {id_chunks.n} in-distribution images could be read")
         id_set = StoredSet.from_stacks(id_chunks.stacks)
@@ -172,7 +173,12 @@ class OODProbe(Probe):
                 warnings.append(f"OOD set {name} skipped: {err}")
                 continue
             label = set_label(name)
-            idx = self._subset(ctx, len(ds), label)
+            exclude = None
+            if ds.fingerprint() == ctx.dataset.fingerprint():
+                # the ID dataset used as "OOD" (a sanity check): only images the ID pass did not use
+                exclude = id_set.index
+                warnings.append(f"OOD set {name} is the ID dataset: its images used as ID are left out")
+            idx = self._subset(ctx, len(ds), label, exclude)
             res = ctx.map_chunks(pass_over(views(False)), dataset=ds, tag=f"ood-{label}", indices=idx)
             if res.n == 0:
                 warnings.append(f"OOD set {name}: no image could be read")
@@ -201,7 +207,7 @@ class OODProbe(Probe):
             warnings.append("odin re-runs the model (input perturbation) inside the data pass; "
                             "all other detectors use the stored logits and features only")
 
-        rows = [pd.DataFrame({"set": "id", "sample_id": [ctx.dataset.ids[i] for i in id_set_index(id_chunks, report)],
+        rows = [pd.DataFrame({"set": "id", "sample_id": [ctx.dataset.ids[i] for i in id_set.index[report.id_eval_index]],
                               **{d: report.scores[d][ID_KEY] for d in cfg.detectors}})]
         for label in ood_sets:
             rows.append(pd.DataFrame({"set": label, "sample_id": ood_ids[label],
@@ -237,15 +243,18 @@ class OODProbe(Probe):
             return ds.bind(ctx.dataset.preprocess)
         return ctx.open_dataset(name)
 
-    def _subset(self, ctx: "ProbeContext", n: int, label: str) -> np.ndarray:
+    def _subset(self, ctx: "ProbeContext", n: int, label: str, exclude: np.ndarray | None = None) -> np.ndarray:
         cap = self.config.max_ood_images
         max_images = getattr(ctx, "max_images", None)
         if max_images:
             cap = min(cap, int(max_images))
-        if n <= cap:
-            return np.arange(n, dtype=np.int64)
+        pool = np.arange(n, dtype=np.int64)
+        if exclude is not None:
+            pool = np.setdiff1d(pool, exclude)
+        if len(pool) <= cap:
+            return pool
         rng = np.random.default_rng([ctx.seed, zlib.crc32(label.encode())])
-        return np.sort(rng.choice(n, size=cap, replace=False)).astype(np.int64)
+        return np.sort(rng.choice(pool, size=cap, replace=False)).astype(np.int64)
 
     @staticmethod
     def _fit_labels(ctx: "ProbeContext", id_set) -> np.ndarray | None:
@@ -256,7 +265,3 @@ class OODProbe(Probe):
             return np.asarray(ctx.label_map.indices)[id_set.labels]
         return None  # model predictions
 
-
-def id_set_index(id_chunks, report) -> np.ndarray:
-    """Dataset positions of the ID eval samples."""
-    return id_chunks.stacks["index"][report.id_eval_index]
