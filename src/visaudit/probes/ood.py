@@ -164,6 +164,7 @@ class OODProbe(Probe):
 
         ood_sets: dict[str, StoredSet] = {}
         ood_ids: dict[str, list[str]] = {}
+        id_copies: set[str] = set()
         for name in names:
             try:
                 ds = self._open(ctx, name)
@@ -177,7 +178,9 @@ class OODProbe(Probe):
             if ds.fingerprint() == ctx.dataset.fingerprint():
                 # the ID dataset used as "OOD" (a sanity check): only images the ID pass did not use
                 exclude = id_set.index
-                warnings.append(f"OOD set {name} is the ID dataset: its images used as ID are left out")
+                id_copies.add(set_label(name))
+                warnings.append(f"OOD set {name} is the ID dataset (a sanity check; expect AUROC 0.5): its images "
+                                "used as ID are left out, and it is not part of the `mean` metrics")
             idx = self._subset(ctx, len(ds), label, exclude)
             res = ctx.map_chunks(pass_over(views(False)), dataset=ds, tag=f"ood-{label}", indices=idx)
             if res.n == 0:
@@ -197,7 +200,7 @@ class OODProbe(Probe):
             heldout_classes=heldout, params=self._params(),
         )
         metrics = dict(report.metrics)
-        far = list(ood_sets)
+        far = [s for s in ood_sets if s not in id_copies]
         for det in cfg.detectors:
             for m in ("auroc", "fpr95", "aupr_in", "aupr_out"):
                 vals = [metrics[f"{m}@{det}/{s}"] for s in far]
