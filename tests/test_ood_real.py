@@ -58,11 +58,11 @@ def test_far_ood_is_detected(records, model):
         assert best > 0.9, (s, best)
     # MSP is the weak baseline but far better than chance on real far-OOD data
     assert m["auroc@msp/fashion-mnist"] > 0.75
-    # noise drives logits up: feature-space detectors beat logit-only ones there
+    # noise can drive logits up: feature-space detectors do better than logit-only ones there
     for s in ("uniform-noise", "gaussian-noise"):
         feat = max(m[f"auroc@{d}/{s}"] for d in ("mahalanobis", "vim", "knn"))
         logit = max(m[f"auroc@{d}/{s}"] for d in ("msp", "maxlogit", "energy"))
-        assert feat > logit + 0.05, (s, feat, logit)
+        assert feat > logit and feat > 0.99, (s, feat, logit)
     # near-OOD (held-out classes) is above chance and harder than far-OOD for MSP
     assert 0.6 < m["auroc@msp/heldout-classes"] < m["auroc@msp/solid-colours"] + 0.1
 
