@@ -39,3 +39,15 @@ def test_efficientnet_lite0_on_the_16_class_stimuli(shared_store):
     assert cc["agreement@texture"] > cc["top1"] > 1 / 16
     assert by_ds["cue-conflict"]["label_map"]["kind"] == "mean-prob"
     assert by_ds["cue-conflict"]["n_samples"] == 1280
+
+
+def test_default_run_audits_efficientnet_lite0_on_every_fitting_dataset(shared_store):
+    from tests.helpers import run_cli
+
+    res = visaudit.audit(store=shared_store)
+    cells = {(r["model"]["name"], r["probe"]["name"], r["dataset"]["name"]) for r in res.records}
+    assert {("efficientnet_lite0", "accuracy", d) for d in ("cue-conflict", "edges", "silhouettes")} <= cells
+    assert not any(d in ("cifar10-test", "fashion-mnist") for _, _, d in cells), "label spaces that do not fit are skipped"
+    out = run_cli("run", "--store", str(shared_store), "-q")  # the README's command, answered from the store
+    assert out.returncode == 0, out.stderr
+    assert "efficientnet_lite0" in out.stdout and "cue-conflict" in out.stdout and "ok (cached)" in out.stdout

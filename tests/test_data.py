@@ -131,3 +131,48 @@ def test_timm_style_resize_and_centre_crop():
     assert out.shape == (3, 224, 224)
     same = transform_image(img.resize((224, 224)), Preprocess((3, 224, 224), resize="direct"))
     assert same.shape == (3, 224, 224)
+
+
+def test_cifar10_binary_batches_match_the_image_folder(tmp_path):
+    """The official binary format (label byte + 3072 planar bytes) read from a file we write."""
+    folder = open_dataset("cifar10-test")
+    picks = [0, 1500, 9999]
+    rows = []
+    for i in picks:
+        img = np.asarray(Image.open(folder.path + "/" + folder.ids[i]).convert("RGB"))
+        rows.append(np.concatenate([[folder.labels[i]], img.transpose(2, 0, 1).ravel()]).astype(np.uint8))
+    (tmp_path / "cifar-10-batches-bin").mkdir()
+    (tmp_path / "cifar-10-batches-bin" / "test_batch.bin").write_bytes(np.stack(rows).tobytes())
+    ds = open_dataset("cifar10-test", path=tmp_path)
+    assert len(ds) == 3 and ds.labels.tolist() == [int(folder.labels[i]) for i in picks]
+    bound = ds.bind(Preprocess((3, 32, 32), resize="direct"))
+    ref = folder.bind(Preprocess((3, 32, 32), resize="direct"))
+    assert np.array_equal(bound[1][0], ref[1500][0])
+
+
+def test_cifar10_pickle_release_is_refused(tmp_path):
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x04pickled")
+    with pytest.raises(VisauditError, match="refuses to unpickle"):
+        open_dataset("cifar10-test", path=tmp_path)
+
+
+def test_imagenet_flat_folder_with_ground_truth(tmp_path):
+    for i in range(3):
+        Image.new("RGB", (50, 40)).save(tmp_path / f"ILSVRC2012_val_0000000{i + 1}.JPEG")
+    (tmp_path / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\n"
+        "ILSVRC2012_val_00000001,n01751748 1 2 3 4\n"
+        "ILSVRC2012_val_00000002,n09193705 1 2 3 4\n"
+        "ILSVRC2012_val_00000003,n01440764 1 2 3 4\n"
+    )
+    ds = open_dataset(str(tmp_path))
+    inet = imagenet1k()
+    assert ds.label_space.name == "imagenet1k"
+    assert [inet.ids[l] for l in ds.labels] == ["n01751748", "n09193705", "n01440764"]
+
+
+def test_fashion_mnist_idx_is_read_and_converted_to_rgb():
+    ds = open_dataset("fashion-mnist").bind(Preprocess((3, 32, 32), resize="direct"))
+    x, y, _ = ds[0]
+    assert x.shape == (3, 32, 32) and (x[0] == x[1]).all() and y == 9  # first test image is an ankle boot
