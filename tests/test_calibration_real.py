@@ -58,3 +58,15 @@ def test_ece_matches_torchmetrics_on_the_same_images(record, resnet20):
     for norm, ours in (("l1", cal.ece), ("max", cal.mce)):
         ref = multiclass_calibration_error(pt, yt, 10, n_bins=15, norm=norm).item()
         assert ours(p, labels) == pytest.approx(ref, abs=1e-6)
+
+
+def test_mapped_label_space_uses_the_label_map_for_temperature_scaling(tmp_path):
+    """ImageNet model on the 16-class silhouettes: probabilities via the 1000 -> 16 mean rule."""
+    res = visaudit.audit("efficientnet_lite0", "calibration", "silhouettes", store=tmp_path, max_images=64)
+    (rec,) = res.records
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["data"]["label_map"]["kind"] == "mean-prob"
+    m = rec["metrics"]
+    assert all(np.isfinite(v) for v in m.values())
+    assert 0.05 <= m["temperature"] <= 20 and 0 <= m["ece"] <= 1
+    assert sum(rec["data"]["reliability"]["count"]) == 64
