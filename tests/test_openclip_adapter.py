@@ -25,7 +25,9 @@ def weights(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("VISAUDIT_CACHE", str(tmp_path / "cache"))
+    from visaudit import settings
+
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
@@ -56,7 +58,7 @@ def _direct_logits(weights, x, classes, templates):
 
 def test_zero_shot_logits_match_direct_computation(weights):
     x = torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    clf = load_openclip(f"tiny-clip-test@{weights}", CLASSES)
+    clf = load_openclip(f"tiny-clip-test:{weights}", CLASSES)
     assert clf.info.input_size == (3, 64, 64) and clf.info.num_classes == 3
     with torch.no_grad():
         got = clf(x)
@@ -64,17 +66,17 @@ def test_zero_shot_logits_match_direct_computation(weights):
 
 
 def test_text_side_is_cached_on_disk(weights, cache_dir, monkeypatch):
-    load_openclip(f"tiny-clip-test@{weights}", CLASSES, templates=["a {}."])
+    load_openclip(f"tiny-clip-test:{weights}", CLASSES, templates=["a {}."])
     assert len(list(cache_dir.rglob("*.pt"))) == 1
 
     def boom(*a, **k):
         raise AssertionError("text tower ran although the embeddings were cached")
 
     monkeypatch.setattr(open_clip.model.CLIP, "encode_text", boom)
-    clf = load_openclip(f"tiny-clip-test@{weights}", CLASSES, templates=["a {}."])
+    clf = load_openclip(f"tiny-clip-test:{weights}", CLASSES, templates=["a {}."])
     assert clf(torch.rand(1, 3, 64, 64)).shape == (1, 3)
     with pytest.raises(AssertionError):  # new prompts are a new key
-        load_openclip(f"tiny-clip-test@{weights}", CLASSES, templates=["the {}."])
+        load_openclip(f"tiny-clip-test:{weights}", CLASSES, templates=["the {}."])
 
 
 def test_descriptions_mean_score_and_decisive_description(weights, tmp_path):
@@ -84,27 +86,30 @@ def test_descriptions_mean_score_and_decisive_description(weights, tmp_path):
     import json
 
     f.write_text(json.dumps(desc))
-    clf = load_openclip(f"tiny-clip-test@{weights}", CLASSES, descriptions=str(f))
+    clf = load_openclip(f"tiny-clip-test:{weights}", CLASSES, descriptions=str(f))
     x = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        logits, decisive = clf.describe(x)
-        feats = clf.image_features(x)
+        logits, decisive = clf.net.describe(clf.normalize(x))
+        assert torch.allclose(logits, clf(x), atol=1e-4)
+        feats = clf.net.image_features(clf.normalize(x))
         tok = open_clip.get_tokenizer("tiny-clip-test")
         for i, c in enumerate(CLASSES):
-            e = clf.net.encode_text(tok(desc[c]))
+            e = clf.net.clip.encode_text(tok(desc[c]))
             e = e / e.norm(dim=-1, keepdim=True)
             assert torch.allclose(logits[:, i], (100 * feats @ e.T).mean(1), atol=1e-3)
     pred = logits.argmax(1)
     for p, d in zip(pred, decisive):
         assert d in desc[CLASSES[int(p)]]
     with pytest.raises(Exception, match="dog"):
-        load_openclip(f"tiny-clip-test@{weights}", CLASSES, descriptions={"cat": ["x"], "car": ["y"]})
+        load_openclip(f"tiny-clip-test:{weights}", CLASSES, descriptions={"cat": ["x"], "car": ["y"]})
 
 
 def test_with_templates_changes_the_head_not_the_image_tower(weights):
-    clf = load_openclip(f"tiny-clip-test@{weights}", CLASSES)
-    other = clf.with_templates(["a texture of a {}."])
-    assert other.net is clf.net
+    clf = load_openclip(f"tiny-clip-test:{weights}", CLASSES)
+    from visaudit.models.classifier import Classifier
+
+    other = Classifier(clf.net.with_templates(["a texture of a {}."]), clf.info)
+    assert other.net.clip is clf.net.clip
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert not torch.allclose(clf(x), other(x))
@@ -115,7 +120,19 @@ def test_unknown_arch_and_missing_file_are_clear_errors():
     from visaudit.errors import VisauditError
 
     with pytest.raises(VisauditError, match="architecture"):
-        load_openclip("no-such-arch@random", CLASSES)
+        load_openclip("no-such-arch:random", CLASSES)
     open_clip.add_model_config(str(CONFIG))
     with pytest.raises(VisauditError, match="not found"):
-        load_openclip("tiny-clip-test@/nonexistent/w.pt", CLASSES)
+        load_openclip("tiny-clip-test:/nonexistent/w.pt", CLASSES)
+
+
+def test_clip_prefix_resolves_through_load_model(weights):
+    from visaudit.models import load_model
+
+    model = load_model(f"clip:tiny-clip-test:{weights}:cifar10")
+    assert model.info.label_space == "cifar10" and model.info.num_classes == 10
+    assert model.info.source == "openclip" and model.info.weights_sha256
+    feats, logits = model.penultimate(torch.rand(2, 3, 64, 64))
+    assert feats.shape == (2, 32) and logits.shape == (2, 10)
+    assert torch.allclose(logits, feats @ model.head_weight.T, atol=1e-4)  # 100 x cosine head
+    assert torch.allclose(feats.norm(dim=1), torch.ones(2), atol=1e-4)

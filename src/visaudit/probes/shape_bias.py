@@ -113,16 +113,26 @@ class ShapeBiasProbe(Probe):
                 f"not on a dataset with label space {space_name!r}"
             )
 
-    def _decisions(self, ctx: "ProbeContext", forward: Any, subject: str, tag: str) -> "pd.DataFrame":
+    def _decisions(self, ctx: "ProbeContext", forward: Any, subject: str, tag: str,
+                   describe: Any = None) -> "pd.DataFrame":
+        """Decision rows; ``describe`` (a description head's ``describe``) adds the deciding text."""
         names = _class_names(ctx)
 
         def fn(batches: Any) -> ChunkResult:
             frames = []
             n = 0
             for b in batches:
-                probs = ctx.scores(forward(b.x))
+                decisive = None
+                if describe is not None:
+                    logits, decisive = describe(ctx.model.normalize(b.x))
+                    probs = ctx.scores(logits.float())
+                else:
+                    probs = ctx.scores(forward(b.x))
                 pred = probs.argmax(dim=1).cpu().numpy()
-                frames.append(_decision_rows(subject, names, pred, b.y.cpu().numpy(), b.index, b.ids))
+                rows = _decision_rows(subject, names, pred, b.y.cpu().numpy(), b.index, b.ids)
+                if decisive is not None:
+                    rows["decisive_description"] = decisive
+                frames.append(rows)
                 n += len(pred)
             import pandas as pd
 
@@ -138,7 +148,9 @@ class ShapeBiasProbe(Probe):
 
         cfg: ShapeBiasConfig = ctx.config  # type: ignore[assignment]
         subject = str(getattr(ctx.model.info, "name", "model"))
-        rows = self._decisions(ctx, ctx.logits, subject, "main")
+        net = getattr(ctx.model, "net", None)
+        describe = net.describe if getattr(net, "mode", None) == "descriptions" else None
+        rows = self._decisions(ctx, ctx.logits, subject, "main", describe)
         warnings: list[str] = []
         data: dict[str, Any] = {}
         if not _is_cue_conflict(ctx.dataset):
@@ -151,11 +163,13 @@ class ShapeBiasProbe(Probe):
         if metrics["shape_bias"] != metrics["shape_bias"]:  # NaN
             warnings.append("no decision matched either cue; shape bias is undefined (NaN)")
 
-        steer = getattr(ctx.model, "with_templates", None)
+        steer = getattr(getattr(ctx.model, "net", None), "with_templates", None)
         if cfg.prompt_steering and steer is not None and cfg.steering_templates:
+            from visaudit.models.classifier import Classifier
+
             steering: dict[str, dict[str, float]] = {}
             for set_name, templates in cfg.steering_templates.items():
-                steered = steer(list(templates))
+                steered = Classifier(steer(list(templates)), ctx.model.info).to(ctx.device).eval()
                 srows = self._decisions(ctx, lambda x, m=steered: m(x).float(), subject, f"prompt-{set_name}")
                 sres = shape_bias_from_decisions(srows, per_category=False)
                 steering[set_name] = {k: float(sres[k]) for k in ("shape_bias", "shape_match", "texture_match")}
