@@ -109,3 +109,17 @@ def test_stimulus_is_gray_low_contrast_and_clipped():
     assert stim.shape == (2, 3, 16, 16)
     assert stim.min() >= 0 and stim.max() <= 1
     assert torch.equal(stim[:, 0], stim[:, 2])
+
+
+def test_spectral_downsample_keeps_low_and_drops_high_frequencies():
+    from visaudit.perturb.bandpass_noise import spectral_downsample
+    from visaudit.perturb.spectral import fourier_basis
+
+    low = fourier_basis(224, 224, 3, 5)
+    high = fourier_basis(224, 224, 0, 40)      # above the 16 cycles/image Nyquist of 32 px
+    const = torch.full((1, 1, 224, 224), 0.3)
+    assert torch.allclose(spectral_downsample(const, (32, 32)), torch.full((1, 1, 32, 32), 0.3), atol=1e-6)
+    assert spectral_downsample(high[None, None], (32, 32)).abs().max() < 1e-6
+    small = spectral_downsample(low[None, None], (32, 32))[0, 0]
+    # same sinusoid sampled on the coarse grid: amplitude kept
+    assert torch.allclose(small, low[::7, ::7], atol=1e-5)

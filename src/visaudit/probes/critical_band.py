@@ -7,11 +7,15 @@ the image is replicated to 3 channels. The accuracy grid (5 x 7, in %, clean row
 gives per-band thresholds, a bounded Gaussian fit, and from it the centre frequency
 (cycles/image), bandwidth (octaves) and peak noise sensitivity.
 
-The bands are defined in cycles/image for a ``work_size`` x ``work_size`` image (224, as in
-the original). A model with another input size gets its gray image resized to
-``work_size``, the noise added there, and the stimulus area-averaged back to its input
-size, so a 32 px CIFAR model sees the same cycles/image bands; bands above its Nyquist
-frequency (16 cycles/image) are averaged away, which is what such a model can see.
+The bands are defined in cycles/image for a ``work_size`` x ``work_size`` noise image (224,
+as in the original). For a model with another input size the band noise is resized to the
+model's size by spectral cropping (an ideal low-pass) before it is added, so a 32 px CIFAR model gets the same cycles/image
+bands; bands above its Nyquist frequency (16 cycles/image) vanish, which is what such
+a model can see.
+
+Noise: a seeded pool of ``noise_pool`` band-split noise images is drawn once per job on the
+device (the Laplacian pyramid at 224 px is the expensive part) and image ``p`` of the
+dataset uses pool member ``p % noise_pool``; ``noise_pool = 0`` draws fresh noise per batch.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ class CriticalBandConfig(ProbeConfig):
         target: ``"label"`` (accuracy against the dataset label, the protocol) or
             ``"clean_prediction"`` (agreement with the model's own decision on the original
             colour image, for data where the model's accuracy is far below 50 %).
+        noise_pool: noise images drawn once per job and reused by dataset position (0: fresh
+            noise for every batch).
     """
 
     noise_sds: list[float] = field(default_factory=lambda: [0.02, 0.04, 0.08, 0.16])
@@ -48,6 +54,7 @@ class CriticalBandConfig(ProbeConfig):
     criterion: float = 50.0
     work_size: int = 224
     target: str = "label"
+    noise_pool: int = 128
 
 
 @register_probe
@@ -55,7 +62,7 @@ class CriticalBandProbe(Probe):
     """Critical-band masking: accuracy grid, thresholds, Gaussian fit, centre frequency, bandwidth."""
 
     name = "critical-band"
-    version = 1
+    version = 3
     Config = CriticalBandConfig
     headline = "cb_bandwidth"
     metrics = {
@@ -75,10 +82,14 @@ class CriticalBandProbe(Probe):
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import numpy as np
-        import torch.nn.functional as F
 
         from visaudit.metrics.critical_band import band_centre_frequencies, band_thresholds, fit_critical_band
-        from visaudit.perturb.bandpass_noise import bandpass_noise_bands, low_contrast_gray
+        from visaudit.perturb.bandpass_noise import (
+            bandpass_noise_bands,
+            critical_band_stimulus,
+            low_contrast_gray,
+            spectral_downsample,
+        )
 
         cfg: CriticalBandConfig = ctx.config  # type: ignore[assignment]
         self.config = cfg
@@ -89,27 +100,36 @@ class CriticalBandProbe(Probe):
         def decide(x: Any) -> Any:
             return ctx.scores(ctx.logits(x)).argmax(dim=1)
 
+        h, w = (int(v) for v in ctx.model.info.input_size[-2:])
+        size = int(cfg.work_size) or min(h, w)
+
+        def draw(n: int, tag: str) -> Any:
+            """(n_bands, n, 1, h, w) band noise of unit full-band RMS at model resolution."""
+            bands = bandpass_noise_bands(n, size, size, nb, generator=ctx.generator(tag), device=ctx.device)
+            if (size, size) != (h, w):
+                bands = spectral_downsample(bands, (h, w))
+            return bands
+
+        pool = draw(int(cfg.noise_pool), "critical-band/pool") if cfg.noise_pool > 0 else None
+
         def fn(batches: Any) -> ChunkResult:
+            import torch
+
             correct = np.zeros((len(sds) + 1, nb))
             n = 0
             for b in batches:
-                h, w = b.x.shape[-2:]
-                size = int(cfg.work_size) or int(min(h, w))
                 target = b.y if cfg.target == "label" else decide(b.x)
                 gray = low_contrast_gray(b.x, cfg.contrast, cfg.mean_level)
-                resized = (h, w) != (size, size)
-                work = F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False) if resized else gray
-                bands = bandpass_noise_bands(len(b.y), size, size, nb,
-                                             generator=ctx.generator(f"critical-band/{int(b.index[0])}"),
-                                             device=b.x.device)
-                clean_ok = float((decide(gray.expand(-1, 3, -1, -1)) == target).sum())
-                correct[0, :] += clean_ok
+                if pool is not None:
+                    pick = torch.as_tensor(np.asarray(b.index) % pool.shape[1], device=pool.device)
+                    bands = pool.index_select(1, pick)
+                else:
+                    bands = draw(len(b.y), f"critical-band/{int(b.index[0])}")
+                correct[0, :] += float((decide(gray.expand(-1, 3, -1, -1)) == target).sum())
                 for k in range(nb):
                     for r, sd in enumerate(sds, start=1):
-                        stim = (work + sd * bands[k]).clamp_(0.0, 1.0)
-                        if resized:
-                            stim = F.interpolate(stim, size=(h, w), mode="area")
-                        correct[r, k] += float((decide(stim.expand(-1, 3, -1, -1)) == target).sum())
+                        stim = critical_band_stimulus(gray, bands[k], sd)
+                        correct[r, k] += float((decide(stim) == target).sum())
                 n += len(b.y)
             return ChunkResult(sums={"correct": correct}, n=n)
 
@@ -123,9 +143,14 @@ class CriticalBandProbe(Probe):
         if grid[0, 0] <= cfg.criterion:
             warnings.append(f"clean gray accuracy {grid[0, 0]:.1f} % is at or below the {cfg.criterion:g} % "
                             "criterion: every threshold saturates; consider target='clean_prediction'")
+        flat = bool(np.all(thresholds == thresholds[0]))
+        if flat:
+            warnings.append(f"all band thresholds equal {int(thresholds[0])}: no band tuning, the Gaussian fit is "
+                            "degenerate and centre frequency / bandwidth are reported as NaN")
+        nan = float("nan")
         metrics = {
-            "cb_center_frequency": fit.center_frequency,
-            "cb_bandwidth": fit.bandwidth,
+            "cb_center_frequency": nan if flat else fit.center_frequency,
+            "cb_bandwidth": nan if flat else fit.bandwidth,
             "cb_peak_noise_sensitivity": fit.peak_noise_sensitivity,
             "cb_fit_rmse": fit.residual_rmse,
             "top1_clean_gray": float(grid[0, 0]),
@@ -139,6 +164,7 @@ class CriticalBandProbe(Probe):
                     "rmse": fit.residual_rmse, "converged": fit.converged},
             "target": cfg.target,
             "work_size": int(cfg.work_size),
+            "noise_pool": int(cfg.noise_pool),
             "n_images": int(merged.n),
         }
         return ProbeResult(metrics=metrics, data=data, warnings=warnings)

@@ -29,7 +29,7 @@ class SpectralBiasConfig(ProbeConfig):
     Attributes:
         cutoffs: filter cutoffs as fractions of the half size.
         fourier_map: also compute the Fourier sensitivity map.
-        fourier_images: images used for the map (the first ones of the dataset).
+        fourier_images: images used for the map (the first ones of the job's images).
         fourier_steps: frequencies per axis half (0..size/2 in this many steps); the map
             covers f_y in [-size/2, size/2] and f_x in [0, size/2] and is mirrored.
         fourier_eps: L2 norm of the added basis image per channel (Yin et al. use 4).
@@ -155,8 +155,9 @@ class SpectralBiasProbe(Probe):
         pos = fourier_grid_frequencies(min(h, w), cfg.fourier_steps)
         fy = [-v for v in reversed(pos[1:])] + pos
         fx = pos
-        n_total = len(ctx.dataset)
-        indices = np.arange(min(cfg.fourier_images, n_total))
+        subset = getattr(ctx, "indices", None)  # the job's (possibly max_images) positions
+        subset = np.arange(len(ctx.dataset)) if subset is None else np.asarray(subset)
+        indices = subset[: cfg.fourier_images]
 
         def fn(batches: Any) -> ChunkResult:
             errors = np.zeros((len(fy), len(fx)))
