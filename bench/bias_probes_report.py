@@ -19,10 +19,10 @@ import visaudit
 STEPS = [
     # (models, probe, datasets, max_images, probe config)
     (["efficientnet_lite0"], "shape-bias", ["cue-conflict", "edges", "silhouettes"], None, {}),
-    (["cifar10_resnet20"], "spectral-bias", ["cifar10-test"], 1000, {"fourier_images": 64}),
-    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 300, {}),
-    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 300, {"contrast": 1.0}),
-    (["efficientnet_lite0"], "spectral-bias", ["silhouettes"], None, {"fourier_images": 32}),
+    (["cifar10_resnet20"], "spectral-bias", ["cifar10-test"], 500, {"fourier_images": 32}),
+    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 256, {}),
+    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 256, {"contrast": 1.0}),
+    (["efficientnet_lite0"], "spectral-bias", ["silhouettes"], None, {"fourier_images": 32, "fourier_steps": 4}),
     (["efficientnet_lite0"], "critical-band", ["silhouettes"], 64, {"target": "clean_prediction"}),
     (["efficientnet_lite0"], "critical-band", ["silhouettes"], 64, {}),
     (["efficientnet_lite1", "efficientnet_lite2"], "shape-bias", ["cue-conflict", "edges", "silhouettes"], None, {}),
