@@ -17,18 +17,18 @@ from pathlib import Path
 import visaudit
 
 STEPS = [
-    # (models, probe, datasets, max_images, probe config)
+    # (models, probe, datasets, max_images, probe config); sized for a shared 2-core CPU
     (["efficientnet_lite0"], "shape-bias", ["cue-conflict", "edges", "silhouettes"], None, {}),
     (["cifar10_resnet20"], "spectral-bias", ["cifar10-test"], 500, {"fourier_images": 32}),
-    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 256, {}),
     (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 256, {"contrast": 1.0}),
-    (["efficientnet_lite0"], "spectral-bias", ["silhouettes"], None, {"fourier_images": 32, "fourier_steps": 4}),
-    (["efficientnet_lite0"], "critical-band", ["silhouettes"], 64, {"target": "clean_prediction"}),
-    (["efficientnet_lite0"], "critical-band", ["silhouettes"], 64, {}),
-    (["efficientnet_lite1", "efficientnet_lite2"], "shape-bias", ["cue-conflict", "edges", "silhouettes"], None, {}),
+    (["cifar10_resnet20"], "critical-band", ["cifar10-test"], 256, {}),
+    (["efficientnet_lite0"], "accuracy", ["silhouettes"], 64, {}),  # images/s baseline: clean forward only
+    (["efficientnet_lite0"], "spectral-bias", ["silhouettes"], 64, {"fourier_images": 16, "fourier_steps": 3}),
+    (["efficientnet_lite0"], "critical-band", ["silhouettes"], 24, {"target": "clean_prediction", "noise_pool": 24}),
+    (["efficientnet_lite1", "efficientnet_lite2"], "shape-bias", ["cue-conflict"], 320, {}),
 ]
 
-HEAD = {"shape-bias": ["shape_bias", "shape_match", "texture_match", "top1_16class"],
+HEAD = {"accuracy": ["top1"], "shape-bias": ["shape_bias", "shape_match", "texture_match", "top1_16class"],
         "spectral-bias": ["top1_clean", "lpp", "hpp", "spectral_bias", "fourier_error_mean"],
         "critical-band": ["top1_clean_gray", "cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity",
                           "cb_fit_rmse"]}
@@ -48,6 +48,7 @@ def main(out: Path, quick: bool) -> None:
             row = {"model": r["model"]["name"], "probe": probe, "dataset": r["dataset"]["name"],
                    "config": cfg, "n": r.get("n_samples"), "status": r["status"],
                    "images_per_s": (r.get("timings") or {}).get("images_per_s"),
+                   "probe_s": (r.get("timings") or {}).get("probe_s"),
                    "metrics": {k: m[k] for k in HEAD[probe] if k in m},
                    "per_category": {k: v for k, v in m.items() if k.startswith("shape_bias@")},
                    "data": {k: r["data"][k] for k in ("grid_percent", "thresholds", "fit", "lowpass_top1",

@@ -37,3 +37,15 @@ def test_reimport_is_idempotent(tmp_path):
     b = import_decisions(tmp_path, [DATA / "decisions_mixed.csv"])
     assert a[0]["key"] == b[0]["key"]
     assert len(list((tmp_path / "records").glob("*.json"))) == 1
+
+
+def test_imported_subjects_appear_in_the_export(tmp_path):
+    from visaudit.engine.export import records_to_frame
+    from visaudit.engine.store import Store
+
+    import_decisions(tmp_path, [DATA / "decisions_mixed.csv", DATA / "decisions_all_shape.csv"])
+    frame = records_to_frame(Store(tmp_path).records())
+    row = frame[(frame.model == "s-03") & (frame.metric == "shape_bias")]
+    assert len(row) == 1
+    assert row.iloc[0].probe == "shape-bias" and row.iloc[0].dataset == "cue-conflict"
+    assert row.iloc[0].value == pytest.approx(3 / 7)

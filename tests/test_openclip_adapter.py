@@ -1,6 +1,7 @@
 """open_clip zero-shot adapter, with a randomly initialised tiny CLIP saved to a local file."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,3 +137,23 @@ def test_clip_prefix_resolves_through_load_model(weights):
     assert feats.shape == (2, 32) and logits.shape == (2, 10)
     assert torch.allclose(logits, feats @ model.head_weight.T, atol=1e-4)  # 100 x cosine head
     assert torch.allclose(feats.norm(dim=1), torch.ones(2), atol=1e-4)
+
+
+def test_shape_bias_prompt_steering_end_to_end(tmp_path):
+    """A (random, tiny) CLIP through visaudit.audit: decisions stored, steering reported."""
+    import visaudit
+    from visaudit.engine.store import Store
+
+    open_clip.add_model_config(str(CONFIG))
+    res = visaudit.audit("clip:tiny-clip-test:random:imagenet16", "shape-bias", "cue-conflict",
+                         store=tmp_path / "store", max_images=16)
+    (rec,) = res.records
+    assert rec["status"] == "ok", rec.get("error")
+    m = rec["metrics"]
+    assert rec["model"]["source"] == "openclip" and rec["model"]["preprocess"]["input_size"] == [3, 64, 64]
+    steer = rec["data"]["prompt_steering"]["results"]
+    assert set(steer) == {"shape", "texture"}
+    assert m["shape_bias_prompt@shape"] == steer["shape"]["shape_bias"] or np.isnan(m["shape_bias_prompt@shape"])
+    if not np.isnan(m["prompt_steering_range"]):
+        assert m["prompt_steering_range"] == pytest.approx(steer["shape"]["shape_bias"] - steer["texture"]["shape_bias"])
+    assert len(Store(tmp_path / "store").samples(rec["key"])) == 16
