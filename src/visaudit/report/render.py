@@ -121,23 +121,54 @@ def _across(page: _Page) -> str:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:
         from visaudit.report.comparison import compare
-        from visaudit.report.tables import cell
-
         comp = compare(page.book.store_dir, records=page.book.records, pairs="bias")
         if len(comp.bias):
-            rows = "".join(
-                "<tr>" + "".join(f'<td class="l">{escape(str(r[k]))}</td>' for k in ("bias", "target"))
-                + "".join(f"<td>{cell(r[k], 3)}</td>" for k in ("n", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"))
-                + "</tr>" for _, r in comp.bias.iterrows())
-            parts.append("<h3>Which bias predicts what</h3><div class=\"wrap\"><table id=\"bias-table\"><thead><tr>"
-                         '<th class="l">bias</th><th class="l">target</th><th>n models</th><th>Spearman ρ</th>'
-                         "<th>p</th><th>Kendall τ</th><th>p</th></tr></thead><tbody>" + rows + "</tbody></table></div>")
+            parts.append(_bias_matrix(comp.bias))
     except Exception as exc:  # noqa: BLE001 - the comparison is optional in the report
         page.notes.append(f"comparison: {exc}")
     if not parts:
         return '<p class="meta">Nothing to compare yet (shape-bias records of several subjects, or bias and '\
                'generalisation metrics of at least 3 models, are needed).</p>'
     return "".join(parts)
+
+
+def _rho_colour(rho: float) -> str:
+    t = max(-1.0, min(1.0, rho))
+    if t >= 0:
+        return f"rgb({int(255 - 155 * t)},{int(255 - 95 * t)},255)"
+    return f"rgb(255,{int(255 + 95 * t)},{int(255 + 155 * t)})"
+
+
+def _bias_matrix(bias: Any) -> str:
+    """Spearman rho of every (generalisation target, bias) pair as a coloured matrix."""
+    from visaudit.report.tables import cell
+
+    biases = list(dict.fromkeys(bias["bias"]))
+    targets = list(dict.fromkeys(bias.sort_values("target")["target"]))
+    cells = {(r["target"], r["bias"]): r for _, r in bias.iterrows()}
+    head = '<th class="l">target \\ bias</th>' + "".join(f"<th>{escape(b)}</th>" for b in biases)
+    rows = []
+    for t in targets:
+        tds = []
+        for b in biases:
+            r = cells.get((t, b))
+            if r is None:
+                tds.append('<td class="na">-</td>')
+                continue
+            tip = (f"n={int(r['n'])} models; Spearman rho={cell(r['spearman_rho'], 3)} (p={cell(r['spearman_p'], 3)}); "
+                   f"Kendall tau={cell(r['kendall_tau'], 3)} (p={cell(r['kendall_p'], 3)})")
+            star = "*" if r["spearman_p"] < 0.05 else ""
+            tds.append(f'<td style="background:{_rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
+                       f'{cell(r["spearman_rho"], 2)}{star}</td>')
+        hib = {True: " ↑", False: " ↓"}.get(bias[bias["target"] == t]["target_higher_is_better"].iloc[0], "")
+        rows.append(f'<tr><td class="l">{escape(t)}{hib}</td>{"".join(tds)}</tr>')
+    n = int(bias["n"].max())
+    return ("<h3>Which bias predicts what</h3>"
+            f'<p class="meta">Spearman rank correlation across models (up to n={n}; hover a cell for n, p and '
+            "Kendall's tau; * p &lt; 0.05). ↑/↓: higher/lower target is better. All pairs: "
+            "<code>visaudit compare --format md</code>.</p>"
+            f'<div class="wrap"><table id="bias-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table></div>")
 
 
 def _metrics_block(rec: dict[str, Any]) -> str:

@@ -221,14 +221,7 @@ def dot_rows(rows: Sequence[str], series: Sequence[tuple[str, dict[str, float]]]
             vals.append(v)
             x, y = fr.sx(min(max(v, lo), hi), lo, hi), fr.y0 + row_h * (j + 0.5)
             tip = f"<title>{escape(label)} · {escape(r)}: {fmt(v)}</title>"
-            if shape == 0:
-                out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{col}" fill-opacity=".8">{tip}</circle>')
-            elif shape == 1:
-                out.append(f'<rect x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7" fill="{col}" '
-                           f'fill-opacity=".8">{tip}</rect>')
-            else:
-                out.append(f'<path d="M{x:.1f},{y - 4.5:.1f}L{x + 4.5:.1f},{y + 3.5:.1f}L{x - 4.5:.1f},{y + 3.5:.1f}Z" '
-                           f'fill="{col}" fill-opacity=".8">{tip}</path>')
+            out.append(_marker(shape, x, y, col, tip))
         if mean_lines and vals:
             m = sum(vals) / len(vals)
             x = fr.sx(min(max(m, lo), hi), lo, hi)
@@ -238,9 +231,22 @@ def dot_rows(rows: Sequence[str], series: Sequence[tuple[str, dict[str, float]]]
     out.append(f'<text x="{(fr.x0 + fr.x1) / 2:.0f}" y="{fr.y1 + 32}" class="al" text-anchor="middle">{escape(xlabel)}</text>')
     if top_label:
         out.append(f'<text x="{(fr.x0 + fr.x1) / 2:.0f}" y="10" class="al" text-anchor="middle">{escape(top_label)}</text>')
-    out += _legend(legend, fr.x1 + 12, fr.y0 + 8)
+    for i, (label, col, _) in enumerate(legend):
+        x, y = fr.x1 + 18, fr.y0 + 8 + 14 * i
+        out.append(_marker(i % 3, x, y, col, ""))
+        out.append(f'<text x="{x + 10}" y="{y + 4}" class="lg">{escape(label[:28])}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _marker(shape: int, x: float, y: float, col: str, tip: str) -> str:
+    if shape == 0:
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{col}" fill-opacity=".8">{tip}</circle>'
+    if shape == 1:
+        return (f'<rect x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7" fill="{col}" '
+                f'fill-opacity=".8">{tip}</rect>')
+    return (f'<path d="M{x:.1f},{y - 4.5:.1f}L{x + 4.5:.1f},{y + 3.5:.1f}L{x - 4.5:.1f},{y + 3.5:.1f}Z" '
+            f'fill="{col}" fill-opacity=".8">{tip}</path>')
 
 
 def heatmap(matrix: Sequence[Sequence[float]], row_labels: Sequence[str], col_labels: Sequence[str], *,
