@@ -93,16 +93,28 @@ def _collect(book: RecordBook, models: Iterable[str] | None) -> tuple[dict[str, 
             if _keep(name):
                 cells.setdefault((name, p, d), {})[m] = v
                 meta[(name, p, d)] = MetricColumn(name, p, d, higher_is_better(rec, name))
-    counts: dict[str, int] = {}
-    for name, _, _ in cells:
-        counts[name] = counts.get(name, 0) + 1
+    sources: dict[str, list[tuple[str, str]]] = {}
+    for name, p, d in cells:
+        sources.setdefault(name, []).append((p, d))
     values: dict[str, dict[str, float]] = {}
     columns: dict[str, MetricColumn] = {}
     for key in sorted(cells, key=lambda k: (k[1], k[0], k[2])):
-        label = key[0] if counts[key[0]] == 1 else f"{key[0]} [{key[2]}]"
+        label = _label(key, sources[key[0]])
         values[label] = cells[key]
         columns[label] = meta[key]
     return values, columns
+
+
+def _label(key: tuple[str, str, str], sources: list[tuple[str, str]]) -> str:
+    """The metric name, qualified by probe and/or dataset only where the name is ambiguous."""
+    name, probe, dataset = key
+    if len(sources) == 1:
+        return name
+    if len({p for p, _ in sources}) == 1:
+        return f"{name} [{dataset}]"
+    if len({d for _, d in sources}) == 1:
+        return f"{name} [{probe}]"
+    return f"{name} [{probe}, {dataset}]"
 
 
 def rank_correlation(x: list[float], y: list[float]) -> dict[str, float]:

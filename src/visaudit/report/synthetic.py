@@ -37,8 +37,8 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     info: dict[str, dict[str, Any]] = {}
     if probe == "accuracy":
         m = {"top1": skill, "top5": min(1, skill + 0.05)}
-        data["per_class_top1"] = {c: min(1, max(0, skill + u(-.1, .1))) for c in CATEGORIES[:10]}
-        info = _hib("top1", "top5")
+        m.update({f"class_top1@{c}": min(1, max(0, skill + u(-.1, .1))) for c in CATEGORIES[:10]})
+        info = _hib("top1", "top5", "class_top1")
     elif probe == "corruptions":
         for c in CORRUPTIONS:
             for s in range(1, 6):

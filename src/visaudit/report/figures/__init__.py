@@ -10,7 +10,7 @@ function and turns it into a note.
 =====================  ==================================================================
 probe                  drawn from (``m:`` metric names, ``d:`` ``record["data"]`` keys)
 =====================  ==================================================================
-accuracy               d: ``per_class_top1`` {class: top-1}
+accuracy               m: ``class_top1@<class>`` (or d: ``per_class`` {class: {"top1"}})
 corruptions            m: ``top1@<corruption>/<severity>`` (+ ``top1``/``clean_top1`` as
                        severity 0)
 solarization           d: ``sweep`` {"threshold": [...], "top1": [...]};

@@ -71,15 +71,16 @@ def quantization(rec: dict[str, Any]) -> list[Figure]:
 
 
 def per_class(rec: dict[str, Any]) -> list[Figure]:
-    """Per-class accuracy from ``data["per_class_top1"] = {class: acc}`` (accuracy probe)."""
-    pc = (rec.get("data") or {}).get("per_class_top1")
-    if not isinstance(pc, dict) or not pc or len(pc) > 100:
-        return []
-    names = list(pc)
-    vals = numbers(list(pc.values()))
-    if not vals:
+    """Per-class accuracy from ``class_top1@<class>`` (or ``data["per_class"][class]["top1"]``)."""
+    pc = by_prefix(rec, "class_top1")
+    if not pc:
+        raw = (rec.get("data") or {}).get("per_class")
+        if isinstance(raw, dict):
+            pc = {str(k): float(v["top1"]) for k, v in raw.items()
+                  if isinstance(v, dict) and isinstance(v.get("top1"), (int, float))}
+    if not pc or len(pc) > 100:
         return []
     from visaudit.report.svg import dot_rows
 
-    svg = dot_rows(names, [("top-1", dict(zip(names, vals)))], xlabel="top-1 accuracy")
+    svg = dot_rows(list(pc), [("top-1", pc)], xlabel="top-1 accuracy per class", mean_lines=True)
     return [Figure("Per-class accuracy", svg, [rec])]
