@@ -181,7 +181,7 @@ def _metrics_block(rec: dict[str, Any]) -> str:
             f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in plain.items()) + "</tbody></table>")
     if detail:
         shown = list(detail.items())[:MAX_DETAIL_METRICS]
-        out.append(f"<details><summary>{len(detail)} per-condition metrics</summary><table><tbody>" + "".join(
+        out.append(f"<details><summary>{len(detail)} detailed metrics (per class, condition, layer...)</summary><table><tbody>" + "".join(
             f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in shown) + "</tbody></table></details>")
     return "".join(out)
 
