@@ -20,10 +20,10 @@ from typing import Any
 from urllib.parse import quote
 
 from visaudit.report.assets import CSS, JS
-from visaudit.report.figures import Figure, figures_for
+from visaudit.report.figures import Figure, across, figures_for
 from visaudit.report.figures.bias import shape_bias_subjects
 from visaudit.report.records import (PROBE_ORDER, RecordBook, dataset_name, is_ok, load_records, metrics_of,
-                                     n_of, probe_name, probe_version)
+                                     model_name, n_of, probe_name, probe_version)
 from visaudit.report.svg import fmt
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
@@ -62,16 +62,23 @@ class _Page:
             return f'<p class="note">{escape(fig.title)}: {escape(fig.note)}</p>'
         fid = f"fig-{len(self.figure_ids) + 1}"
         self.figure_ids.append(fid)
-        srcs = []
-        for rec in fig.records[:12]:
+        # One caption line per (probe, version, dataset, n); several records of one line are
+        # linked by subject name.
+        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+        for rec in fig.records:
             n = n_of(rec)
-            srcs.append(f"{escape(probe_name(rec))} v{escape(probe_version(rec))} · "
-                        f"{escape(dataset_name(rec))} · n={n if n is not None else '?'} · "
-                        f'<a href="{self.link(rec)}">record</a>')
-        more = f" · +{len(fig.records) - 12} more" if len(fig.records) > 12 else ""
+            groups.setdefault((probe_name(rec), probe_version(rec), dataset_name(rec),
+                               str(n) if n is not None else "?"), []).append(rec)
+        srcs = []
+        for (probe, version, ds, n), recs in groups.items():
+            if len(recs) == 1:
+                links = f'<a href="{self.link(recs[0])}">record</a>'
+            else:
+                links = "records: " + ", ".join(f'<a href="{self.link(r)}">{escape(model_name(r))}</a>' for r in recs)
+            srcs.append(f"{escape(probe)} v{escape(version)} · {escape(ds)} · n={n} · {links}")
         probe = escape(probe_name(fig.records[0])) if fig.records else ""
         return (f'<figure class="fig" id="{fid}" data-probe="{probe}"><div class="t">{escape(fig.title)}</div>'
-                f'{fig.body}<figcaption>{"<br>".join(srcs)}{more}</figcaption></figure>')
+                f'{fig.body}<figcaption>{"<br>".join(srcs)}</figcaption></figure>')
 
 
 def _leaderboard(page: _Page) -> str:
@@ -117,6 +124,11 @@ def _across(page: _Page) -> str:
     parts = []
     figs = shape_bias_subjects([r for r in page.book.for_probe("shape-bias") if is_ok(r)],
                                "Shape bias per category, every subject")
+    for fn, probe in ((across.corruption_severity, "corruptions"), (across.robust_accuracy, "adversarial")):
+        try:
+            figs += fn(page.book.for_probe(probe))
+        except Exception as exc:  # noqa: BLE001 - an odd record must not break the report
+            page.notes.append(f"{fn.__name__}: {exc}")
     if figs:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:

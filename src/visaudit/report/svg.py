@@ -118,18 +118,22 @@ def _legend(series_labels: list[tuple[str, str, bool]], x: int, y: int) -> list[
 
 
 def line_chart(series: Sequence[Series], *, xlabel: str, ylabel: str, xlog: bool = False,
-               xlim: tuple[float, float] | None = None, ylim: tuple[float, float] | None = None,
+               xlim: tuple[float, float] | None = None, ylim: tuple[float | None, float | None] | None = None,
                width: int = 460, height: int = 280, diagonal: bool = False,
                xtick_labels: dict[float, str] | None = None) -> str:
     """Lines (with point markers and tooltips) in one axes; legend on the right."""
     pts = [(s, _finite_pairs(s, xlog)) for s in series]
     pts = [(s, p) for s, p in pts if p]
     legend_w = 150 if len(pts) > 1 or (pts and pts[0][0].label) else 0
-    fr = _Frame(width + legend_w, height, right=12 + legend_w)
+    rotate = bool(xtick_labels) and max((len(v) for v in xtick_labels.values()), default=0) > 6
+    bottom = 42 + (min(max(len(v) for v in xtick_labels.values()), 18) * 4 if rotate and xtick_labels else 0)
+    fr = _Frame(width + legend_w, height + bottom - 42, left=72 if rotate else 56, right=12 + legend_w, bottom=bottom)
     xs = [x for _, p in pts for x, _ in p] or [0.0, 1.0]
     ys = [y for _, p in pts for _, y in p] or [0.0, 1.0]
     xlo, xhi = xlim or (min(xs), max(xs))
-    ylo, yhi = ylim or (min(ys), max(ys))
+    ylo, yhi = ylim or (None, None)
+    ylo = min(ys) if ylo is None else ylo
+    yhi = max(ys) if yhi is None else yhi
     if yhi <= ylo:
         ylo, yhi = ylo - 0.5, yhi + 0.5
     if xhi <= xlo:
@@ -151,8 +155,12 @@ def line_chart(series: Sequence[Series], *, xlabel: str, ylabel: str, xlog: bool
         xt = [(t, fmt(t)) for t in nice_ticks(xlo, xhi, 6)]
     for t, lab in xt:
         x = fr.sx(t, xlo, xhi, xlog)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{fr.y1}" y2="{fr.y1 + 4}" class="ax"/>'
-                   f'<text x="{x:.1f}" y="{fr.y1 + 15}" class="tk" text-anchor="middle">{escape(lab)}</text>')
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{fr.y1}" y2="{fr.y1 + 4}" class="ax"/>')
+        if rotate:
+            out.append(f'<text transform="translate({x + 3:.1f},{fr.y1 + 10}) rotate(-35)" class="tk" '
+                       f'text-anchor="end">{escape(lab[-18:])}</text>')
+        else:
+            out.append(f'<text x="{x:.1f}" y="{fr.y1 + 15}" class="tk" text-anchor="middle">{escape(lab)}</text>')
     if diagonal:
         out.append(f'<line x1="{fr.sx(xlo, xlo, xhi):.1f}" y1="{fr.sy(ylo, ylo, yhi):.1f}" '
                    f'x2="{fr.sx(xhi, xlo, xhi):.1f}" y2="{fr.sy(yhi, ylo, yhi):.1f}" class="dg"/>')
@@ -277,7 +285,7 @@ def heatmap(matrix: Sequence[Sequence[float]], row_labels: Sequence[str], col_la
             out.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb{rgb}">'
                        f'<title>{escape(str(row_labels[i]))}, {escape(str(col_labels[j]))}: {fmt(f)}</title></rect>')
             if annotate:
-                out.append(f'<text x="{x + cell / 2:.0f}" y="{y + cell / 2 + 3:.0f}" class="tk" fill="{ink}" '
+                out.append(f'<text x="{x + cell / 2:.0f}" y="{y + cell / 2 + 3:.0f}" class="tk" style="fill:{ink}" '
                            f'text-anchor="middle">{fmt(f)}</text>')
     for i, lab in enumerate(row_labels):
         out.append(f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 3:.0f}" class="tk" text-anchor="end">{escape(str(lab))}</text>')

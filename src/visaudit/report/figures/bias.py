@@ -119,7 +119,7 @@ def critical_band(rec: dict[str, Any]) -> list[Figure]:
             a, mu, s = float(fit["A"]), float(fit["mu"]), float(fit["s"]) or 1e-9
             xs = [i / 10 for i in range(0, 10 * (len(thr) - 1) + 1)]
             ys = [a * math.exp(-((x - mu) ** 2) / (2 * s * s)) for x in xs]
-            series.append(Series(f"fit A={a:.2f} mu={mu:.2f} s={s:.2f}", xs, ys, markers=False, dashed=True))
+            series.append(Series(f"fit A={a:.2f} μ={mu:.2f} s={s:.2f}", xs, ys, markers=False, dashed=True))
         svg = line_chart(series, xlabel="octave band", ylabel="threshold (rows <= 50 %)", ylim=(0, 4.2))
         figs.append(Figure("Critical-band thresholds and Gaussian fit", svg, [rec]))
     return figs

@@ -29,7 +29,7 @@ def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
         return []
     names = list(pts)
     svg = line_chart([Series("criticality", list(range(len(names))), list(pts.values()))],
-                     xlabel="layer (input → output)", ylabel="criticality (0-100)",
+                     xlabel="layer (input → output)", ylabel="criticality (0-100)", ylim=(0, None),
                      xtick_labels=_depth_ticks(names), width=560)
     return [Figure("Layer criticality over depth", svg, [rec])]
 
@@ -40,15 +40,14 @@ def filters(rec: dict[str, Any]) -> list[Figure]:
     names = list(dict.fromkeys(n for s in stats.values() for n in s))
     if not names:
         return []
-    figs = []
+    series = []
     for key, vals in stats.items():
-        if not vals:
-            continue
         xs = [i for i, n in enumerate(names) if n in vals]
-        svg = line_chart([Series(key, xs, [vals[names[i]] for i in xs])], xlabel="3x3 conv layer (depth)",
-                         ylabel=key.replace("_", " "), xtick_labels=_depth_ticks(names), width=560)
-        figs.append(Figure(f"Filter {key.replace('_', ' ')} per depth", svg, [rec]))
-    return figs
+        if xs:
+            series.append(Series(key, xs, [vals[names[i]] for i in xs]))
+    svg = line_chart(series, xlabel="3x3 conv layer (depth)", ylabel="statistic", ylim=(0, 1),
+                     xtick_labels=_depth_ticks(names), width=560)
+    return [Figure("Filter statistics per depth", svg, [rec])]
 
 
 def quantization(rec: dict[str, Any]) -> list[Figure]:

@@ -71,7 +71,7 @@ def ood(rec: dict[str, Any]) -> list[Figure]:
                     total = sum(c) or 1.0
                     series.append(Series(label, centres, [v / total for v in c], step=True, markers=False))
             if series:
-                svg = line_chart(series, xlabel=f"score ({name})", ylabel="share of samples")
+                svg = line_chart(series, xlabel=f"score ({name})", ylabel="share of samples", ylim=(0, None))
                 figs.append(Figure(f"Score histogram: {name}", svg, [rec]))
     roc = data.get("roc")
     if isinstance(roc, dict):

@@ -122,7 +122,7 @@ def confidence(rec: dict[str, Any]) -> list[Figure]:
         series.append(Series(str(group), centres, [c / total for c in counts], step=True, markers=False))
     if not series:
         return []
-    svg = line_chart(series, xlabel="confidence", ylabel="share of samples", xlim=(0, 1))
+    svg = line_chart(series, xlabel="confidence", ylabel="share of samples", xlim=(0, 1), ylim=(0, None))
     return [Figure("Confidence of correct, wrong and adversarial predictions", svg, [rec])]
 
 
