@@ -132,9 +132,12 @@ def _across(page: _Page) -> str:
     if figs:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:
-        from visaudit.report.comparison import compare
-        comp = compare(page.book.store_dir, records=page.book.records, pairs="bias")
-        if len(comp.bias):
+        from visaudit.report.comparison import BIAS_METRICS, compare
+
+        # pandas/scipy load only when there is a bias analysis to show
+        has_bias = sum(any(b in metrics_of(r) for b in BIAS_METRICS) for r in page.book.latest.values()) >= 3
+        comp = compare(page.book.store_dir, records=page.book.records, pairs="bias") if has_bias else None
+        if comp is not None and len(comp.bias):
             parts.append(_bias_matrix(comp.bias))
     except Exception as exc:  # noqa: BLE001 - the comparison is optional in the report
         page.notes.append(f"comparison: {exc}")
