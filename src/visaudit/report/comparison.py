@@ -173,26 +173,26 @@ def _spearman_groups(values: dict[str, dict[str, float]], pairs: list[tuple[str,
     return out
 
 
-def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_models: int = 3,
-            records: list[dict[str, Any]] | None = None, pairs: str = "all") -> Comparison:
-    """Compare models of a store: metric table, pairwise rank correlations, bias analysis.
+CORR_COLUMNS = ["metric_a", "metric_b", "n", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"]
+BIAS_COLUMNS = ["bias", "target", "target_higher_is_better"] + CORR_COLUMNS[2:]
+
+
+def correlation_rows(book: RecordBook, models: Iterable[str] | None = None, min_models: int = 3,
+                     pairs: str = "all") -> tuple[dict[str, dict[str, float]], dict[str, MetricColumn],
+                                                  list[dict[str, Any]], list[dict[str, Any]]]:
+    """The comparison as plain rows (no pandas): values, columns, correlation rows, bias rows.
 
     Args:
-        store_dir: the store folder.
+        book: the records.
         models: restrict to these subjects (default: all).
         min_models: pairs with fewer models holding both metrics are left out.
-        records: use these records instead of loading the store (for tests and the report).
         pairs: ``"all"`` correlates every pair of metrics; ``"bias"`` only bias x generalisation
             pairs (what the HTML report shows; much faster on stores with many metrics).
     """
-    import pandas as pd
     from scipy import stats
 
-    book = RecordBook(records if records is not None else load_records(store_dir), store_dir)
     values, columns = _collect(book, models)
     subjects = sorted({m for v in values.values() for m in v})
-    table = pd.DataFrame({label: [v.get(m, math.nan) for m in subjects] for label, v in values.items()},
-                         index=pd.Index(subjects, name="model"))
     todo = []
     labels = list(values)
     for i, a in enumerate(labels):
@@ -226,8 +226,6 @@ def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_mode
         tau, tau_p = kendall_memo[key]
         rows.append({"metric_a": a, "metric_b": b, "n": len(common), "spearman_rho": rho, "spearman_p": p,
                      "kendall_tau": tau, "kendall_p": tau_p})
-    corr_cols = ["metric_a", "metric_b", "n", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p"]
-    corr = pd.DataFrame(rows, columns=corr_cols)
     bias_rows = []
     for r in rows:
         for bias_label, target_label in ((r["metric_a"], r["metric_b"]), (r["metric_b"], r["metric_a"])):
@@ -235,11 +233,31 @@ def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_mode
             if _is_bias_pair(bc, tc):
                 bias_rows.append({"bias": bias_label, "target": target_label,
                                   "target_higher_is_better": tc.higher_is_better,
-                                  **{k: r[k] for k in corr_cols[2:]}})
-    bias = pd.DataFrame(bias_rows, columns=["bias", "target", "target_higher_is_better"] + corr_cols[2:])
-    if len(bias):
-        bias = bias.sort_values(["bias", "spearman_p"], kind="stable").reset_index(drop=True)
-    return Comparison(table=table, columns=columns, correlations=corr, bias=bias)
+                                  **{k: r[k] for k in CORR_COLUMNS[2:]}})
+    bias_rows.sort(key=lambda r: (r["bias"], r["spearman_p"]))
+    return values, columns, rows, bias_rows
 
 
-__all__ = ["compare", "Comparison", "rank_correlation"]
+def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_models: int = 3,
+            records: list[dict[str, Any]] | None = None, pairs: str = "all") -> Comparison:
+    """Compare models of a store: metric table, pairwise rank correlations, bias analysis.
+
+    Args:
+        store_dir: the store folder.
+        models: restrict to these subjects (default: all).
+        min_models: pairs with fewer models holding both metrics are left out.
+        records: use these records instead of loading the store (for tests).
+        pairs: ``"all"`` or ``"bias"`` (see :func:`correlation_rows`).
+    """
+    import pandas as pd
+
+    book = RecordBook(records if records is not None else load_records(store_dir), store_dir)
+    values, columns, rows, bias_rows = correlation_rows(book, models, min_models, pairs)
+    subjects = sorted({m for v in values.values() for m in v})
+    table = pd.DataFrame({label: [v.get(m, math.nan) for m in subjects] for label, v in values.items()},
+                         index=pd.Index(subjects, name="model"))
+    return Comparison(table=table, columns=columns, correlations=pd.DataFrame(rows, columns=CORR_COLUMNS),
+                      bias=pd.DataFrame(bias_rows, columns=BIAS_COLUMNS))
+
+
+__all__ = ["compare", "correlation_rows", "Comparison", "rank_correlation"]

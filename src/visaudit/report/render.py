@@ -132,13 +132,13 @@ def _across(page: _Page) -> str:
     if figs:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:
-        from visaudit.report.comparison import BIAS_METRICS, compare
+        from visaudit.report.comparison import BIAS_METRICS, correlation_rows
 
-        # pandas/scipy load only when there is a bias analysis to show
+        # scipy loads only when there is a bias analysis to show; no pandas on this path
         has_bias = sum(any(b in metrics_of(r) for b in BIAS_METRICS) for r in page.book.latest.values()) >= 3
-        comp = compare(page.book.store_dir, records=page.book.records, pairs="bias") if has_bias else None
-        if comp is not None and len(comp.bias):
-            parts.append(_bias_matrix(comp.bias))
+        bias_rows = correlation_rows(page.book, pairs="bias")[3] if has_bias else []
+        if bias_rows:
+            parts.append(_bias_matrix(bias_rows))
     except Exception as exc:  # noqa: BLE001 - the comparison is optional in the report
         page.notes.append(f"comparison: {exc}")
     if not parts:
@@ -154,13 +154,14 @@ def _rho_colour(rho: float) -> str:
     return f"rgb(255,{int(255 + 95 * t)},{int(255 + 155 * t)})"
 
 
-def _bias_matrix(bias: Any) -> str:
+def _bias_matrix(bias: list[dict[str, Any]]) -> str:
     """Spearman rho of every (generalisation target, bias) pair as a coloured matrix."""
     from visaudit.report.tables import cell
 
-    biases = list(dict.fromkeys(bias["bias"]))
-    targets = list(dict.fromkeys(bias.sort_values("target")["target"]))
-    cells = {(r["target"], r["bias"]): r for _, r in bias.iterrows()}
+    biases = list(dict.fromkeys(r["bias"] for r in bias))
+    targets = sorted({r["target"] for r in bias})
+    cells = {(r["target"], r["bias"]): r for r in bias}
+    direction = {r["target"]: r["target_higher_is_better"] for r in bias}
     head = '<th class="l">target \\ bias</th>' + "".join(f"<th>{escape(b)}</th>" for b in biases)
     rows = []
     for t in targets:
@@ -175,9 +176,9 @@ def _bias_matrix(bias: Any) -> str:
             star = "*" if r["spearman_p"] < 0.05 else ""
             tds.append(f'<td style="background:{_rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
                        f'{cell(r["spearman_rho"], 2)}{star}</td>')
-        hib = {True: " ↑", False: " ↓"}.get(bias[bias["target"] == t]["target_higher_is_better"].iloc[0], "")
+        hib = {True: " ↑", False: " ↓"}.get(direction[t], "")
         rows.append(f'<tr><td class="l">{escape(t)}{hib}</td>{"".join(tds)}</tr>')
-    n = int(bias["n"].max())
+    n = max(int(r["n"]) for r in bias)
     return ("<h3>Which bias predicts what</h3>"
             f'<p class="meta">Spearman rank correlation across models (up to n={n}; hover a cell for n, p and '
             "Kendall's tau; * p &lt; 0.05). ↑/↓: higher/lower target is better. All pairs: "
