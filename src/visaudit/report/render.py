@@ -77,7 +77,8 @@ class _Page:
                 links = "records: " + ", ".join(f'<a href="{self.link(r)}">{escape(model_name(r))}</a>' for r in recs)
             srcs.append(f"{escape(probe)} v{escape(version)} · {escape(ds)} · n={n} · {links}")
         probe = escape(probe_name(fig.records[0])) if fig.records else ""
-        return (f'<figure class="fig" id="{fid}" data-probe="{probe}"><div class="t">{escape(fig.title)}</div>'
+        note = f'<div class="meta">{escape(fig.note)}</div>' if fig.note else ""
+        return (f'<figure class="fig" id="{fid}" data-probe="{probe}"><div class="t">{escape(fig.title)}</div>{note}'
                 f'{fig.body}<figcaption>{"<br>".join(srcs)}</figcaption></figure>')
 
 

@@ -52,12 +52,13 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         t = [i / 100 for i in range(101)]
         acc = [skill * (0.3 + 0.7 * abs(2 * x - 1)) for x in t]
         data["sweep"] = {"threshold": t, "top1": acc}
+        data["randsol"] = {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8 ** i for i in range(1, 11)]}
         m = {"sweep_worst_top1": min(acc), "sweep_worst_threshold": t[acc.index(min(acc))], "randsol_top1": skill * .2}
         info = _hib("sweep_worst_top1", "randsol_top1")
         info["sweep_worst_threshold"] = {"higher_is_better": True, "description": ""}
     elif probe == "nuisance-sweeps":
-        data["curves"] = {k: {"x": [i / 10 for i in range(11)], "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
-                              "xlabel": f"{k} level"} for k in ("brightness", "blur", "jpeg")}
+        data["curves"] = {k: {"value": [i / 10 for i in range(11)], "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
+                              "unit": "level", "neutral": 0.0} for k in ("brightness", "blur", "jpeg")}
         m = {f"auc@{k}": u(.3, .9) for k in data["curves"]}
         m["shift_consistency"] = u(.6, .95)
         info = _hib("auc", "shift_consistency")
@@ -68,11 +69,14 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
             m[f"robust_top1@pgd20/linf={e}/255"] = skill * math.exp(-e * u(0.2, 0.8))
         for e in (0.25, 0.5):
             m[f"robust_top1@pgd20/l2={e}"] = skill * math.exp(-e * 4 * u())
+        eps = [i / 255 / 4 for i in range(33)]
+        data["curve"] = {"norm": "linf", "eps": eps, "top1": [skill * math.exp(-e * 255 / 3) for e in eps],
+                         "estimate": "synthetic"}
         info = _hib("clean_top1", "robust_top1")
     elif probe == "confidence":
         edges = [i / 20 for i in range(21)]
-        data["histograms"] = {g: {"bin_edges": edges, "counts": [rnd.randint(0, 50) for _ in range(20)]}
-                              for g in ("correct", "wrong", "adversarial")}
+        data["bin_edges"] = edges
+        data["histograms"] = {g: [rnd.randint(0, 50) for _ in range(20)] for g in ("correct", "error", "adversarial")}
         m = {"mean_confidence_on_errors": u(.4, .8), "confident_error_rate": u(0, .3)}
         info = _hib("mean_confidence_on_errors", "confident_error_rate", higher=False)
     elif probe == "perturbation-anatomy":
@@ -88,16 +92,21 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         info = _hib("shape_bias", "shape_match", "texture_match")
     elif probe == "spectral-bias":
         cut = [0.1, 0.2, 0.3, 0.4, 0.5]
-        data["lowpass"] = {"cutoff": cut, "top1": [skill * min(1, c * 2.5) for c in cut]}
-        data["highpass"] = {"cutoff": cut, "top1": [skill * u(0, .4) * (1 - c) for c in cut]}
-        data["fourier_map"] = [[u() for _ in range(16)] for _ in range(16)]
-        lpp, hpp = sum(data["lowpass"]["top1"]) / 5, sum(data["highpass"]["top1"]) / 5
+        data["cutoffs"] = cut
+        data["lowpass_top1"] = [skill * min(1, c * 2.5) for c in cut]
+        data["highpass_top1"] = [skill * u(0, .4) * (1 - c) for c in cut]
+        data["fourier_map"] = {"f_y": list(range(-8, 8)), "f_x": list(range(-8, 8)),
+                               "error": [[u() for _ in range(16)] for _ in range(16)]}
+        lpp, hpp = sum(data["lowpass_top1"]) / 5, sum(data["highpass_top1"]) / 5
         m = {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / (lpp + hpp)}
+        for c, lo, hi in zip(cut, data["lowpass_top1"], data["highpass_top1"]):
+            m[f"top1_lowpass@{c:g}"], m[f"top1_highpass@{c:g}"] = lo, hi
         info = _hib("lpp", "hpp", "spectral_bias")
     elif probe == "critical-band":
         grid = [[100 * skill] * 7] + [[100 * skill * math.exp(-sd * 20 * u(.3, 1.5)) for _ in range(7)]
                                       for sd in (.02, .04, .08, .16)]
-        data["grid"] = grid
+        data["grid_percent"] = grid
+        data["rows_noise_sd"] = [0.0, 0.02, 0.04, 0.08, 0.16]
         data["thresholds"] = [rnd.randint(0, 4) for _ in range(7)]
         data["fit"] = {"A": u(1, 4), "mu": u(1, 5), "s": u(.5, 2)}
         m = {"cb_center_frequency": 1.75 * 2 ** data["fit"]["mu"], "cb_bandwidth": 2 * math.sqrt(math.log(4)) * data["fit"]["s"],
@@ -105,8 +114,13 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         info = _hib("cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity")
     elif probe == "calibration":
         conf = [(i + .5) / 15 for i in range(15)]
-        data["reliability"] = {"confidence": conf, "accuracy": [min(1, c * u(.7, 1.1)) for c in conf],
-                               "count": [rnd.randint(0, 100) for _ in conf]}
+
+        def rel(scale: float) -> dict[str, list]:
+            count = [0] + [rnd.randint(1, 100) for _ in conf[1:]]  # one empty bin, as real data has
+            return {"lower": [i / 15 for i in range(15)], "upper": [(i + 1) / 15 for i in range(15)], "count": count,
+                    "confidence": [None] + conf[1:], "accuracy": [None] + [min(1, c * u(scale, 1.1)) for c in conf[1:]]}
+        data["reliability"] = rel(.7)
+        data["temperature_scaling"] = {"temperature": 1.5, "reliability_before": rel(.7), "reliability_after": rel(.95)}
         m = {"ece": u(.01, .15), "nll": u(.2, 1.), "brier": u(.05, .3), "temperature": u(1, 2)}
         info = _hib("ece", "nll", "brier", higher=False)
     elif probe == "ood":
@@ -115,19 +129,21 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
             for s in ("fashion-mnist", "silhouettes"):
                 m[f"auroc@{det}/{s}"] = u(.5, .99)
                 m[f"fpr95@{det}/{s}"] = u(.1, .9)
-        data["histograms"] = {"msp/fashion-mnist": {"bin_edges": edges, "id": [rnd.randint(0, 60) for _ in range(20)],
+        data["histograms"] = {"msp/fashion-mnist": {"edges": edges, "id": [rnd.randint(0, 60) for _ in range(20)],
                                                     "ood": [rnd.randint(0, 60) for _ in range(20)]}}
         xs = sorted(u() for _ in range(20))
         data["roc"] = {"msp/fashion-mnist": {"fpr": [0] + xs + [1], "tpr": [0] + [min(1, x ** .5) for x in xs] + [1]}}
         info = {**_hib("auroc"), **_hib("fpr95", higher=False)}
     elif probe == "layer-criticality":
         m = {f"criticality@{n}": u(0, 60) for n in LAYERS}
+        data["layers"] = [{"module": n, "criticality": m[f"criticality@{n}"], "top1": u()} for n in LAYERS]
         m["mean_criticality"] = sum(m.values()) / len(LAYERS)
         m["max_criticality"] = max(v for k, v in m.items() if "@" in k)
         info = _hib("criticality", "mean_criticality", "max_criticality", higher=False)
     elif probe == "filters":
         for n in LAYERS:
-            m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, .3), u(.5, 1), u(.6, 1)
+            m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, .3), u(1, 2), u(.6, 1)
+            m[f"variance_entropy_norm@{n}"] = m[f"variance_entropy@{n}"] / 2.2
         info = _hib("sparsity", "variance_entropy", "orthogonality")
     elif probe == "quantization-sensitivity":
         for n in LAYERS:

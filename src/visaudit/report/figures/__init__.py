@@ -11,30 +11,37 @@ function and turns it into a note.
 probe                  drawn from (``m:`` metric names, ``d:`` ``record["data"]`` keys)
 =====================  ==================================================================
 accuracy               m: ``class_top1@<class>`` (or d: ``per_class`` {class: {"top1"}})
-corruptions            m: ``top1@<corruption>/<severity>`` (+ ``top1``/``clean_top1`` as
-                       severity 0)
-solarization           d: ``sweep`` {"threshold": [...], "top1": [...]};
+corruptions            m: ``top1@<corruption>/<severity>`` (or d: ``grid`` {corruption:
+                       {severity: top1}}); ``top1``/``clean_top1`` as severity 0
+solarization           d: ``sweep`` {"threshold": [...], "top1": [...]}, ``randsol``
+                       {"iteration": [...], "robust_top1": [...]};
                        m: ``sweep_worst_threshold`` marks the worst t
-nuisance-sweeps        d: ``curves`` {knob: {"x": [...], "top1": [...], "xlabel": str,
-                       "consistency": [...] optional}}
+nuisance-sweeps        d: ``curves`` {knob: {"value": [...], "top1": [...], "unit": str}}
+                       ("x" / "xlabel" also accepted)
 adversarial            m: ``robust_top1@<attack>/<norm>=<eps>`` (eps as float or "8/255"),
-                       ``clean_top1`` as eps 0
-confidence             d: ``histograms`` {group: {"bin_edges": [n+1], "counts": [n]}}
+                       ``clean_top1`` as eps 0; d: ``curve`` {"norm", "eps": [...],
+                       "top1": [...], "estimate"}
+confidence             d: ``bin_edges`` [n+1] and ``histograms`` {group: [n counts]}
+                       (or {group: {"bin_edges", "counts"}})
 perturbation-anatomy   d: ``energy_map`` 2-D list (image rows x columns)
-shape-bias             m: ``shape_bias@<category>``, ``shape_bias``; human subjects are
-                       records whose ``model.source`` is ``human`` (or name/arch says so)
-spectral-bias          d: ``lowpass`` / ``highpass`` {"cutoff": [...], "top1": [...]} or
-                       m: ``top1@lowpass/<cutoff>``; d: ``fourier_map`` 2-D list
-critical-band          d: ``grid`` 5x7 accuracy in % (rows SD 0,.02,.04,.08,.16; cols bands
-                       0..6), ``thresholds`` [7], ``fit`` {"A", "mu", "s"}, ``sds`` optional
-calibration            d: ``reliability`` {"confidence": [...], "accuracy": [...],
-                       "count": [...]} per bin; ``reliability_after_ts`` same layout
+shape-bias             m: ``shape_bias@<category>``, ``shape_bias``; imported subjects
+                       (``model.source`` "decisions" or "human") share the plot
+spectral-bias          d: ``cutoffs``, ``lowpass_top1``, ``highpass_top1`` (or m:
+                       ``top1_lowpass@<cutoff>``); d: ``fourier_map`` {"error": 2-D, "f_y",
+                       "f_x"} (a bare 2-D list also works)
+critical-band          d: ``grid_percent`` 5x7 accuracy in % (rows SD 0,.02,.04,.08,.16;
+                       cols bands 0..6), ``rows_noise_sd``, ``thresholds`` [7],
+                       ``fit`` {"A", "mu", "s"}
+calibration            d: ``reliability`` {"lower", "upper", "count", "confidence",
+                       "accuracy"} per bin (None for empty bins); ``temperature_scaling``
+                       {"reliability_before", "reliability_after"} of the same layout
 ood                    m: ``auroc@<detector>/<set>``; d: ``histograms``
-                       {"<det>/<set>": {"bin_edges", "id", "ood"}}, ``roc``
+                       {"<det>/<set>": {"edges", "id", "ood"}}, optional ``roc``
                        {"<det>/<set>": {"fpr", "tpr"}}
-layer-criticality      m: ``criticality@<module>`` in depth order (or d: ``layers``
-                       [{"name", "criticality"}])
-filters                m: ``sparsity@<m>``, ``variance_entropy@<m>``, ``orthogonality@<m>``
+layer-criticality      d: ``layers`` [{"module", "criticality"}] (or m:
+                       ``criticality@<module>`` in depth order)
+filters                m: ``sparsity@<m>``, ``variance_entropy_norm@<m>`` (else
+                       ``variance_entropy@<m>``), ``orthogonality@<m>``
 quantization-          m: ``delta_top1@<module>/<bits>bit``
 sensitivity
 any probe              ``record["artifacts"]`` PNG/JPEG/SVG files -> example images;

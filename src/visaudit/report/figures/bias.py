@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from visaudit.report.figures.common import Figure, by_prefix, first, matrix, numbers
+from visaudit.report.figures.common import Figure, by_prefix, first, matrix, numbers, parse_number
 from visaudit.report.records import dataset_name, metrics_of, model_name
 from visaudit.report.svg import Series, dot_rows, heatmap, line_chart
 
@@ -55,8 +55,9 @@ def _is_human(rec: dict[str, Any]) -> bool:
 def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
     """Low-/high-pass accuracy vs cutoff and the Fourier sensitivity map.
 
-    Curves from ``data["lowpass"|"highpass"] = {"cutoff": [...], "top1": [...]}`` or from metrics
-    ``top1@lowpass/<cutoff>`` / ``top1@highpass/<cutoff>``; map from ``data["fourier_map"]`` (2-D).
+    Curves from ``data["cutoffs"]`` + ``data["lowpass_top1"|"highpass_top1"]`` (or
+    ``data["lowpass"] = {"cutoff", "top1"}``) or from metrics ``top1_lowpass@<cutoff>``;
+    map from ``data["fourier_map"]["error"]`` (2-D; a bare 2-D list also works).
     """
     data = rec.get("data") or {}
     series = []
@@ -65,15 +66,19 @@ def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
         xs = ys = None
         if isinstance(c, dict):
             xs, ys = numbers(first(c, "cutoff", "cutoffs", "x")), numbers(first(c, "top1", "accuracy", "y"))
+        elif f"{kind}_top1" in data:  # {"cutoffs": [...], "lowpass_top1": [...], "highpass_top1": [...]}
+            xs, ys = numbers(data.get("cutoffs")), numbers(data.get(f"{kind}_top1"))
         if not xs or not ys or len(xs) != len(ys):
             pts = {}
-            for suffix, v in by_prefix(rec, "top1").items():
+            for suffix, v in by_prefix(rec, f"top1_{kind}").items():  # top1_lowpass@<cutoff>
+                cut = parse_number(suffix)
+                if cut is not None:
+                    pts[cut] = v
+            for suffix, v in by_prefix(rec, "top1").items():  # top1@lowpass/<cutoff>
                 k, _, cut = suffix.partition("/")
-                try:
-                    if k == kind:
-                        pts[float(cut)] = v
-                except ValueError:
-                    pass
+                c_val = parse_number(cut)
+                if k == kind and c_val is not None:
+                    pts[c_val] = v
             xs, ys = sorted(pts), [pts[x] for x in sorted(pts)]
         if xs:
             series.append(Series(kind.replace("pass", "-pass"), xs, ys))
@@ -81,7 +86,10 @@ def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
     if series:
         svg = line_chart(series, xlabel="cutoff (fraction of half size)", ylabel="top-1 accuracy", ylim=(0, 1))
         figs.append(Figure("Low-/high-pass accuracy", svg, [rec]))
-    fmap = matrix(data.get("fourier_map"))
+    raw_map = data.get("fourier_map")
+    if isinstance(raw_map, dict):  # {"f_y", "f_x", "error": 2-D}
+        raw_map = first(raw_map, "error", "map", "values")
+    fmap = matrix(raw_map)
     if fmap:
         step = max(1, len(fmap) // 16)
         small = [row[::step] for row in fmap[::step]]
@@ -97,14 +105,15 @@ SDS = [0.0, 0.02, 0.04, 0.08, 0.16]
 def critical_band(rec: dict[str, Any]) -> list[Figure]:
     """The 5 x 7 accuracy grid and the Gaussian fit to the thresholds.
 
-    Uses ``data["grid"]`` (accuracy in %, rows SD 0, .02, .04, .08, .16; columns bands 0..6),
-    ``data["thresholds"]`` (7 ints) and ``data["fit"] = {"A", "mu", "s"}``; optional ``data["sds"]``.
+    Uses ``data["grid_percent"]`` (accuracy in %, rows SD 0, .02, .04, .08, .16; columns bands
+    0..6), ``data["thresholds"]`` (7 ints), ``data["fit"] = {"A", "mu", "s"}`` and optionally
+    ``data["rows_noise_sd"]``.
     """
     data = rec.get("data") or {}
-    grid = matrix(first(data, "grid", "accuracy_grid"))
+    grid = matrix(first(data, "grid_percent", "grid", "accuracy_grid"))
     figs = []
     if grid:
-        sds = numbers(data.get("sds")) or SDS
+        sds = numbers(first(data, "rows_noise_sd", "sds")) or SDS
         rows = [f"{s:g}" for s in sds] if len(sds) == len(grid) else [str(i) for i in range(len(grid))]
         scale = 100.0 if max(max(r) for r in grid) <= 1.0 else 1.0  # accept fractions too
         grid = [[v * scale for v in r] for r in grid]

@@ -15,14 +15,14 @@ def _depth_ticks(names: list[str]) -> dict[float, str]:
 def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
     """Criticality over depth from ``criticality@<module>`` (metric order = depth order).
 
-    ``data["layers"] = [{"name", "criticality", ...}]`` takes precedence when present.
+    ``data["layers"] = [{"module", "criticality", ...}]`` takes precedence when present.
     """
     layers = (rec.get("data") or {}).get("layers")
     pts: dict[str, float] = {}
     if isinstance(layers, list):
         for row in layers:
             if isinstance(row, dict) and isinstance(row.get("criticality"), (int, float)):
-                pts[str(row.get("name", len(pts)))] = float(row["criticality"])
+                pts[str(row.get("module") or row.get("name") or len(pts))] = float(row["criticality"])
     if not pts:
         pts = by_prefix(rec, "criticality")
     if not pts:
@@ -36,7 +36,9 @@ def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
 
 def filters(rec: dict[str, Any]) -> list[Figure]:
     """Sparsity, variance entropy and orthogonality per 3x3 conv layer over depth (from metric names)."""
-    stats = {k: by_prefix(rec, k) for k in ("sparsity", "variance_entropy", "orthogonality")}
+    # the normalised entropy (in [0, 1]) shares the axis with the others; raw entropy only if alone
+    entropy = "variance_entropy_norm" if by_prefix(rec, "variance_entropy_norm") else "variance_entropy"
+    stats = {k: by_prefix(rec, k) for k in ("sparsity", entropy, "orthogonality")}
     names = list(dict.fromkeys(n for s in stats.values() for n in s))
     if not names:
         return []
@@ -45,7 +47,8 @@ def filters(rec: dict[str, Any]) -> list[Figure]:
         xs = [i for i, n in enumerate(names) if n in vals]
         if xs:
             series.append(Series(key, xs, [vals[names[i]] for i in xs]))
-    svg = line_chart(series, xlabel="3x3 conv layer (depth)", ylabel="statistic", ylim=(0, 1),
+    svg = line_chart(series, xlabel="3x3 conv layer (depth)", ylabel="statistic",
+                     ylim=(0, 1) if entropy == "variance_entropy_norm" else (0, None),
                      xtick_labels=_depth_ticks(names), width=560)
     return [Figure("Filter statistics per depth", svg, [rec])]
 

@@ -10,16 +10,16 @@ from visaudit.report.svg import Series, dot_rows, line_chart
 def calibration(rec: dict[str, Any]) -> list[Figure]:
     """Reliability diagram from ``data["reliability"]``.
 
-    Layout: ``{"confidence": [...], "accuracy": [...], "count": [...]}`` per bin (mean confidence
-    and accuracy of each non-empty bin) plus optionally ``"bin_edges"``; an ``"after_ts"`` entry
-    of the same layout draws the temperature-scaled diagram beside it.
+    Layout: ``{"lower", "upper", "count", "confidence", "accuracy"}`` per bin (mean confidence
+    and accuracy, None for empty bins); ``data["temperature_scaling"]["reliability_before" |
+    "reliability_after"]`` of the same layout add the held-out curves before/after scaling.
     """
     data = rec.get("data") or {}
     series = []
-    for key, label in (("reliability", "before"), ("reliability_after_ts", "after temperature scaling")):
-        rel = data.get(key)
-        if key == "reliability_after_ts" and rel is None and isinstance(data.get("reliability"), dict):
-            rel = data["reliability"].get("after_ts")
+    ts = data.get("temperature_scaling") if isinstance(data.get("temperature_scaling"), dict) else {}
+    for rel, label in ((data.get("reliability"), "all samples"),
+                       (ts.get("reliability_before"), "held-out, before TS"),
+                       (ts.get("reliability_after") or data.get("reliability_after_ts"), "held-out, after TS")):
         if not isinstance(rel, dict):
             continue
         conf = numbers(first(rel, "confidence", "mean_confidence", "conf"))
@@ -30,7 +30,7 @@ def calibration(rec: dict[str, Any]) -> list[Figure]:
         if counts and len(counts) == len(conf):  # drop empty bins
             keep = [i for i, c in enumerate(counts) if c > 0]
             conf, acc = [conf[i] for i in keep], [acc[i] for i in keep]
-        series.append(Series(label, conf, acc, dashed=label != "before"))
+        series.append(Series(label, conf, acc, dashed="after" in label))
     if not series:
         return []
     svg = line_chart(series, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), diagonal=True)
@@ -40,7 +40,7 @@ def calibration(rec: dict[str, Any]) -> list[Figure]:
 def ood(rec: dict[str, Any]) -> list[Figure]:
     """AUROC per detector and OOD set (from ``auroc@<detector>/<set>``), score histograms, ROC.
 
-    ``data["histograms"]["<detector>/<set>"] = {"bin_edges": [...], "id": [...], "ood": [...]}``
+    ``data["histograms"]["<detector>/<set>"] = {"edges": [...], "id": [...], "ood": [...]}``
     (counts; higher score = more in-distribution) and
     ``data["roc"]["<detector>/<set>"] = {"fpr": [...], "tpr": [...]}``.
     """
@@ -60,7 +60,7 @@ def ood(rec: dict[str, Any]) -> list[Figure]:
         for name, h in list(hists.items())[:6]:
             if not isinstance(h, dict):
                 continue
-            edges = numbers(h.get("bin_edges"))
+            edges = numbers(first(h, "edges", "bin_edges"))
             if not edges:
                 continue
             centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]

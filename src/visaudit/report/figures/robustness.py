@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from visaudit.report.figures.common import (Figure, by_prefix, first, matrix, numbers, parse_attack,
-                                            parse_condition)
+                                            parse_condition, parse_number)
 from visaudit.report.records import metrics_of
 from visaudit.report.svg import Series, heatmap, line_chart
 
@@ -22,6 +22,14 @@ def corruptions(rec: dict[str, Any]) -> list[Figure]:
         cond = parse_condition(suffix)
         if cond:
             curves.setdefault(cond[0], {})[cond[1]] = v
+    grid = (rec.get("data") or {}).get("grid")
+    if not curves and isinstance(grid, dict):  # data["grid"] = {corruption: {severity: top1}}
+        for name, row in grid.items():
+            if isinstance(row, dict):
+                for sev, v in row.items():
+                    x, y = parse_number(str(sev)), v if isinstance(v, (int, float)) else None
+                    if x is not None and y is not None:
+                        curves.setdefault(str(name), {})[x] = float(y)
     if not curves:
         return []
     clean = _clean_top1(rec)
@@ -64,6 +72,14 @@ def adversarial(rec: dict[str, Any]) -> list[Figure]:
             xt = {x: (f"{x * 255:.3g}/255" if x else "0") for x in xs_all}
         svg = line_chart(series, xlabel=f"eps ({norm})", ylabel="robust top-1", ylim=(0, 1), xtick_labels=xt)
         figs.append(Figure(f"Robust accuracy vs eps ({norm})", svg, [rec]))
+    curve = (rec.get("data") or {}).get("curve")
+    if isinstance(curve, dict):  # data["curve"] = {"norm", "eps": [...], "top1": [...], "estimate"}
+        eps, acc = numbers(curve.get("eps")), numbers(first(curve, "top1", "robust_top1"))
+        if eps and acc and len(eps) == len(acc):
+            svg = line_chart([Series("robust top-1", eps, acc, markers=len(eps) <= 30)],
+                             xlabel=f"eps ({curve.get('norm', '?')})", ylabel="robust top-1", ylim=(0, 1))
+            figs.append(Figure("Robustness curve (per-sample minimal eps)", svg, [rec],
+                               note=str(curve.get("estimate", ""))))
     return figs
 
 
@@ -81,7 +97,15 @@ def solarization(rec: dict[str, Any]) -> list[Figure]:
     if worst is not None:
         series.append(Series(f"worst t={worst:.2f}", [worst, worst], [0, 1], color="#999", dashed=True, markers=False))
     svg = line_chart(series, xlabel="solarization threshold t", ylabel="top-1 accuracy", ylim=(0, 1), xlim=(0, 1))
-    return [Figure("Solarization sweep", svg, [rec])]
+    figs = [Figure("Solarization sweep", svg, [rec])]
+    rs = data.get("randsol")
+    if isinstance(rs, dict):  # data["randsol"] = {"iteration": [...], "robust_top1": [...]}
+        it, acc = numbers(first(rs, "iteration", "iterations", "x")), numbers(first(rs, "robust_top1", "top1", "y"))
+        if it and acc and len(it) == len(acc):
+            svg = line_chart([Series("RandSol", it, acc)], xlabel="RandSol iteration", ylabel="robust top-1",
+                             ylim=(0, 1))
+            figs.append(Figure("RandSol attack", svg, [rec]))
+    return figs
 
 
 def nuisance_sweeps(rec: dict[str, Any]) -> list[Figure]:
@@ -93,28 +117,33 @@ def nuisance_sweeps(rec: dict[str, Any]) -> list[Figure]:
     for knob, c in curves.items():
         if not isinstance(c, dict):
             continue
-        x, y = numbers(first(c, "x", "level", "levels")), numbers(first(c, "top1", "accuracy", "y"))
+        x, y = numbers(first(c, "x", "value", "values", "level", "levels")), numbers(first(c, "top1", "accuracy", "y"))
         if not x or not y or len(x) != len(y):
             continue
         series = [Series("top-1", x, y)]
         cons = numbers(c.get("consistency"))
         if cons and len(cons) == len(x):
             series.append(Series("consistency", x, cons, dashed=True))
-        svg = line_chart(series, xlabel=str(c.get("xlabel") or knob), ylabel="accuracy", ylim=(0, 1))
+        unit = f" ({c['unit']})" if c.get("unit") else ""
+        svg = line_chart(series, xlabel=str(c.get("xlabel") or f"{knob}{unit}"), ylabel="accuracy", ylim=(0, 1))
         figs.append(Figure(f"Nuisance sweep: {knob}", svg, [rec]))
     return figs
 
 
 def confidence(rec: dict[str, Any]) -> list[Figure]:
-    """Confidence histograms per group from ``data["histograms"][group] = {"bin_edges", "counts"}``."""
-    hists = (rec.get("data") or {}).get("histograms")
+    """Confidence histograms per group from ``data["histograms"][group] = {"bin_edges", "counts"}``
+    (or counts lists with a shared ``data["bin_edges"]``)."""
+    data = rec.get("data") or {}
+    hists = data.get("histograms")
     if not isinstance(hists, dict):
         return []
     series = []
     for group, h in hists.items():
+        if isinstance(h, list):  # {"bin_edges": [...], "histograms": {group: counts}}
+            h = {"bin_edges": data.get("bin_edges"), "counts": h}
         if not isinstance(h, dict):
             continue
-        edges, counts = numbers(h.get("bin_edges")), numbers(first(h, "counts", "count", "density"))
+        edges, counts = numbers(first(h, "bin_edges", "edges")), numbers(first(h, "counts", "count", "density"))
         if not edges or not counts or len(edges) != len(counts) + 1:
             continue
         total = sum(counts) or 1.0
