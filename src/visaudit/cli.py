@@ -59,6 +59,7 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: {probe: {option: value}}"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress bars"),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="images per checkpointed chunk"),
+    backend: str = typer.Option("local", "--backend", help="local, or ray (one task per model)"),
 ) -> None:
     """Run probes on models and datasets; answered from the store when already computed."""
     from visaudit.errors import VisauditError
@@ -70,7 +71,7 @@ def run(
         console = _console()
         res = audit(model, probe, data, store=store, max_images=max_images, device=device, seed=seed, force=force,
                     batch_size=batch_size, workers=workers, amp=amp, channels_last=channels_last, strict=strict,
-                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, log=console.print)
+                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, backend=backend, log=console.print)
     except VisauditError as err:
         _fail(str(err))
         return
