@@ -30,18 +30,18 @@ PROBE_ORDER = [
 HEADLINE_FALLBACK = {
     "accuracy": ["top1"],
     "corruptions": ["mce", "corrupted_top1"],
-    "solarization": ["sweep_worst_top1", "randsol_top1"],
+    "solarization": ["randsol_top1", "sweep_worst_top1"],
     "nuisance-sweeps": ["shift_consistency", "auc@*"],
-    "adversarial": ["robust_top1@autoattack/*", "robust_top1@*", "clean_top1"],
+    "adversarial": ["robust_top1@autoattack/*", "robust_top1@worst/*", "robust_top1@*", "clean_top1"],
     "confidence": ["confident_error_rate", "mean_confidence_on_errors"],
     "perturbation-anatomy": ["border_energy_share", "y_energy_share"],
     "shape-bias": ["shape_bias", "top1_16class"],
     "spectral-bias": ["spectral_bias"],
-    "critical-band": ["cb_center_frequency", "cb_bandwidth"],
+    "critical-band": ["cb_bandwidth", "cb_center_frequency"],
     "calibration": ["ece"],
-    "ood": ["auroc@*"],
+    "ood": ["auroc@msp/mean", "auroc@*"],
     "layer-criticality": ["mean_criticality"],
-    "filters": ["sparsity@*"],
+    "filters": ["mean_variance_entropy_norm", "mean_sparsity", "sparsity@*"],
     "quantization-sensitivity": ["mixed_precision_top1", "uniform_top1"],
 }
 
@@ -149,6 +149,8 @@ def headline_metric(rec: dict[str, Any]) -> str | None:
     probe = probe_name(rec)
     wanted = [h for h in [probe_headline(probe)] if h] + HEADLINE_FALLBACK.get(probe, [])
     for w in wanted:
+        if "@" not in w and w not in metrics and any(m.startswith(w + "@") for m in metrics):
+            continue  # a bare prefix headline (e.g. "robust_top1"): let the fallbacks pick the condition
         if w.endswith("*"):
             hits = [m for m in metrics if m.startswith(w[:-1])]
             if hits:
