@@ -153,6 +153,16 @@ def export(
     _console().print(f"wrote {output}")
 
 
+def _wire_report_commands() -> None:
+    from visaudit.report.commands import compare_command, report_command
+
+    app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(report_command)
+    app.command("compare", help="Compare models: a table and correlations between metrics across models.")(compare_command)
+
+
+_wire_report_commands()
+
+
 def main() -> None:
     app()
 
