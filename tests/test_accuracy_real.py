@@ -46,7 +46,11 @@ def test_default_run_audits_efficientnet_lite0_on_every_fitting_dataset(shared_s
 
     res = visaudit.audit(store=shared_store)
     cells = {(r["model"]["name"], r["probe"]["name"], r["dataset"]["name"]) for r in res.records}
-    assert {("efficientnet_lite0", "accuracy", d) for d in ("cue-conflict", "edges", "silhouettes")} <= cells
+    assert {("efficientnet_lite0", p, d) for d in ("cue-conflict", "edges", "silhouettes")
+            for p in ("accuracy", "shape-bias")} <= cells
+    shape = [r for r in res.records if r["probe"]["name"] == "shape-bias" and r["dataset"]["name"] == "cue-conflict"][0]
+    print(f"default run: efficientnet_lite0 shape bias {shape['metrics']['shape_bias']:.3f}")
+    assert 0.0 < shape["metrics"]["shape_bias"] < 0.5  # ImageNet CNNs are texture-biased (Geirhos et al.)
     assert not any(d in ("cifar10-test", "fashion-mnist") for _, _, d in cells), "label spaces that do not fit are skipped"
     out = run_cli("run", "--store", str(shared_store), "-q")  # the README's command, answered from the store
     assert out.returncode == 0, out.stderr

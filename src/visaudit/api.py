@@ -54,15 +54,14 @@ def _as_list(value: str | Iterable[str] | None) -> list[str]:
 
 
 def default_plan(models: list[str], probes: list[str], datasets: list[str]) -> tuple[list[str], list[str], list[str], bool]:
-    """Fill in the embedded default: efficientnet_lite0, accuracy (+ shape-bias when available),
-    every built-in dataset that resolves and fits."""
+    """Fill in the embedded default: efficientnet_lite0; accuracy, plus shape-bias when no dataset is
+    named; every built-in dataset that resolves and fits the model's labels."""
     from visaudit.data.catalog import DATASETS
-    from visaudit.probes import PROBES
 
     implicit = not datasets
     models = models or list(DEFAULT_MODELS)
     if not probes:
-        probes = ["accuracy"]
+        probes = ["accuracy", "shape-bias"] if implicit else ["accuracy"]
     if not datasets:
         datasets = DATASETS.names()
     return models, probes, datasets, implicit

@@ -153,6 +153,41 @@ def export(
     _console().print(f"wrote {output}")
 
 
+@app.command("import")
+def import_(
+    files: List[Path] = typer.Argument(..., help="decision CSV files (model-vs-human psychophysics schema)"),
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    kind: str = typer.Option("decisions", "--kind", help="what the files hold: decisions"),
+) -> None:
+    """Import outside results: each distinct subject of decision CSVs becomes a shape-bias record."""
+    from visaudit.errors import VisauditError
+
+    if kind != "decisions":
+        _fail(f"unknown --kind {kind!r}: only 'decisions' is supported")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _fail(f"file(s) not found: {', '.join(missing)}")
+    from visaudit.importers.decisions import import_decisions
+
+    try:
+        records = import_decisions(store, files)
+    except VisauditError as err:
+        _fail(str(err))
+        return
+    for r in records:
+        _console().print(f"{r['model']['name']}: shape_bias={r['metrics'].get('shape_bias', float('nan')):.4f}")
+
+
+def _wire_report_commands() -> None:
+    from visaudit.report.commands import compare_command, report_command
+
+    app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(report_command)
+    app.command("compare", help="Compare models: a table and correlations between metrics across models.")(compare_command)
+
+
+_wire_report_commands()
+
+
 def main() -> None:
     app()
 
