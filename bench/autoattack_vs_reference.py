@@ -60,7 +60,10 @@ def main() -> None:
     ap.add_argument("--eps", default="8/255")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="")
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     import torchattacks
 
     eps = parse_eps(args.eps)

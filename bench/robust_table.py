@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import zlib
 from pathlib import Path
 
 import torch
@@ -26,6 +27,14 @@ from visaudit.models import load_model
 
 LINF = ["1/255", "2/255", "4/255", "8/255"]
 L2 = ["0.1", "0.25", "0.5"]
+
+
+def _write(out: Path, state: dict, args, parts: list[str]) -> None:
+    rows = [{"model": m, "norm": n, "eps": t, "clean_top1": s["clean"],
+             "robust_top1": float(s["robust"].float().mean()), "parts": s["parts"], "passes": s["passes"],
+             "wall_s": round(s["wall_s"], 1)} for (m, n, t), s in state.items()]
+    out.write_text(json.dumps({"n_images": args.n, "seed": args.seed, "rows": rows,
+                               "config": {p: standard_config(10)[p] for p in parts}}, indent=1))
 
 
 def main() -> None:
@@ -61,7 +70,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 oracle = Oracle(model, max_batch=500)
                 if len(ids):
-                    gen = torch.Generator().manual_seed(hash((args.seed, mname, norm, text, part)) & 0xFFFFFFFF)
+                    gen = torch.Generator().manual_seed(zlib.crc32(f"{args.seed}:{mname}:{norm}={text}:{part}".encode()))
                     res = ATTACKS.get(part)(oracle, x[ids], y[ids], norm=norm, eps=eps, generator=gen, **cfg)
                     ok = res.success & inside(res.x_adv, x[ids], eps, norm)
                     assert bool(inside(res.x_adv, x[ids], eps, norm).all()), "adversarial outside ball/box"
@@ -73,11 +82,7 @@ def main() -> None:
                 st["wall_s"] += time.perf_counter() - t0
                 print(f"{mname} {norm}={text} after {part}: robust {float(rob.float().mean()):.3f} "
                       f"({time.perf_counter() - t0:.1f}s, {oracle.budget()})", flush=True)
-        rows = [{"model": m, "norm": n, "eps": t, "clean_top1": s["clean"],
-                 "robust_top1": float(s["robust"].float().mean()), "parts": s["parts"], "passes": s["passes"],
-                 "wall_s": round(s["wall_s"], 1)} for (m, n, t), s in state.items()]
-        out.write_text(json.dumps({"n_images": args.n, "seed": args.seed, "rows": rows,
-                                   "config": {p: standard_config(10)[p] for p in args.parts.split(",")}}, indent=1))
+                _write(out, state, args, args.parts.split(","))
     print("\nmodel | " + " | ".join(f"{n}={t}" for n, t, _ in cells))
     for mname in models:
         print(mname + " | " + " | ".join(f"{float(state[(mname, n, t)]['robust'].float().mean()) * 100:.1f}"

@@ -19,7 +19,7 @@ from visaudit.attacks.threat import inside
 SMALL = {  # property tests: same algorithms, smaller budgets
     "fgsm": {}, "pgd": {"steps": 10}, "apgd-ce": {"n_iter": 20}, "apgd-dlr": {"n_iter": 20},
     "apgd-t": {"n_iter": 10, "n_target_classes": 3}, "fab-t": {"n_iter": 10, "n_target_classes": 3},
-    "square": {"n_queries": 150},
+    "square": {"n_queries": 100},
 }
 AA_SMALL = {"apgd-ce": {"n_iter": 20}, "apgd-t": {"n_iter": 10, "n_target_classes": 3},
             "fab-t": {"n_iter": 10, "n_target_classes": 3}, "square": {"n_queries": 200}}
@@ -34,7 +34,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def correct_batch(model):
-    """32 correctly classified CIFAR-10 test images (seeded subset of the real JPEGs)."""
+    """16 correctly classified CIFAR-10 test images (seeded subset of the real JPEGs)."""
     from visaudit.data import open_dataset
     from visaudit.data.base import Preprocess
     from visaudit.engine.context import select_indices
@@ -46,7 +46,7 @@ def correct_batch(model):
     with torch.no_grad():
         ok = model(x).argmax(1) == y
     assert ok.float().mean() > 0.6  # the real weights and data are loaded
-    return x[ok][:32], y[ok][:32]
+    return x[ok][:16], y[ok][:16]
 
 
 def gen(seed: int = 0) -> torch.Generator:

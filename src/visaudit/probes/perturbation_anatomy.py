@@ -28,7 +28,8 @@ class PerturbationAnatomyConfig(ProbeConfig):
         eps: radius as text.
         attack_options: keyword overrides of the attack.
         border_fraction: width of the border band as a fraction of the image side (at least 1 px).
-        map_size: side of the stored mean energy map (the image energy map is average-pooled).
+        map_size: side of the stored mean energy map: per-image energy density relative to a
+            uniform spread (mean 1), average-pooled, averaged over images.
     """
 
     attack: str = "apgd-ce"
@@ -89,7 +90,7 @@ class PerturbationAnatomyProbe(Probe):
                 sums["y"] += float(y_energy_share(d).sum())
                 e = d.pow(2).sum(1, keepdim=True)
                 e = e / e.flatten(1).sum(1).clamp_min(1e-30).view(-1, 1, 1, 1)
-                sums["energy_map"] += F.adaptive_avg_pool2d(e, side).sum((0, 1)).cpu().numpy() * (h * w) / side**2
+                sums["energy_map"] += F.adaptive_avg_pool2d(e * (h * w), side).sum((0, 1)).cpu().numpy()
             return ChunkResult(sums={k: np.asarray(v) for k, v in sums.items()})
 
         s = ctx.map_chunks(chunk, tag="perturbation-anatomy").sums
