@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--parts", default="apgd-ce,apgd-t,fab-t,square")
     ap.add_argument("--out", default="robust_table.json")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--cells", default="", help="subset, e.g. linf=1/255,l2=0.1 (default: all)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -52,6 +53,9 @@ def main() -> None:
 
     x, y, idx = cifar_subset(args.n, args.seed)
     cells = parse_cells(LINF, L2)
+    if args.cells:
+        wanted = set(args.cells.split(","))
+        cells = [c for c in cells if f"{c[0]}={c[1]}" in wanted]
     models = {m: load_model(m).eval() for m in args.models.split(",")}
     state: dict = {}
     for mname, model in models.items():

@@ -22,7 +22,7 @@ SMALL = {  # property tests: same algorithms, smaller budgets
     "square": {"n_queries": 100},
 }
 AA_SMALL = {"apgd-ce": {"n_iter": 20}, "apgd-t": {"n_iter": 10, "n_target_classes": 3},
-            "fab-t": {"n_iter": 10, "n_target_classes": 3}, "square": {"n_queries": 200}}
+            "fab-t": {"n_iter": 10, "n_target_classes": 3}, "square": {"n_queries": 100}}
 
 
 @pytest.fixture(scope="module")
