@@ -91,7 +91,7 @@ def _run_single(
 
         if (i + 1) in marks:
             k = i + 1 - last_mark
-            oscillating = n_increase[a] < rho * k
+            oscillating = n_increase[a] <= rho * k
             stalled = (~reduced_at_mark[a]) & (loss_best_at_mark[a] >= loss_best[a])
             halve = oscillating | stalled
             reduced_at_mark[a] = halve
