@@ -74,7 +74,7 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
           batch_size: int | None = None, workers: int | None = None, amp: bool = False,
           channels_last: bool = False, strict: bool = False, quiet: bool = True,
           probe_config: dict[str, dict[str, Any]] | None = None, chunk_size: int | None = None,
-          log=None) -> Results:
+          backend: str = "local", log=None) -> Results:
     """Audit models with probes on datasets; results are stored and answered from the store next time.
 
     Args:
@@ -95,6 +95,8 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
         quiet: no progress bars.
         probe_config: per-probe options, ``{"corruptions": {"severities": [1, 3]}}``.
         chunk_size: images per checkpointed chunk (default: the probe's choice, else 2048).
+        backend: ``local`` (this process) or ``ray`` (one Ray task per model; the store must be on a
+            file system every worker sees).
 
     Returns:
         :class:`Results` with every record (``cached=True`` for the ones answered from the store).
@@ -150,12 +152,19 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
             todo.append(job)
     if todo:
         st.ensure_writable()
-        from visaudit.engine.runner import run_jobs
+        options = dict(device=device, seed=seed, max_images=max_images, batch_size=batch_size, workers=workers,
+                       amp=amp, channels_last=channels_last, strict=strict, chunk_size=chunk_size)
+        if backend == "ray":
+            from visaudit.engine.backends import run_on_ray
 
-        with make_bars(quiet) as bars:
-            fresh = run_jobs(todo, st, device=device, seed=seed, max_images=max_images, batch_size=batch_size,
-                             workers=workers, amp=amp, channels_last=channels_last, strict=strict, bars=bars,
-                             chunk_size=chunk_size)
+            fresh = run_on_ray(todo, str(st.root.resolve()), options)
+        elif backend == "local":
+            from visaudit.engine.runner import run_jobs
+
+            with make_bars(quiet) as bars:
+                fresh = run_jobs(todo, st, bars=bars, **options)
+        else:
+            raise VisauditError(f"unknown backend {backend!r}: local or ray")
         records += [{**r, "cached": r.get("cached", False)} for r in fresh]
     from visaudit.engine.runner import refused_record
 
