@@ -33,20 +33,8 @@ from visaudit.registry import Registry
 
 CorruptionFn = Callable[[torch.Tensor, int, "torch.Generator | None", str], torch.Tensor]
 
-BENCHMARK = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
-EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-FAMILIES = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-    "extra": EXTRA,
-}
+from visaudit.perturb.corruption_names import BENCHMARK, EXTRA, FAMILIES  # noqa: E402,F401
+
 SEVERITIES = (1, 2, 3, 4, 5)
 MIN_SIDE = 32
 CIFAR_MAX_SIDE = 48
