@@ -174,7 +174,7 @@ class CorruptionsProbe(Probe):
             ok = 0.0
             for start in range(lo, hi, ctx.batch_size):
                 stop = min(hi, start + ctx.batch_size)
-                x = torch.from_numpy(np.ascontiguousarray(arr[start:stop])).to(ctx.device).permute(0, 3, 1, 2).float() / 255
+                x = torch.from_numpy(np.array(arr[start:stop])).to(ctx.device).permute(0, 3, 1, 2).float() / 255
                 y = torch.from_numpy(labels_all[start:stop].astype(np.int64)).to(ctx.device)
                 ok += float((ctx.scores(ctx.logits(x)).argmax(1) == y).sum())
             correct[(c, s)], counts[(c, s)] = ok, float(hi - lo)
