@@ -125,23 +125,32 @@ def box_blur3(x: torch.Tensor) -> torch.Tensor:
     return separable_filter(x, k, k, "reflect101")
 
 
-def pil_box_matrix(n_in: int, n_out: int, device: torch.device) -> torch.Tensor:
-    """Resampling matrix (n_out x n_in) of PIL's ``Image.BOX`` filter (``ImagingResample``)."""
+@functools.lru_cache(maxsize=64)
+def pil_box_spans(n_in: int, n_out: int) -> tuple[tuple[int, int], ...]:
+    """Input spans ``[lo, hi)`` averaged by PIL's ``Image.BOX`` filter for each output sample.
+
+    PIL evaluates the box filter at input pixel centres, so every output is the plain mean of a
+    contiguous run of input pixels (``ImagingResample`` coefficient rule).
+    """
     scale = n_in / n_out
     filterscale = max(scale, 1.0)
     support = 0.5 * filterscale
-    m = torch.zeros(n_out, n_in, dtype=torch.float64)
-    for o in range(n_out):  # builds a small matrix once per size, not per image
+    spans = []
+    for o in range(n_out):  # once per size, cached; not per image
         center = (o + 0.5) * scale
         lo = max(int(center - support + 0.5), 0)
         hi = min(int(center + support + 0.5), n_in)
-        for j in range(lo, hi):
-            t = (j - center + 0.5) / filterscale
-            m[o, j] = 1.0 if -0.5 <= t < 0.5 else 0.0
-        total = m[o].sum()
-        if total > 0:
-            m[o] /= total
-    return m.to(device)
+        inside = [j for j in range(lo, hi) if -0.5 <= (j - center + 0.5) / filterscale < 0.5]
+        spans.append((inside[0], inside[-1] + 1) if inside else (lo, lo + 1))
+    return tuple(spans)
+
+
+def pil_box_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out x n_in) float64 matrix of PIL's ``BOX`` resampling along one axis."""
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for o, (lo, hi) in enumerate(pil_box_spans(n_in, n_out)):
+        m[o, lo:hi] = 1.0 / (hi - lo)
+    return m
 
 
 def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:

@@ -25,6 +25,7 @@ SPATTER = {
 WATER = (175 / 255, 238 / 255, 238 / 255)
 MUD = (63 / 255, 42 / 255, 20 / 255)
 MAX_DIST = 20
+HYSTERESIS_STEPS = 24
 
 
 def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
@@ -52,29 +53,35 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     keep = torch.where(horiz, keep_h, torch.where(vert, keep_v, torch.where(same_sign, keep_d1, keep_d2)))
     cand = keep & (mag > low)
     strong = cand & (mag > high)
-    for _ in range(h * w):  # grow strong edges into connected weak ones; stops at convergence
+    # Hysteresis: grow strong edges into connected weak ones. OpenCV follows chains of any
+    # length; here growth stops after HYSTERESIS_STEPS pixels (checked for convergence every 4).
+    for step in range(HYSTERESIS_STEPS):
         grown = cand & (F.max_pool2d(strong.to(img.dtype), 3, 1, 1) > 0)
-        if torch.equal(grown, strong):
+        if step % 4 == 3 and torch.equal(grown, strong):
             break
         strong = grown
     return strong
 
 
 def truncated_distance(edges: torch.Tensor, limit: int = MAX_DIST) -> torch.Tensor:
-    """Euclidean distance to the nearest edge pixel, capped at ``limit`` (separable exact EDT)."""
-    n, _, h, w = edges.shape
+    """Euclidean distance to the nearest edge pixel, capped at ``limit`` (separable exact EDT).
+
+    Along rows the nearest edge on each side comes from a running maximum of edge positions;
+    across rows the squared distances are combined over offsets up to ``limit``.
+    """
+    n, c, h, w = edges.shape
     big = float(limit + 1)
-    e = edges.to(torch.float32)
-    g = torch.where(edges, torch.zeros_like(e), torch.full_like(e, big))
-    for d in range(1, limit + 1):
-        pad = F.pad(e, (d, d), value=0.0)
-        hit = (pad[..., : w] > 0) | (pad[..., 2 * d:] > 0)
-        g = torch.where(hit, torch.minimum(g, torch.full_like(g, float(d))), g)
+    pos = torch.arange(w, device=edges.device, dtype=torch.float32).expand_as(edges)
+    left = torch.where(edges, pos, torch.full_like(pos, -1e6)).cummax(3).values
+    right = w - 1 - torch.where(edges.flip(3), pos, torch.full_like(pos, -1e6)).cummax(3).values.flip(3)
+    g = torch.minimum(pos - left, right - pos).clamp(max=big)
     d2 = g**2
     best = d2.clone()
     for d in range(1, limit + 1):
-        padded = F.pad(d2, (0, 0, d, d), value=big**2)
-        best = torch.minimum(best, torch.minimum(padded[..., :h, :], padded[..., 2 * d:, :]) + d * d)
+        if d >= h:
+            break
+        best[..., d:, :] = torch.minimum(best[..., d:, :], d2[..., :-d, :] + d * d)
+        best[..., :-d, :] = torch.minimum(best[..., :-d, :], d2[..., d:, :] + d * d)
     return best.sqrt().clamp(max=float(limit))
 
 
