@@ -70,20 +70,36 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG encode/decode of a [0,1] batch at ``quality`` (4:2:0 chroma, as PIL's default)."""
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """JPEG encode/decode of a [0,1] batch at ``quality`` (4:2:0 chroma, PIL's default).
 
+    A JPEG codec works image by image. On CUDA the batch goes through nvJPEG (torchvision); on
+    CPU through PIL's libjpeg-turbo, the benchmark's own codec, which measured about 5x faster
+    here than torchvision's CPU encoder.
+    """
     u8 = (x * 255).round().clamp(0, 255).to(torch.uint8)
     if x.is_cuda:
         try:
+            from torchvision.io import decode_jpeg, encode_jpeg
+
             enc = encode_jpeg(list(u8), quality=int(quality))
             dec = decode_jpeg(enc, device=x.device)
             return torch.stack(dec).to(x.dtype) / 255
-        except RuntimeError:  # nvJPEG missing in this build: fall back to the CPU codec
+        except (RuntimeError, TypeError):  # no nvJPEG in this build: CPU codec below
             pass
-    enc = encode_jpeg(list(u8.cpu()), quality=int(quality))
-    dec = decode_jpeg(enc)
-    return torch.stack(dec).to(device=x.device, dtype=x.dtype) / 255
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    arr = u8.permute(0, 2, 3, 1).cpu().numpy()
+    out = np.empty_like(arr)
+    for i in range(arr.shape[0]):  # the codec is per image; the loop body is one C call each way
+        buf = io.BytesIO()
+        Image.fromarray(arr[i]).save(buf, format="JPEG", quality=int(quality))
+        buf.seek(0)
+        with Image.open(buf) as im:
+            out[i] = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(device=x.device, dtype=x.dtype) / 255
 
 
 def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
