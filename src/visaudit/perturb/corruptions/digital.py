@@ -91,7 +91,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     import numpy as np
     from PIL import Image
 
-    arr = u8.permute(0, 2, 3, 1).cpu().numpy()
+    arr = u8.permute(0, 2, 3, 1).contiguous().cpu().numpy()
     out = np.empty_like(arr)
     for i in range(arr.shape[0]):  # the codec is per image; the loop body is one C call each way
         buf = io.BytesIO()
