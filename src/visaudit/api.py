@@ -54,15 +54,14 @@ def _as_list(value: str | Iterable[str] | None) -> list[str]:
 
 
 def default_plan(models: list[str], probes: list[str], datasets: list[str]) -> tuple[list[str], list[str], list[str], bool]:
-    """Fill in the embedded default: efficientnet_lite0, accuracy (+ shape-bias when available),
-    every built-in dataset that resolves and fits."""
+    """Fill in the embedded default: efficientnet_lite0; accuracy, plus shape-bias when no dataset is
+    named; every built-in dataset that resolves and fits the model's labels."""
     from visaudit.data.catalog import DATASETS
-    from visaudit.probes import PROBES
 
     implicit = not datasets
     models = models or list(DEFAULT_MODELS)
     if not probes:
-        probes = ["accuracy"]
+        probes = ["accuracy", "shape-bias"] if implicit else ["accuracy"]
     if not datasets:
         datasets = DATASETS.names()
     return models, probes, datasets, implicit
@@ -74,7 +73,7 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
           batch_size: int | None = None, workers: int | None = None, amp: bool = False,
           channels_last: bool = False, strict: bool = False, quiet: bool = True,
           probe_config: dict[str, dict[str, Any]] | None = None, chunk_size: int | None = None,
-          log=None) -> Results:
+          backend: str = "local", log=None) -> Results:
     """Audit models with probes on datasets; results are stored and answered from the store next time.
 
     Args:
@@ -95,6 +94,8 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
         quiet: no progress bars.
         probe_config: per-probe options, ``{"corruptions": {"severities": [1, 3]}}``.
         chunk_size: images per checkpointed chunk (default: the probe's choice, else 2048).
+        backend: ``local`` (this process) or ``ray`` (one Ray task per model; the store must be on a
+            file system every worker sees).
 
     Returns:
         :class:`Results` with every record (``cached=True`` for the ones answered from the store).
@@ -150,12 +151,19 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
             todo.append(job)
     if todo:
         st.ensure_writable()
-        from visaudit.engine.runner import run_jobs
+        options = dict(device=device, seed=seed, max_images=max_images, batch_size=batch_size, workers=workers,
+                       amp=amp, channels_last=channels_last, strict=strict, chunk_size=chunk_size)
+        if backend == "ray":
+            from visaudit.engine.backends import run_on_ray
 
-        with make_bars(quiet) as bars:
-            fresh = run_jobs(todo, st, device=device, seed=seed, max_images=max_images, batch_size=batch_size,
-                             workers=workers, amp=amp, channels_last=channels_last, strict=strict, bars=bars,
-                             chunk_size=chunk_size)
+            fresh = run_on_ray(todo, str(st.root.resolve()), options)
+        elif backend == "local":
+            from visaudit.engine.runner import run_jobs
+
+            with make_bars(quiet) as bars:
+                fresh = run_jobs(todo, st, bars=bars, **options)
+        else:
+            raise VisauditError(f"unknown backend {backend!r}: local or ray")
         records += [{**r, "cached": r.get("cached", False)} for r in fresh]
     from visaudit.engine.runner import refused_record
 

@@ -43,13 +43,17 @@ def infer_label_space(class_names: list[str]) -> tuple[LabelSpace, list[int]]:
             tuple(inet.classes[i] for i in idx), tuple(class_names),
         )
         return space, list(range(len(class_names)))
+    fits = []
     for make in (_try_imagenet16, cifar10, fashion_mnist):
         space = make()
         if space is None:
             continue
         mapped = [space.index_of(c) for c in class_names]
         if all(m is not None for m in mapped):
-            return space, mapped  # type: ignore[return-value]
+            fits.append((len(set(mapped)) / len(space), space, mapped))
+    if fits:  # several spaces may hold all names ('cat', 'dog'): take the one they cover best
+        _, space, mapped = max(fits, key=lambda f: f[0])
+        return space, mapped  # type: ignore[return-value]
     names = tuple(class_names)
     space = LabelSpace("folder:" + hashlib.sha1("\n".join(names).encode()).hexdigest()[:8], names, names)
     return space, list(range(len(names)))

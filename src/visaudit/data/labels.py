@@ -174,8 +174,13 @@ class LabelMap:
         return self._cache[key]
 
 
-def label_map(model_space: str, model_classes: int, data_space: LabelSpace) -> LabelMap:
-    """The map from a model's outputs to ``data_space``, or a clear error before any compute."""
+def label_map(model_space: str, model_classes: int, data_space: LabelSpace,
+              model_class_names: list[str] | None = None) -> LabelMap:
+    """The map from a model's outputs to ``data_space``, or a clear error before any compute.
+
+    ``model_class_names`` (for models with their own classes, e.g. Hugging Face or zero-shot models)
+    lets a dataset whose classes are among them be scored on those outputs.
+    """
     if model_space == data_space.name:
         if model_classes != len(data_space):
             raise LabelSpaceMismatch(
@@ -188,6 +193,13 @@ def label_map(model_space: str, model_classes: int, data_space: LabelSpace) -> L
         wnids = {w: i for i, w in enumerate(imagenet1k().ids)}
         if all(i in wnids for i in data_space.ids):
             return LabelMap("subset", model_space, data_space, [wnids[i] for i in data_space.ids])
+    if model_class_names:
+        lower = {n.lower(): i for i, n in enumerate(model_class_names)}
+        idx = [lower.get(c.lower()) for c in data_space.classes]
+        if all(i is not None for i in idx):
+            if idx == list(range(model_classes)):
+                return LabelMap("identity", model_space, data_space)
+            return LabelMap("subset", model_space, data_space, idx)
     fits = {
         "imagenet1k": "ImageNet-1k models (timm/torchvision ImageNet weights, efficientnet_lite*)",
         "imagenet16": "ImageNet-1k models (decided by the 1000 -> 16 rule)",

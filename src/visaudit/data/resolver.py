@@ -96,9 +96,7 @@ def resolve(relpath: str, *, kind: str, remote: Remote | None = None, what: str 
         raise _not_found(what, relpath, env, None, None)
     try:
         return _fetch(remote, cached)
-    except DataNotFoundError:
-        raise
-    except Exception as err:  # network errors, bad archives
+    except Exception as err:  # offline, network errors, bad archives, checksum mismatch
         raise _not_found(what, relpath, env, remote, err) from err
 
 

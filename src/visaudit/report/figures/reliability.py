@@ -1,0 +1,88 @@
+"""Figures of calibration and OOD detection: reliability diagram, score histograms, ROC, AUROC table."""
+from __future__ import annotations
+
+from typing import Any
+
+from visaudit.report.figures.common import Figure, by_prefix, first, numbers
+from visaudit.report.svg import Series, dot_rows, line_chart
+
+
+def calibration(rec: dict[str, Any]) -> list[Figure]:
+    """Reliability diagram from ``data["reliability"]``.
+
+    Layout: ``{"lower", "upper", "count", "confidence", "accuracy"}`` per bin (mean confidence
+    and accuracy, None for empty bins); ``data["temperature_scaling"]["reliability_before" |
+    "reliability_after"]`` of the same layout add the held-out curves before/after scaling.
+    """
+    data = rec.get("data") or {}
+    series = []
+    ts = data.get("temperature_scaling") if isinstance(data.get("temperature_scaling"), dict) else {}
+    for rel, label in ((data.get("reliability"), "all samples"),
+                       (ts.get("reliability_before"), "held-out, before TS"),
+                       (ts.get("reliability_after") or data.get("reliability_after_ts"), "held-out, after TS")):
+        if not isinstance(rel, dict):
+            continue
+        conf = numbers(first(rel, "confidence", "mean_confidence", "conf"))
+        acc = numbers(first(rel, "accuracy", "acc"))
+        if not conf or not acc or len(conf) != len(acc):
+            continue
+        counts = numbers(first(rel, "count", "counts"))
+        if counts and len(counts) == len(conf):  # drop empty bins
+            keep = [i for i, c in enumerate(counts) if c > 0]
+            conf, acc = [conf[i] for i in keep], [acc[i] for i in keep]
+        series.append(Series(label, conf, acc, dashed="after" in label))
+    if not series:
+        return []
+    svg = line_chart(series, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), diagonal=True)
+    return [Figure("Reliability diagram", svg, [rec])]
+
+
+def ood(rec: dict[str, Any]) -> list[Figure]:
+    """AUROC per detector and OOD set (from ``auroc@<detector>/<set>``), score histograms, ROC.
+
+    ``data["histograms"]["<detector>/<set>"] = {"edges": [...], "id": [...], "ood": [...]}``
+    (counts; higher score = more in-distribution) and
+    ``data["roc"]["<detector>/<set>"] = {"fpr": [...], "tpr": [...]}``.
+    """
+    figs = []
+    auroc = by_prefix(rec, "auroc")
+    if auroc:
+        table: dict[str, dict[str, float]] = {}
+        for suffix, v in auroc.items():
+            det, _, ood_set = suffix.partition("/")
+            table.setdefault(ood_set or "-", {})[det] = v
+        dets = sorted({d for t in table.values() for d in t})
+        svg = dot_rows(dets, sorted(table.items()), xlabel="AUROC (OOD positive)", mean_lines=False)
+        figs.append(Figure("AUROC per detector and OOD set", svg, [rec]))
+    data = rec.get("data") or {}
+    hists = data.get("histograms")
+    if isinstance(hists, dict):
+        for name, h in list(hists.items())[:6]:
+            if not isinstance(h, dict):
+                continue
+            edges = numbers(first(h, "edges", "bin_edges"))
+            if not edges:
+                continue
+            centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+            series = []
+            for part, label in (("id", "in-distribution"), ("ood", "OOD")):
+                c = numbers(h.get(part))
+                if c and len(c) == len(centres):
+                    total = sum(c) or 1.0
+                    series.append(Series(label, centres, [v / total for v in c], step=True, markers=False))
+            if series:
+                svg = line_chart(series, xlabel=f"score ({name})", ylabel="share of samples", ylim=(0, None))
+                figs.append(Figure(f"Score histogram: {name}", svg, [rec]))
+    roc = data.get("roc")
+    if isinstance(roc, dict):
+        series = []
+        for name, c in roc.items():
+            if isinstance(c, dict):
+                fpr, tpr = numbers(c.get("fpr")), numbers(c.get("tpr"))
+                if fpr and tpr and len(fpr) == len(tpr):
+                    series.append(Series(str(name), fpr, tpr, markers=False))
+        if series:
+            svg = line_chart(series[:10], xlabel="false positive rate", ylabel="true positive rate",
+                             xlim=(0, 1), ylim=(0, 1), diagonal=True)
+            figs.append(Figure("ROC curves", svg, [rec]))
+    return figs

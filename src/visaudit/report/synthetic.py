@@ -1,0 +1,201 @@
+"""Synthetic records in the store schema, one per probe, with every documented ``data`` layout.
+
+For the report benchmark and the renderer's unit tests, and as a worked example of the
+layouts listed in :mod:`visaudit.report.figures`. The numbers are random, not measurements.
+
+Example:
+    >>> recs = synthetic_records(n_models=2, seed=0)
+    >>> sorted({r["probe"]["name"] for r in recs})[:3]
+    ['accuracy', 'adversarial', 'calibration']
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+CORRUPTIONS = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+               "jpeg_compression"]
+CATEGORIES = ["airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
+              "elephant", "keyboard", "knife", "oven", "truck"]
+LAYERS = [f"layer{i}.{j}.conv{k}" for i in (1, 2, 3) for j in range(3) for k in (1, 2)]
+
+
+def _hib(*names: str, higher: bool = True) -> dict[str, dict[str, Any]]:
+    return {n: {"higher_is_better": higher, "description": ""} for n in names}
+
+
+def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, dict, dict]:
+    """(metrics, metric_info, data) of one synthetic probe result; ``skill`` in (0, 1)."""
+    u = lambda a=0.0, b=1.0: rnd.uniform(a, b)  # noqa: E731
+    m: dict[str, float] = {}
+    data: dict[str, Any] = {}
+    info: dict[str, dict[str, Any]] = {}
+    if probe == "accuracy":
+        m = {"top1": skill, "top5": min(1, skill + 0.05)}
+        m.update({f"class_top1@{c}": min(1, max(0, skill + u(-.1, .1))) for c in CATEGORIES[:10]})
+        info = _hib("top1", "top5", "class_top1")
+    elif probe == "corruptions":
+        for c in CORRUPTIONS:
+            for s in range(1, 6):
+                m[f"top1@{c}/{s}"] = max(0.0, skill * (1 - 0.15 * s * u(0.5, 1.2)))
+        m["top1"] = skill
+        m["corrupted_top1"] = sum(v for k, v in m.items() if "@" in k) / 75
+        m["mce"] = 1.3 - skill + u(-.05, .05)
+        m["relative_mce"] = m["mce"] * 1.1
+        info = {**_hib("top1", "corrupted_top1"), **_hib("mce", "relative_mce", higher=False)}
+    elif probe == "solarization":
+        t = [i / 100 for i in range(101)]
+        acc = [skill * (0.3 + 0.7 * abs(2 * x - 1)) for x in t]
+        data["sweep"] = {"threshold": t, "top1": acc}
+        data["randsol"] = {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8 ** i for i in range(1, 11)]}
+        m = {"sweep_worst_top1": min(acc), "sweep_worst_threshold": t[acc.index(min(acc))], "randsol_top1": skill * .2}
+        info = _hib("sweep_worst_top1", "randsol_top1")
+        info["sweep_worst_threshold"] = {"higher_is_better": True, "description": ""}
+    elif probe == "nuisance-sweeps":
+        data["curves"] = {k: {"value": [i / 10 for i in range(11)], "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
+                              "unit": "level", "neutral": 0.0} for k in ("brightness", "blur", "jpeg")}
+        m = {f"auc@{k}": u(.3, .9) for k in data["curves"]}
+        m["shift_consistency"] = u(.6, .95)
+        info = _hib("auc", "shift_consistency")
+    elif probe == "adversarial":
+        m = {"clean_top1": skill}
+        for e in (1, 2, 4, 8):
+            m[f"robust_top1@autoattack/linf={e}/255"] = skill * math.exp(-e * u(0.3, 1.0))
+            m[f"robust_top1@pgd20/linf={e}/255"] = skill * math.exp(-e * u(0.2, 0.8))
+        for e in (0.25, 0.5):
+            m[f"robust_top1@pgd20/l2={e}"] = skill * math.exp(-e * 4 * u())
+        eps = [i / 255 / 4 for i in range(33)]
+        data["curve"] = {"norm": "linf", "eps": eps, "top1": [skill * math.exp(-e * 255 / 3) for e in eps],
+                         "estimate": "synthetic"}
+        info = _hib("clean_top1", "robust_top1")
+    elif probe == "confidence":
+        edges = [i / 20 for i in range(21)]
+        data["bin_edges"] = edges
+        data["histograms"] = {g: [rnd.randint(0, 50) for _ in range(20)] for g in ("correct", "error", "adversarial")}
+        m = {"mean_confidence_on_errors": u(.4, .8), "confident_error_rate": u(0, .3)}
+        info = _hib("mean_confidence_on_errors", "confident_error_rate", higher=False)
+    elif probe == "perturbation-anatomy":
+        data["energy_map"] = [[u() for _ in range(32)] for _ in range(32)]
+        m = {"border_energy_share": u(.1, .4), "y_energy_share": u(.3, .6)}
+        info = _hib("border_energy_share", "y_energy_share")
+    elif probe == "shape-bias":
+        base = u(.1, .6)
+        for c in CATEGORIES:
+            m[f"shape_bias@{c}"] = min(1, max(0, base + u(-.2, .2)))
+        m["shape_bias"] = base
+        m["shape_match"], m["texture_match"] = base * .4, (1 - base) * .4
+        info = _hib("shape_bias", "shape_match", "texture_match")
+    elif probe == "spectral-bias":
+        cut = [0.1, 0.2, 0.3, 0.4, 0.5]
+        data["cutoffs"] = cut
+        data["lowpass_top1"] = [skill * min(1, c * 2.5) for c in cut]
+        data["highpass_top1"] = [skill * u(0, .4) * (1 - c) for c in cut]
+        data["fourier_map"] = {"f_y": list(range(-8, 8)), "f_x": list(range(-8, 8)),
+                               "error": [[u() for _ in range(16)] for _ in range(16)]}
+        lpp, hpp = sum(data["lowpass_top1"]) / 5, sum(data["highpass_top1"]) / 5
+        m = {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / (lpp + hpp)}
+        for c, lo, hi in zip(cut, data["lowpass_top1"], data["highpass_top1"]):
+            m[f"top1_lowpass@{c:g}"], m[f"top1_highpass@{c:g}"] = lo, hi
+        info = _hib("lpp", "hpp", "spectral_bias")
+    elif probe == "critical-band":
+        grid = [[100 * skill] * 7] + [[100 * skill * math.exp(-sd * 20 * u(.3, 1.5)) for _ in range(7)]
+                                      for sd in (.02, .04, .08, .16)]
+        data["grid_percent"] = grid
+        data["rows_noise_sd"] = [0.0, 0.02, 0.04, 0.08, 0.16]
+        data["thresholds"] = [rnd.randint(0, 4) for _ in range(7)]
+        data["fit"] = {"A": u(1, 4), "mu": u(1, 5), "s": u(.5, 2)}
+        m = {"cb_center_frequency": 1.75 * 2 ** data["fit"]["mu"], "cb_bandwidth": 2 * math.sqrt(math.log(4)) * data["fit"]["s"],
+             "cb_peak_noise_sensitivity": 2 ** (data["fit"]["A"] - 4)}
+        info = _hib("cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity")
+    elif probe == "calibration":
+        conf = [(i + .5) / 15 for i in range(15)]
+
+        def rel(scale: float) -> dict[str, list]:
+            count = [0] + [rnd.randint(1, 100) for _ in conf[1:]]  # one empty bin, as real data has
+            return {"lower": [i / 15 for i in range(15)], "upper": [(i + 1) / 15 for i in range(15)], "count": count,
+                    "confidence": [None] + conf[1:], "accuracy": [None] + [min(1, c * u(scale, 1.1)) for c in conf[1:]]}
+        data["reliability"] = rel(.7)
+        data["temperature_scaling"] = {"temperature": 1.5, "reliability_before": rel(.7), "reliability_after": rel(.95)}
+        m = {"ece": u(.01, .15), "nll": u(.2, 1.), "brier": u(.05, .3), "temperature": u(1, 2)}
+        info = _hib("ece", "nll", "brier", higher=False)
+    elif probe == "ood":
+        edges = [i / 20 for i in range(21)]
+        for det in ("msp", "energy", "mahalanobis"):
+            for s in ("fashion-mnist", "silhouettes"):
+                m[f"auroc@{det}/{s}"] = u(.5, .99)
+                m[f"fpr95@{det}/{s}"] = u(.1, .9)
+        data["histograms"] = {"msp/fashion-mnist": {"edges": edges, "id": [rnd.randint(0, 60) for _ in range(20)],
+                                                    "ood": [rnd.randint(0, 60) for _ in range(20)]}}
+        xs = sorted(u() for _ in range(20))
+        data["roc"] = {"msp/fashion-mnist": {"fpr": [0] + xs + [1], "tpr": [0] + [min(1, x ** .5) for x in xs] + [1]}}
+        info = {**_hib("auroc"), **_hib("fpr95", higher=False)}
+    elif probe == "layer-criticality":
+        m = {f"criticality@{n}": u(0, 60) for n in LAYERS}
+        data["layers"] = [{"module": n, "criticality": m[f"criticality@{n}"], "top1": u()} for n in LAYERS]
+        m["mean_criticality"] = sum(m.values()) / len(LAYERS)
+        m["max_criticality"] = max(v for k, v in m.items() if "@" in k)
+        info = _hib("criticality", "mean_criticality", "max_criticality", higher=False)
+    elif probe == "filters":
+        for n in LAYERS:
+            m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, .3), u(1, 2), u(.6, 1)
+            m[f"variance_entropy_norm@{n}"] = m[f"variance_entropy@{n}"] / 2.2
+        info = _hib("sparsity", "variance_entropy", "orthogonality")
+    elif probe == "quantization-sensitivity":
+        for n in LAYERS:
+            for b in (4, 8):
+                m[f"delta_top1@{n}/{b}bit"] = -u(0, .1 if b == 4 else .01)
+        m["mixed_precision_top1"], m["uniform_top1"] = skill - .01, skill - .05
+        info = _hib("delta_top1", "mixed_precision_top1", "uniform_top1")
+    return m, info, data
+
+
+PROBES = ["accuracy", "corruptions", "solarization", "nuisance-sweeps", "adversarial", "confidence",
+          "perturbation-anatomy", "shape-bias", "spectral-bias", "critical-band", "calibration", "ood",
+          "layer-criticality", "filters", "quantization-sensitivity"]
+DATASET = {"shape-bias": "cue-conflict", "critical-band": "cue-conflict", "spectral-bias": "cue-conflict"}
+
+
+def synthetic_record(model: str, probe: str, rnd: random.Random, skill: float) -> dict[str, Any]:
+    """One ok record of ``probe`` for ``model`` in the store schema."""
+    metrics, info, data = _probe_payload(probe, rnd, skill)
+    ds = DATASET.get(probe, "cifar10-test")
+    key = hashlib.sha256(f"{model}|{probe}|{ds}".encode()).hexdigest()[:20]
+    return {
+        "schema": 1, "key": key, "status": "ok",
+        "model": {"name": model, "source": "synthetic", "arch": model.split("-")[0], "weights_sha256": key * 3,
+                  "n_params": rnd.randint(200_000, 30_000_000), "label_space": "cifar10", "num_classes": 10,
+                  "preprocess": {"input_size": [3, 32, 32], "interpolation": "bilinear", "crop_pct": 1.0,
+                                 "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 32}},
+        "probe": {"name": probe, "version": 1, "config": {}},
+        "dataset": {"name": ds, "path": f"/data/{ds}", "fingerprint": "0" * 16, "label_space": "cifar10", "n_total": 10000},
+        "metrics": metrics, "metric_info": info, "data": data,
+        "n_samples": 1000, "failed_images": 0, "nonfinite_outputs": 0, "seed": 0, "max_images": 1000,
+        "device": "cpu", "timings": {"total_s": rnd.uniform(1, 100)},
+        "provenance": {"versions": {}, "git": None, "created_at": "2026-01-01T00:00:00+00:00"},
+        "samples_file": None, "artifacts": [], "warnings": [], "error": None,
+    }
+
+
+def synthetic_records(n_models: int = 7, seed: int = 0, probes: list[str] | None = None) -> list[dict[str, Any]]:
+    """Records of ``n_models`` synthetic models over ``probes`` (default: every probe)."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n_models):
+        skill = rnd.uniform(0.5, 0.95)
+        for p in probes or PROBES:
+            out.append(synthetic_record(f"synthetic-model-{i:02d}", p, rnd, skill))
+    return out
+
+
+def write_store(records: list[dict[str, Any]], store_dir: str | Path) -> Path:
+    """Write records as ``<store>/records/<key>.json``; returns the records folder."""
+    folder = Path(store_dir, "records")
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in records:
+        (folder / f"{r['key']}.json").write_text(json.dumps(r), encoding="utf-8")
+    return folder

@@ -1,0 +1,81 @@
+"""The command line: fast help/list, run, show, export."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.helpers import run_cli, run_python
+
+
+def test_help_and_list_import_no_torch():
+    code = (
+        "import sys, io, contextlib\n"
+        "from visaudit.cli import app\n"
+        "for argv in (['--help'], ['list', 'probes'], ['list', 'models'], ['list', 'datasets']):\n"
+        "    buf = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf):\n"
+        "        try:\n"
+        "            app(argv)\n"
+        "        except SystemExit as e:\n"
+        "            assert e.code in (0, None), (argv, e.code)\n"
+        "    assert buf.getvalue().strip(), argv\n"
+        "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))\n"
+    )
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_list_shows_registered_names():
+    out = run_cli("list", "probes")
+    assert out.returncode == 0 and "accuracy" in out.stdout
+    out = run_cli("list", "datasets")
+    assert "cue-conflict" in out.stdout and "cifar10-test" in out.stdout
+    out = run_cli("list", "models")
+    assert "efficientnet_lite0" in out.stdout and "timm:" in out.stdout
+
+
+def test_run_show_export(tmp_path):
+    store = tmp_path / "s"
+    out = run_cli("run", "-m", "cifar10_resnet20", "-p", "accuracy", "-d", "cifar10-test", "--store", str(store),
+                  "--max-images", "200", "-q")
+    assert out.returncode == 0, out.stderr
+    assert "top1=" in out.stdout and "cifar10_resnet20" in out.stdout
+    out = run_cli("show", "--store", str(store))
+    assert out.returncode == 0 and "accuracy" in out.stdout
+    for fmt in ("csv", "json", "parquet"):
+        target = tmp_path / f"out.{fmt}"
+        out = run_cli("export", "--store", str(store), "--format", fmt, "-o", str(target))
+        assert out.returncode == 0, out.stderr
+    frame = pd.read_parquet(tmp_path / "out.parquet")
+    assert {"model", "probe", "dataset", "metric", "value"} <= set(frame.columns)
+    top1 = frame[(frame.metric == "top1")]
+    assert len(top1) == 1 and top1.iloc[0]["model"] == "cifar10_resnet20" and top1.iloc[0]["higher_is_better"]
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(frame)
+    assert len(json.loads((tmp_path / "out.json").read_text())) == len(frame)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["run", "-m", "cifar10_resnet2", "-d", "cifar10-test"], "Did you mean"),
+    (["run", "-m", "cifar10_resnet20", "-p", "acuracy", "-d", "cifar10-test"], "Did you mean 'accuracy'"),
+    (["run", "-m", "cifar10_resnet20", "-d", "cifar-10-test"], "Did you mean 'cifar10-test'"),
+    (["run", "-m", "cifar10_resnet20", "-d", "/no/such/folder"], "does not exist"),
+    (["run", "-m", "cifar10_resnet20", "-d", "edges"], "do not fit"),
+])
+def test_bad_input_gives_a_clear_message_and_exit_2(args, needle, tmp_path):
+    out = run_cli(*args, "--store", str(tmp_path))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert needle in out.stderr.replace("\n", " ")
+    assert "Traceback" not in out.stderr
+
+
+def test_config_file_is_read_safely(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("accuracy: !!python/object/apply:os.system ['echo pwned']\n")
+    out = run_cli("run", "-m", "cifar10_resnet20", "-d", "cifar10-test", "--config", str(cfg), "--store", str(tmp_path))
+    assert out.returncode == 2 and "cannot read config" in out.stderr
+    cfg.write_text("accuracy: {store_top_k: 3, bogus: 1}\n")
+    out = run_cli("run", "-m", "cifar10_resnet20", "-d", "cifar10-test", "--config", str(cfg), "--store", str(tmp_path))
+    assert out.returncode == 2 and "bogus" in out.stderr
