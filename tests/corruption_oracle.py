@@ -59,5 +59,14 @@ def load_reference():
             return original(image, *args, **kwargs)
 
         ref.gaussian = gaussian
+        # scikit-image >= 0.19 draws impulse noise from its own unseeded generator: seed it
+        # from NumPy's global state so that np.random.seed fixes the reference's output
+        random_noise = ref.sk.util.random_noise
+
+        def seeded_random_noise(image, *args, **kwargs):
+            kwargs.setdefault("rng", int(np.random.randint(0, 2**31 - 1)))
+            return random_noise(image, *args, **kwargs)
+
+        ref.sk.util.random_noise = seeded_random_noise
         ref._visaudit_shimmed = True
     return imagecorruptions

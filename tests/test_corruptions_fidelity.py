@@ -46,7 +46,9 @@ RATIO_MAX_224 = 0.30     # on 16 images at 224 px: one random field per image (f
                          # spatter, motion angle) spreads the statistic by about +-0.15 at this size
 ACC_TOL = 0.015          # 1.5 points, deterministic corruptions
 N_CIFAR = int(os.environ.get("VISAUDIT_FIDELITY_N", "300"))
-ACC_TOL_RANDOM = 0.03 if N_CIFAR >= 1000 else 0.05  # 1.5 points plus the draw-to-draw noise at N
+# 1.5 points plus the draw-to-draw noise: at 300 images impulse_noise/1 differed by 7.3 points
+# between two draws (1.5 points at 1000 images)
+ACC_TOL_RANDOM = 0.03 if N_CIFAR >= 1000 else 0.08
 
 
 @pytest.fixture(scope="module")
