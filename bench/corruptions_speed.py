@@ -1,0 +1,94 @@
+"""Speed: our batched corruptions vs ``imagecorruptions`` 1.1.2 on the same 224 px images.
+
+One run, same cue-conflict stimuli, CPU (or ``--device cuda`` for ours). For every corruption
+the 5 severities are timed: ours on a batch of ``--n`` images per severity, the reference one
+image at a time on ``--n-ref`` images (``--n-glass`` for glass blur, whose per-pixel Python loop
+takes seconds per image). Images/s = images corrupted / seconds, over the 5 severities. Also
+reported: our time to corrupt a batch as a fraction of efficientnet_lite0's forward pass on it.
+
+Usage: ``PYTHONPATH=src:<oracle site> python bench/corruptions_speed.py``
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.corruption_fixtures import cue_conflict_images, reference_outputs  # noqa: E402
+from tests.corruption_oracle import load_reference  # noqa: E402
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=32, help="images per batch for ours")
+    ap.add_argument("--n-ref", type=int, default=8)
+    ap.add_argument("--n-glass", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-ref", action="store_true", help="skip the reference (GPU runs)")
+    args = ap.parse_args()
+    from visaudit.models import load_model
+    from visaudit.perturb.corruptions import BENCHMARK, CORRUPTIONS, corrupt
+
+    dev = torch.device(args.device)
+    ref = None if args.no_ref else load_reference()
+    imgs = cue_conflict_images(max(args.n, args.n_ref))
+    x = (torch.from_numpy(imgs[: args.n]).permute(0, 3, 1, 2).float() / 255).to(dev)
+    for name in CORRUPTIONS.names():  # warm-up: caches, kernels, texture files, lazy imports
+        corrupt(x[:2], name, 1, generator=torch.Generator(device=dev).manual_seed(0))
+    print(f"device {dev}, torch threads {torch.get_num_threads()}, batch {args.n} x 224 px cue-conflict")
+    print("| corruption | ours img/s | imagecorruptions img/s | ratio |")
+    print("|---|---|---|---|")
+    t_ours, t_ref, per_batch = {}, {}, []
+    for name in CORRUPTIONS.names():
+        sync(dev)
+        t = time.perf_counter()
+        for sev in range(1, 6):
+            t0 = time.perf_counter()
+            corrupt(x, name, sev, generator=torch.Generator(device=dev).manual_seed(sev))
+            sync(dev)
+            if name in BENCHMARK:
+                per_batch.append(time.perf_counter() - t0)
+        t_ours[name] = (time.perf_counter() - t) / (5 * args.n)
+        if ref is not None:
+            n_ref = args.n_glass if name == "glass_blur" else args.n_ref
+            t = time.perf_counter()
+            for sev in range(1, 6):
+                reference_outputs(ref, imgs[:n_ref], name, sev, seed=sev)
+            t_ref[name] = (time.perf_counter() - t) / (5 * n_ref)
+        r = f"{1 / t_ref[name]:.1f}" if name in t_ref else "-"
+        ratio = f"{t_ref[name] / t_ours[name]:.1f}x" if name in t_ref else "-"
+        print(f"| {name} | {1 / t_ours[name]:.1f} | {r} | {ratio} |", flush=True)
+    suite_ours = sum(t_ours[c] for c in BENCHMARK)
+    if t_ref:
+        suite_ref = sum(t_ref[c] for c in BENCHMARK)
+        print(f"\n15 x 5 benchmark suite, seconds per image (all 75 conditions): ours {suite_ours:.3f}, "
+              f"imagecorruptions {suite_ref:.3f}, ratio {suite_ref / suite_ours:.1f}x")
+        slower = [c for c in t_ref if t_ref[c] < t_ours[c]]
+        print(f"corruptions where ours is slower than the reference: {slower or 'none'}")
+    model = load_model("efficientnet_lite0", device=str(dev)).eval()
+    with torch.inference_mode():
+        model(x)
+        sync(dev)
+        t = time.perf_counter()
+        for _ in range(3):
+            model(x)
+        sync(dev)
+        fwd = (time.perf_counter() - t) / 3
+    mean_batch = float(np.mean(per_batch))
+    print(f"\nefficientnet_lite0 forward on the batch of {args.n}: {fwd:.3f} s; mean time to corrupt the batch "
+          f"(15 x 5 conditions): {mean_batch:.3f} s = {mean_batch / fwd:.2f} x the forward pass "
+          f"(median {float(np.median(per_batch)) / fwd:.2f} x)")
+
+
+if __name__ == "__main__":
+    main()

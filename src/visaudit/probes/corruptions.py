@@ -1,0 +1,273 @@
+"""``corruptions``: ImageNet-C / CIFAR-10-C accuracy, CE, mCE and relative mCE.
+
+Each batch is decoded once and every corruption x severity is made from it on the device
+(``visaudit.perturb.corruptions``), or, with ``stored``, a stored ImageNet-C / CIFAR-10-C copy
+is read instead; the record says which path produced the numbers (``data.source``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from visaudit.errors import VisauditError
+from visaudit.perturb.corruption_names import ALL, BENCHMARK, EXTRA, FAMILIES, unknown_names
+from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from visaudit.probes.base import Batch, ProbeContext
+
+STORAGES = ("auto", "none", "uint8", "jpeg85")
+
+
+@dataclass
+class CorruptionsConfig(ProbeConfig):
+    """Options of the corruptions probe.
+
+    Attributes:
+        corruptions: which corruptions to run (default: the 15 benchmark + 4 extra ones).
+        severities: which severities (1..5).
+        params: parameter table: ``auto`` (CIFAR-10-C for inputs of at most 48 px, else
+            ImageNet-C), ``imagenet`` or ``cifar``.
+        storage: how generated images are quantised before the model sees them, to match a
+            stored benchmark: ``uint8`` (CIFAR-10-C's arrays), ``jpeg85`` (ImageNet-C's JPEG
+            files), ``none`` (float), ``auto`` (jpeg85 with ImageNet-C parameters, else uint8).
+        stored: path of a stored ImageNet-C tree (``<root>/<corruption>/<severity>/<class>/*``)
+            or CIFAR-10-C folder (``<corruption>.npy`` + ``labels.npy``) to read instead of generating.
+        examples: images shown per corruption in the example sheet (0 = none).
+    """
+
+    corruptions: list[str] = field(default_factory=lambda: list(ALL))
+    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    params: str = "auto"
+    storage: str = "auto"
+    stored: str | None = None
+    examples: int = 1
+
+
+@register_probe
+class CorruptionsProbe(Probe):
+    """Accuracy under the ImageNet-C corruptions, per family, CE, mCE and relative mCE."""
+
+    name = "corruptions"
+    version = 1
+    Config = CorruptionsConfig
+    headline = "mce"
+    metrics = {
+        "mce": MetricSpec(False, "mean corruption error over the 15 benchmark corruptions (AlexNet-normalised on ImageNet-C)"),
+        "relative_mce": MetricSpec(False, "relative mCE: error increase over clean, AlexNet-normalised"),
+        "corrupted_top1": MetricSpec(True, "mean top-1 over the 15 benchmark corruptions x 5 severities"),
+        "extra_top1": MetricSpec(True, "mean top-1 over the 4 extra corruptions x 5 severities"),
+        "clean_top1": MetricSpec(True, "top-1 on the clean images"),
+        "top1": MetricSpec(True, "top-1 under one corruption/severity"),
+        "ce": MetricSpec(False, "corruption error of one corruption"),
+        "family_top1": MetricSpec(True, "mean top-1 over a family's corruptions and severities"),
+    }
+
+    def check(self, model, dataset) -> None:
+        cfg = self.config
+        errors = unknown_names(list(cfg.corruptions))
+        bad_sev = [s for s in cfg.severities if isinstance(s, bool) or s not in (1, 2, 3, 4, 5)]
+        if bad_sev:
+            errors.append(f"severities must be integers from 1 to 5, got {bad_sev}")
+        if cfg.storage not in STORAGES:
+            errors.append(f"storage must be one of {STORAGES}, got {cfg.storage!r}")
+        if cfg.params not in ("auto", "imagenet", "cifar"):
+            errors.append(f"params must be 'auto', 'imagenet' or 'cifar', got {cfg.params!r}")
+        size = getattr(model, "input_size", None)
+        if size is not None and min(size[1:]) < 32 and cfg.stored is None:
+            errors.append(f"the corruption benchmark needs inputs of at least 32 px; {getattr(model, 'name', 'model')} takes {size[1]}x{size[2]}")
+        if cfg.stored is not None and not Path(cfg.stored).is_dir():
+            errors.append(f"stored corruption folder {cfg.stored!r} does not exist")
+        if errors:
+            raise VisauditError("; ".join(errors))
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _conditions(self) -> list[tuple[str, int]]:
+        return [(c, s) for c in self.config.corruptions for s in self.config.severities]
+
+    def run(self, ctx: "ProbeContext") -> ProbeResult:
+        from visaudit.perturb.corruptions import resolve_params
+
+        cfg = self.config
+        h, w = ctx.model.info.input_size[1:]
+        params = resolve_params(h, w, cfg.params)
+        storage = cfg.storage if cfg.storage != "auto" else ("jpeg85" if params == "imagenet" else "uint8")
+        warnings: list[str] = []
+        if cfg.stored:
+            correct, n, clean_correct, n_clean, source = self._run_stored(ctx, Path(cfg.stored))
+        else:
+            correct, n, clean_correct, n_clean = self._run_generated(ctx, params, storage)
+            source = {"kind": "generated", "params": params, "storage": storage,
+                      "note": "corrupted on the fly from the decoded images; storage emulates how the stored benchmark was saved"}
+        metrics, data = self._summarise(correct, n, clean_correct, n_clean, params, warnings)
+        data["source"] = source
+        artifacts = {}
+        if cfg.examples and not cfg.stored:
+            artifacts["corruption_examples.png"] = self._examples(ctx, params)
+        return ProbeResult(metrics=metrics, data=data, artifacts=artifacts, warnings=warnings)
+
+    def _run_generated(self, ctx: "ProbeContext", params: str, storage: str):
+        import torch
+
+        from visaudit.perturb.corruptions import corrupt, to_uint8_like_reference
+        from visaudit.perturb.corruptions.digital import jpeg_roundtrip
+
+        conds = self._conditions()
+
+        def store(x: "torch.Tensor") -> "torch.Tensor":
+            if storage == "none":
+                return x
+            x = to_uint8_like_reference(x)
+            return jpeg_roundtrip(x, 85) if storage == "jpeg85" else x
+
+        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
+            correct = np.zeros(len(conds))
+            clean = 0.0
+            n = 0
+            for b in batches:
+                clean += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
+                first = int(b.index[0])
+                for i, (c, s) in enumerate(conds):
+                    g = ctx.generator(f"corruptions/{c}/{s}/{first}")
+                    xc = store(corrupt(b.x, c, s, generator=g, params=params))
+                    correct[i] += float((ctx.scores(ctx.logits(xc)).argmax(1) == b.y).sum())
+                n += len(b.y)
+            return ChunkResult(sums={"correct": correct, "clean": np.asarray(clean), "n": np.asarray(float(n))}, n=n)
+
+        merged = ctx.map_chunks(chunk, tag="corruptions")
+        n = float(merged.sums.get("n", 0.0))
+        if n == 0:
+            raise VisauditError(f"no image of {ctx.dataset.name} could be read")
+        corr = merged.sums["correct"]
+        return ({cs: corr[i] for i, cs in enumerate(conds)}, {cs: n for cs in conds},
+                float(merged.sums["clean"]), n)
+
+    def _run_stored(self, ctx: "ProbeContext", root: Path):
+        if (root / "labels.npy").is_file():
+            return self._run_stored_npy(ctx, root)
+        return self._run_stored_tree(ctx, root)
+
+    def _run_stored_npy(self, ctx: "ProbeContext", root: Path):
+        """CIFAR-10-C layout: ``<name>.npy`` (5 x N images, severities 1..5 in order) and ``labels.npy``."""
+        import torch
+
+        labels_all = np.load(root / "labels.npy")
+        limit = getattr(ctx, "max_images", None)
+        correct, counts = {}, {}
+        for c, s in self._conditions():
+            f = root / f"{c}.npy"
+            if not f.is_file():
+                raise VisauditError(f"stored CIFAR-10-C folder {root} has no {c}.npy")
+            arr = np.load(f, mmap_mode="r")
+            per = arr.shape[0] // 5
+            lo, hi = (s - 1) * per, s * per
+            if limit:
+                hi = min(hi, lo + int(limit))
+            want = tuple(ctx.model.info.input_size[1:])
+            if tuple(arr.shape[1:3]) != want:
+                raise VisauditError(f"{f} holds {arr.shape[1]}x{arr.shape[2]} images; the model takes {want[0]}x{want[1]}")
+            ok = 0.0
+            for start in range(lo, hi, ctx.batch_size):
+                stop = min(hi, start + ctx.batch_size)
+                x = torch.from_numpy(np.array(arr[start:stop])).to(ctx.device).permute(0, 3, 1, 2).float() / 255
+                y = torch.from_numpy(labels_all[start:stop].astype(np.int64)).to(ctx.device)
+                ok += float((ctx.scores(ctx.logits(x)).argmax(1) == y).sum())
+            correct[(c, s)], counts[(c, s)] = ok, float(hi - lo)
+        clean, n_clean = self._clean(ctx)
+        return correct, counts, clean, n_clean, {"kind": "stored", "format": "cifar-10-c npy", "path": str(root)}
+
+    def _run_stored_tree(self, ctx: "ProbeContext", root: Path):
+        """ImageNet-C layout: ``<root>/<corruption>/<severity>/<class>/<image>``."""
+        correct, counts = {}, {}
+        for c, s in self._conditions():
+            folder = root / c / str(s)
+            if not folder.is_dir():
+                raise VisauditError(f"stored ImageNet-C tree {root} has no folder {c}/{s}")
+            ds = ctx.open_dataset(str(folder))
+
+            def chunk(batches: Iterator["Batch"]) -> ChunkResult:
+                ok, n = 0.0, 0
+                for b in batches:
+                    ok += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
+                    n += len(b.y)
+                return ChunkResult(sums={"ok": np.asarray(ok), "n": np.asarray(float(n))}, n=n)
+
+            merged = ctx.map_chunks(chunk, dataset=ds, tag=f"stored/{c}/{s}")
+            correct[(c, s)], counts[(c, s)] = float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
+        clean, n_clean = self._clean(ctx)
+        return correct, counts, clean, n_clean, {"kind": "stored", "format": "imagenet-c tree", "path": str(root)}
+
+    def _clean(self, ctx: "ProbeContext") -> tuple[float, float]:
+        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
+            ok, n = 0.0, 0
+            for b in batches:
+                ok += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
+                n += len(b.y)
+            return ChunkResult(sums={"ok": np.asarray(ok), "n": np.asarray(float(n))}, n=n)
+
+        merged = ctx.map_chunks(chunk, tag="clean")
+        return float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
+
+    def _summarise(self, correct, counts, clean_correct, n_clean, params, warnings):
+        from visaudit.metrics.corruption_errors import mean_corruption_error, relative_mce
+
+        top1 = {cs: (correct[cs] / counts[cs] if counts[cs] else float("nan")) for cs in correct}
+        clean_top1 = clean_correct / n_clean if n_clean else float("nan")
+        metrics: dict[str, float] = {"clean_top1": clean_top1}
+        for (c, s), v in top1.items():
+            metrics[f"top1@{c}/{s}"] = v
+        bench = [c for c in BENCHMARK if c in self.config.corruptions]
+        extra = [c for c in EXTRA if c in self.config.corruptions]
+        sev = list(self.config.severities)
+        errs = {c: [1 - top1[(c, s)] for s in sev] for c in bench}
+        normalise = params == "imagenet"
+        if bench:
+            ce = mean_corruption_error(errs, normalise=normalise)
+            metrics.update(ce)
+            metrics["relative_mce"] = relative_mce(errs, 1 - clean_top1, normalise=normalise)
+            metrics["corrupted_top1"] = float(np.mean([top1[(c, s)] for c in bench for s in sev]))
+        if extra:
+            metrics["extra_top1"] = float(np.mean([top1[(c, s)] for c in extra for s in sev]))
+        for fam, names in FAMILIES.items():
+            sel = [top1[(c, s)] for c in names if c in self.config.corruptions for s in sev]
+            if sel:
+                metrics[f"family_top1@{fam}"] = float(np.mean(sel))
+        if len(bench) < len(BENCHMARK) or len(sev) < 5:
+            warnings.append("mCE is over a subset of the benchmark (corruptions or severities left out); "
+                            "it is not comparable with published values")
+        if not normalise:
+            warnings.append("no AlexNet errors exist for CIFAR-10-C parameters: mce and ce@* are unnormalised "
+                            "mean errors (the CIFAR-10-C convention), relative_mce the mean error increase")
+        data = {
+            "params": params,
+            "normalisation": "alexnet" if normalise else "none",
+            "grid": {c: {str(s): top1[(c, s)] for s in sev} for c in self.config.corruptions},
+            "families": {f: list(v) for f, v in FAMILIES.items()},
+            "n": {f"{c}/{s}": counts[(c, s)] for (c, s) in counts},
+        }
+        return metrics, data
+
+    def _examples(self, ctx: "ProbeContext", params: str) -> bytes:
+        import torch
+
+        from visaudit.perturb.corruptions import corrupt
+        from visaudit.probes.example_images import grid_png, to_hwc
+
+        k = max(1, int(self.config.examples))
+        idx = np.arange(min(k, len(ctx.dataset)))
+        batch = next(iter(ctx.batches(indices=idx)))
+        rows = []
+        for c in self.config.corruptions:
+            for j in range(len(batch.y)):
+                row = [to_hwc(batch.x[j])]
+                for s in self.config.severities:
+                    g = ctx.generator(f"examples/{c}/{s}")
+                    row.append(to_hwc(corrupt(batch.x[j:j + 1], c, s, generator=g, params=params)[0]))
+                rows.append(row)
+        h = batch.x.shape[-1]
+        return grid_png(rows, scale=max(1, 96 // h))

@@ -1,0 +1,140 @@
+"""The corruption functions' contract, generated per corruption from the registry.
+
+Synthetic tensors are enough here: these are properties of pure functions (shape, range,
+seeding, devices, bad input). Fidelity on real images is in ``test_corruptions_fidelity.py``.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from visaudit.errors import UnknownNameError, VisauditError
+from visaudit.perturb.corruptions import (BENCHMARK, CORRUPTIONS, EXTRA, FAMILIES, corrupt, prepare_batch,
+                                          resolve_params)
+
+NAMES = CORRUPTIONS.names()
+
+
+def _batch(n=2, h=40, w=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    # smooth-ish images with structure (noise alone hides blur bugs)
+    base = torch.rand(n, 3, h // 4, w // 4, generator=g)
+    return torch.nn.functional.interpolate(base, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def test_registry_has_the_benchmark_and_the_extras():
+    assert len(BENCHMARK) == 15 and len(EXTRA) == 4
+    assert sorted(NAMES) == sorted(BENCHMARK + EXTRA)
+    assert sum(len(v) for k, v in FAMILIES.items() if k != "extra") == 15
+    assert all(CORRUPTIONS.get(n).benchmark for n in BENCHMARK)
+    assert not any(CORRUPTIONS.get(n).benchmark for n in EXTRA)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("params", ["cifar", "imagenet"])
+def test_shape_range_and_seeding(name, params):
+    x = _batch()
+    outs = {}
+    for sev in (1, 5):
+        a = corrupt(x, name, sev, generator=torch.Generator().manual_seed(7), params=params)
+        b = corrupt(x, name, sev, generator=torch.Generator().manual_seed(7), params=params)
+        assert a.shape == x.shape and a.dtype == x.dtype
+        assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+        assert torch.isfinite(a).all()
+        assert torch.equal(a, b), "same seed must give the same batch"
+        outs[sev] = a
+    if CORRUPTIONS.get(name).random:
+        c = corrupt(x, name, 5, generator=torch.Generator().manual_seed(8), params=params)
+        assert not torch.equal(c, outs[5]), "another seed must change a random corruption"
+    # severity 5 changes the image more than severity 1 (mean absolute change)
+    # saturate's severities 1-2 desaturate, 3-5 oversaturate; CIFAR-10-C's elastic severity 1
+    # has the largest affine jitter of its table: neither grows monotonically
+    if name not in ("saturate", "elastic_transform"):
+        change1, change5 = float((outs[1] - x).abs().mean()), float((outs[5] - x).abs().mean())
+        assert change5 >= change1 * 0.9, (change1, change5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batched_equals_one_by_one_for_deterministic(name):
+    if CORRUPTIONS.get(name).random:
+        pytest.skip("random corruptions draw per batch")
+    x = _batch(3)
+    whole = corrupt(x, name, 3, params="imagenet")
+    parts = torch.cat([corrupt(x[i:i + 1], name, 3, params="imagenet") for i in range(3)])
+    assert torch.allclose(whole, parts, atol=1e-5)
+
+
+def test_unknown_corruption_suggests_names():
+    with pytest.raises(UnknownNameError, match="gaussian_noise"):
+        corrupt(_batch(), "gausian_noise", 1)
+
+
+@pytest.mark.parametrize("severity", [0, 6, 2.5, True, "3", -1])
+def test_bad_severity(severity):
+    with pytest.raises(VisauditError, match="severity"):
+        corrupt(_batch(), "contrast", severity)
+
+
+def test_tiny_images_are_refused():
+    with pytest.raises(VisauditError, match="at least 32"):
+        corrupt(torch.rand(1, 3, 28, 28), "contrast", 1)
+
+
+def test_grayscale_is_replicated_to_rgb():
+    g = torch.rand(2, 1, 32, 32)
+    out = corrupt(g, "fog", 2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (2, 3, 32, 32)
+    assert torch.equal(prepare_batch(g)[:, 0], prepare_batch(g)[:, 2])
+
+
+def test_odd_non_square_sizes_work():
+    x = _batch(1, 37, 53)
+    for name in NAMES:
+        assert corrupt(x, name, 3, generator=torch.Generator().manual_seed(0)).shape == (1, 3, 37, 53)
+
+
+@pytest.mark.parametrize("bad", [torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, 4, 32, 32), torch.zeros(32, 32)])
+def test_bad_tensors(bad):
+    with pytest.raises(VisauditError):
+        corrupt(bad, "contrast", 1)
+
+
+def test_param_table_selection():
+    assert resolve_params(32, 32) == "cifar"
+    assert resolve_params(224, 224) == "imagenet"
+    assert resolve_params(32, 32, "imagenet") == "imagenet"
+    with pytest.raises(VisauditError):
+        resolve_params(32, 32, "tiny")
+
+
+def test_cifar_tables_are_milder_than_imagenet_tables():
+    x = _batch(4, 32, 32)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    for name in ("gaussian_noise", "contrast", "defocus_blur", "jpeg_compression"):
+        mild = corrupt(x, name, 5, generator=g(), params="cifar")
+        hard = corrupt(x, name, 5, generator=g(), params="imagenet")
+        assert (mild - x).abs().mean() < (hard - x).abs().mean(), name
+
+
+def test_frost_without_textures_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from visaudit.perturb.corruptions import weather
+
+    monkeypatch.setattr(weather, "_FROST_CACHE", {})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "imagecorruptions" else real(n, *a))
+    with pytest.raises(VisauditError, match="imagecorruptions"):
+        corrupt(_batch(), "frost", 1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu_for_deterministic(name):
+    if CORRUPTIONS.get(name).random:
+        pytest.skip("random draws differ between devices")
+    x = _batch(2, 64, 64)
+    cpu = corrupt(x, name, 3)
+    gpu = corrupt(x.cuda(), name, 3).cpu()
+    tol = 2 / 255 if name == "jpeg_compression" else 1e-4
+    assert (cpu - gpu).abs().mean() <= tol
