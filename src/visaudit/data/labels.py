@@ -1,0 +1,201 @@
+"""Label spaces (ImageNet-1k, the 16 entry-level categories, CIFAR-10, Fashion-MNIST) and maps
+from a model's outputs to a dataset's labels.
+
+Importing this module does not import torch; :meth:`LabelMap.probs` does.
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from visaudit.errors import LabelSpaceMismatch, UnknownNameError
+from visaudit.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+FASHION_MNIST_CLASSES = (
+    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """An ordered set of classes.
+
+    Attributes:
+        name: registry name (``imagenet1k``, ``imagenet16``, ``cifar10``, ...) or ``folder:<hash>``.
+        classes: human-readable class names, index = label.
+        ids: stable identifiers (WNIDs for ImageNet), or the class names.
+        groups: for a coarse space derived from another, the fine indices of each class
+            (``imagenet16``: the ImageNet-1k indices of each category).
+        parent: name of the fine space ``groups`` index into.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    ids: tuple[str, ...] = ()
+    groups: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
+    parent: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def index_of(self, name_or_id: str) -> int | None:
+        """Index of a class given its name or id (case-insensitive), or None."""
+        key = name_or_id.lower()
+        for i, (c, cid) in enumerate(zip(self.classes, self.ids or self.classes)):
+            if key in (c.lower(), cid.lower()):
+                return i
+        return None
+
+
+LABEL_SPACES: Registry = Registry("label space")
+
+
+def _timm_info_file(name: str) -> Path:
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise UnknownNameError("the ImageNet-1k class list comes from timm, which is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / name
+
+
+@lru_cache(maxsize=None)
+def imagenet1k() -> LabelSpace:
+    """ImageNet-1k in the standard index order (WNIDs and names from timm's packaged metadata)."""
+    wnids = _timm_info_file("imagenet_synsets.txt").read_text().split()
+    lemmas = {}
+    for line in _timm_info_file("imagenet_synset_to_lemma.txt").read_text().splitlines():
+        wnid, _, lemma = line.partition("\t")
+        lemmas[wnid] = lemma
+    return LabelSpace("imagenet1k", tuple(lemmas.get(w, w) for w in wnids), tuple(wnids))
+
+
+def imagenet16_table() -> Path:
+    """Path of ``imagenet16-categories.csv`` (resolved through the data root)."""
+    from visaudit.data.resolver import resolve
+
+    return resolve("imagenet16-categories.csv", kind="data", what="the 1000 -> 16 category table")
+
+
+@lru_cache(maxsize=None)
+def _imagenet16_cached(path: str) -> LabelSpace:
+    groups: dict[str, list[int]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["category"], []).append(int(row["imagenet_index"]))
+    names = tuple(sorted(groups))
+    return LabelSpace(
+        "imagenet16", names, names, tuple(tuple(sorted(groups[n])) for n in names), parent="imagenet1k"
+    )
+
+
+def imagenet16() -> LabelSpace:
+    """The 16 entry-level categories of Geirhos et al., alphabetical, with their ImageNet indices."""
+    return _imagenet16_cached(str(imagenet16_table()))
+
+
+def cifar10() -> LabelSpace:
+    return LabelSpace("cifar10", CIFAR10_CLASSES, CIFAR10_CLASSES)
+
+
+def fashion_mnist() -> LabelSpace:
+    return LabelSpace("fashion-mnist", FASHION_MNIST_CLASSES, FASHION_MNIST_CLASSES)
+
+
+for _n, _f in {"imagenet1k": imagenet1k, "imagenet16": imagenet16, "cifar10": cifar10, "fashion-mnist": fashion_mnist}.items():
+    LABEL_SPACES.register(_n)(_f)
+
+
+def label_space(name: str) -> LabelSpace:
+    """Look up a label space by name."""
+    return LABEL_SPACES.get(name)()
+
+
+class LabelMap:
+    """Turns a model's logits into probabilities over a dataset's label space.
+
+    Kinds:
+        ``identity``: same space; softmax.
+        ``mean-prob``: coarse space (``imagenet16``): softmax over the model's classes, then for each
+            coarse class the *mean* probability over its fine indices (the model-vs-human rule);
+            rows are renormalised to sum to 1, which leaves the argmax decision unchanged.
+        ``subset``: the dataset's classes are a subset of the model's (e.g. ImageNet-R's 200 WNIDs):
+            softmax over the logits of those classes only.
+    """
+
+    def __init__(self, kind: str, model_space: str, data_space: LabelSpace, indices=None) -> None:
+        self.kind = kind
+        self.model_space = model_space
+        self.data_space = data_space
+        self.indices = indices
+        self._cache: dict = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.data_space)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "model_space": self.model_space, "data_space": self.data_space.name}
+
+    def probs(self, logits: "torch.Tensor") -> "torch.Tensor":
+        """Probabilities over the dataset's classes, float32, rows summing to 1."""
+        import torch
+
+        logits = logits.float()
+        if self.kind == "identity":
+            return torch.softmax(logits, dim=1)
+        if self.kind == "subset":
+            idx = self._tensor("idx", logits.device, lambda: torch.tensor(self.indices, dtype=torch.long))
+            return torch.softmax(logits.index_select(1, idx), dim=1)
+        # mean-prob: a (fine x coarse) averaging matrix
+        mat = self._tensor("mat", logits.device, self._mean_matrix)
+        p = torch.softmax(logits, dim=1) @ mat
+        return p / p.sum(dim=1, keepdim=True).clamp_min(1e-30)
+
+    def _mean_matrix(self):
+        import torch
+
+        n_fine = len(imagenet1k())
+        m = torch.zeros(n_fine, len(self.data_space))
+        for j, group in enumerate(self.data_space.groups):
+            m[list(group), j] = 1.0 / len(group)
+        return m
+
+    def _tensor(self, name, device, make):
+        key = (name, str(device))
+        if key not in self._cache:
+            self._cache[key] = make().to(device)
+        return self._cache[key]
+
+
+def label_map(model_space: str, model_classes: int, data_space: LabelSpace) -> LabelMap:
+    """The map from a model's outputs to ``data_space``, or a clear error before any compute."""
+    if model_space == data_space.name:
+        if model_classes != len(data_space):
+            raise LabelSpaceMismatch(
+                f"model has {model_classes} outputs but label space {data_space.name} has {len(data_space)} classes"
+            )
+        return LabelMap("identity", model_space, data_space)
+    if model_space == "imagenet1k" and data_space.parent == "imagenet1k" and data_space.groups:
+        return LabelMap("mean-prob", model_space, data_space)
+    if model_space == "imagenet1k" and data_space.ids:
+        wnids = {w: i for i, w in enumerate(imagenet1k().ids)}
+        if all(i in wnids for i in data_space.ids):
+            return LabelMap("subset", model_space, data_space, [wnids[i] for i in data_space.ids])
+    fits = {
+        "imagenet1k": "ImageNet-1k models (timm/torchvision ImageNet weights, efficientnet_lite*)",
+        "imagenet16": "ImageNet-1k models (decided by the 1000 -> 16 rule)",
+        "cifar10": "CIFAR-10 models such as cifar10_resnet20",
+    }
+    want = fits.get(data_space.name, f"a model trained on these {len(data_space)} classes")
+    raise LabelSpaceMismatch(
+        f"the model's outputs ({model_space}, {model_classes} classes) do not fit the dataset's labels "
+        f"({data_space.name}, {len(data_space)} classes: {', '.join(data_space.classes[:5])}...). "
+        f"This dataset needs {want}."
+    )

@@ -1,0 +1,41 @@
+"""Records -> long, tidy tables (one row per model, probe, dataset, metric)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+COLUMNS = ["model", "probe", "dataset", "metric", "value", "higher_is_better", "probe_version", "n_samples",
+           "status", "key", "source", "weights_sha256"]
+
+
+def records_to_frame(records: Iterable[dict]):
+    """A pandas DataFrame with :data:`COLUMNS`; records without metrics give one row with metric None."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        base = {
+            "model": r["model"]["name"], "probe": r["probe"]["name"],
+            "dataset": (r.get("dataset") or {}).get("name"), "probe_version": r["probe"].get("version"),
+            "n_samples": r.get("n_samples"), "status": r.get("status"), "key": r.get("key"),
+            "source": r["model"].get("source"), "weights_sha256": r["model"].get("weights_sha256"),
+        }
+        metrics = r.get("metrics") or {}
+        info = r.get("metric_info") or {}
+        if not metrics:
+            rows.append({**base, "metric": None, "value": None, "higher_is_better": None})
+        for name, value in metrics.items():
+            rows.append({**base, "metric": name, "value": value,
+                         "higher_is_better": (info.get(name) or {}).get("higher_is_better")})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write_table(frame, path: str, fmt: str) -> None:
+    """Write csv, json (records) or parquet."""
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records", indent=1)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}: csv, json or parquet")
