@@ -17,12 +17,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.probes.base import Batch, ProbeContext
 
 
-def fixed_sample(n_total: int, n: int, seed: int) -> np.ndarray:
-    """Sorted positions of a seeded sample of ``n`` of ``n_total`` items (all if ``n`` <= 0)."""
-    if n <= 0 or n >= n_total:
-        return np.arange(n_total)
-    rng = np.random.default_rng([seed, 0x5EED])
-    return np.sort(rng.choice(n_total, size=n, replace=False))
+def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
+    """Sorted dataset positions of a seeded sample of ``n`` images from the job's images.
+
+    The job's images are its ``max_images`` subset when the runner has one, else the whole
+    dataset; ``n`` <= 0 or larger than that keeps them all.
+    """
+    base = getattr(ctx, "indices", None)
+    base = np.arange(len(ctx.dataset)) if base is None else np.asarray(base)
+    if n <= 0 or n >= len(base):
+        return base
+    rng = np.random.default_rng([ctx.seed, 0x5EED])
+    return np.sort(rng.choice(base, size=n, replace=False))
 
 
 @dataclass
@@ -112,7 +118,7 @@ class LayerCriticalityProbe(Probe):
                     variants[n].append((k, {key: v.to(ctx.device) for key, v in states[n].items()}))
 
         index = {n: i for i, n in enumerate(names)}
-        sample = fixed_sample(len(ctx.dataset), cfg.n_images, ctx.seed)
+        sample = fixed_sample(ctx, cfg.n_images)
 
         def predict(logits: "torch.Tensor") -> "torch.Tensor":
             return ctx.scores(logits).argmax(dim=1)

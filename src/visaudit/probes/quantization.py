@@ -113,7 +113,7 @@ class QuantizationSensitivityProbe(Probe):
         qw = {(n, b): fake_quantize(weights[n], b) for n in names for b in uniform_bits}
         variants = {n: [(j, {"weight": qw[(n, b)]}) for j, b in enumerate(bits)] for n in names}
         index = {n: i for i, n in enumerate(names)}
-        sample = fixed_sample(len(ctx.dataset), cfg.n_images, ctx.seed)
+        sample = fixed_sample(ctx, cfg.n_images)
 
         def predict(logits: "torch.Tensor") -> "torch.Tensor":
             return ctx.scores(logits).argmax(dim=1)
