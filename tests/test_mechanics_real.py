@@ -8,7 +8,7 @@ from torch import nn
 
 import visaudit
 from visaudit.mechanics.criticality import accumulate, summarise, zero_state, fresh_states
-from visaudit.mechanics.filter_stats import depth_divergence
+from visaudit.mechanics.filter_stats import compare_filter_records
 from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
 
 CIFAR_RESNETS = ["cifar10_resnet20", "cifar10_resnet32", "cifar10_resnet44", "cifar10_resnet56"]
@@ -161,11 +161,8 @@ def test_filters_cifar_resnets_and_efficientnet(tmp_path):
         assert 0.5 < m["mean_variance_entropy_norm"] < 1.2
     lite = recs["efficientnet_lite0"]["data"]["layers"]
     assert lite[0]["module"] == "conv_stem" and sum(r["depthwise"] for r in lite) >= 5
-    a, b = recs["cifar10_resnet20"]["data"]["layers"], recs["cifar10_resnet56"]["data"]["layers"]
-    div = depth_divergence([np.array(r["hist"]) for r in a], [r["rel_depth"] for r in a],
-                           [np.array(r["hist"]) for r in b], [r["rel_depth"] for r in b], n_bins=4)
-    div_lite = depth_divergence([np.array(r["hist"]) for r in a], [r["rel_depth"] for r in a],
-                                [np.array(r["hist"]) for r in lite], [r["rel_depth"] for r in lite], n_bins=4)
+    div = compare_filter_records(recs["cifar10_resnet20"]["data"], recs["cifar10_resnet56"]["data"], n_bins=4)
+    div_lite = compare_filter_records(recs["cifar10_resnet20"]["data"], recs["efficientnet_lite0"]["data"], n_bins=4)
     assert all(0 <= v <= 1 for v in div + div_lite)
     assert np.mean(div) < np.mean(div_lite)  # two CIFAR ResNets are closer than a ResNet and an EfficientNet
 

@@ -188,3 +188,18 @@ def depth_divergence(
             continue
         out.append(js_divergence(np.mean(ha, axis=0), np.mean(hb, axis=0)))
     return out
+
+
+def compare_filter_records(data_a: dict, data_b: dict, n_bins: int = 5) -> list[float | None]:
+    """Per-depth JS divergence between the filter distributions of two ``filters`` records.
+
+    Args:
+        data_a, data_b: the ``data`` field of two ``filters`` probe records.
+        n_bins: relative-depth bins.
+    """
+    rows_a, rows_b = data_a["layers"], data_b["layers"]
+    return depth_divergence(
+        [np.asarray(r["hist"]) for r in rows_a], [r["rel_depth"] for r in rows_a],
+        [np.asarray(r["hist"]) for r in rows_b], [r["rel_depth"] for r in rows_b],
+        n_bins=n_bins,
+    )
