@@ -1,6 +1,7 @@
 """Prefix reuse gives exactly the outputs of full forwards, and only reuses what is safe."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -57,7 +58,8 @@ def test_frontier_and_groups():
     assert sc.order(["head", "stem"]) == ["stem", "head"]
 
 
-def test_reuse_equals_full_forward_and_restores_weights():
+@pytest.mark.parametrize("cache_mb", [512.0, 0.0])  # one fill pass per batch / one per group
+def test_reuse_equals_full_forward_and_restores_weights(cache_mb):
     net = _net()
     x = torch.rand(4, 3, 8, 8)
     before = {k: v.clone() for k, v in net.state_dict().items()}
@@ -67,7 +69,10 @@ def test_reuse_equals_full_forward_and_restores_weights():
         n: [("zeros", zero_state(m)), ("noise", {k: torch.randn(v.shape, generator=g) for k, v in m.named_parameters()})]
         for n, m in net.named_modules() if n in names
     }
-    fast = {(t, k): o for t, k, o in ModuleSwapScanner(net, net, x[:1], True).scan(x, variants)}
+    fast_scanner = ModuleSwapScanner(net, net, x[:1], True, cache_mb=cache_mb)
+    n_segments = len(fast_scanner.segments(names, len(x)))
+    assert n_segments == (1 if cache_mb else len(fast_scanner.groups(names)))
+    fast = {(t, k): o for t, k, o in fast_scanner.scan(x, variants)}
     slow = {(t, k): o for t, k, o in ModuleSwapScanner(net, net, x[:1], False).scan(x, variants)}
     assert fast.keys() == slow.keys() and len(fast) == 1 + 2 * len(names)
     for key in slow:

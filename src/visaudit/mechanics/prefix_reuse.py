@@ -8,9 +8,11 @@ keeps the frontier outputs, and for every swapped state of ``M`` replays the for
 the frontier modules answering from that cache, so only the part of the network from
 ``M`` on is recomputed (plus cheap functional glue in parent ``forward`` methods).
 
-Targets are handled in groups (consecutive targets with the same parent module); each
-group's cache is filled by a clean pass that itself reuses the previous group's cache, so
-memory stays at about one frontier's activations and the fill passes cost only suffixes.
+Targets are handled in groups (consecutive targets with the same parent module). One clean
+"fill" pass records the frontier outputs for as many consecutive groups as fit in
+``cache_mb``; the fill pass itself reuses the previous segment's cache, so it costs only a
+suffix. With a large enough budget a batch needs a single clean pass; with a small one,
+memory stays at about one frontier's activations.
 
 Safety: modules called more than once per forward, modules whose parameters are shared
 with another module, and outputs that are not tensors (or tuples/lists of tensors) are
@@ -61,10 +63,20 @@ class CallInfo:
     end: int
     calls: int
     cacheable: bool
+    bytes_per_sample: int = 0
+
+
+def _nbytes(out: Any) -> int:
+    if isinstance(out, torch.Tensor):
+        return out.numel() * out.element_size()
+    if isinstance(out, (tuple, list)):
+        return sum(_nbytes(o) for o in out)
+    return 0
 
 
 def trace_calls(model: nn.Module, net: nn.Module, x: torch.Tensor) -> dict[str, CallInfo]:
-    """Run ``model(x)`` once and record start/end order and call counts of ``net``'s submodules."""
+    """Run ``model(x)`` once and record start/end order, call counts and output sizes of
+    ``net``'s submodules."""
     info: dict[str, CallInfo] = {}
     clock = [0]
     handles = []
@@ -84,6 +96,7 @@ def trace_calls(model: nn.Module, net: nn.Module, x: torch.Tensor) -> dict[str, 
             clock[0] += 1
             info[name].end = clock[0]
             info[name].cacheable = info[name].cacheable and _cacheable(out)
+            info[name].bytes_per_sample = _nbytes(out) // max(1, len(x))
 
         return hook
 
@@ -108,12 +121,21 @@ class ModuleSwapScanner:
         net: the submodule tree whose module names are used (``model.net``; may be ``model``).
         example: a small input batch used once to trace the execution order.
         prefix_reuse: ``False`` recomputes the full forward for every swap (the baseline).
+        cache_mb: memory budget for cached activations per batch.
     """
 
-    def __init__(self, model: nn.Module, net: nn.Module, example: torch.Tensor, prefix_reuse: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        net: nn.Module,
+        example: torch.Tensor,
+        prefix_reuse: bool = True,
+        cache_mb: float = 512.0,
+    ) -> None:
         self.model = model
         self.net = net
         self.prefix_reuse = prefix_reuse
+        self.cache_bytes = cache_mb * 2**20
         self.modules = dict(net.named_modules())
         self.info = trace_calls(model, net, example)
         self._shared = self._modules_with_shared_params()
@@ -147,6 +169,22 @@ class ModuleSwapScanner:
                 out[-1].append(t)
             else:
                 out.append([t])
+        return out
+
+    def segments(self, targets: list[str], batch: int) -> list[list[list[str]]]:
+        """Consecutive groups whose frontier outputs fit in the cache budget together."""
+        out: list[list[list[str]]] = []
+        names: set[str] = set()
+        for g in self.groups(targets):
+            need = set().union(*(self.frontier(t) for t in g))
+            merged = names | need
+            size = sum(self.info[n].bytes_per_sample for n in merged) * batch
+            if out and size <= self.cache_bytes:
+                out[-1].append(g)
+                names = merged
+            else:
+                out.append([g])
+                names = need
         return out
 
     @contextlib.contextmanager
@@ -225,20 +263,21 @@ class ModuleSwapScanner:
             prev_cache: dict[str, Any] = {}
             prev_first: list[str] = []
             first = True
-            for group in self.groups(list(variants)):
-                need = set().union(*(self.frontier(t) for t in group))
+            for segment in self.segments(list(variants), len(x)):
+                need = set().union(*(self.frontier(t) for g in segment for t in g))
                 cache: dict[str, Any] = {}
                 with self._patched(prev_cache, prev_first), self._recording(cache, need):
                     clean = fwd(x)
                 if first:
                     yield None, None, clean
                     first = False
-                for t in group:
-                    front = self.frontier(t)
-                    for key, state in variants[t]:
-                        with self.swapped(t, state), self._patched(cache, front):
-                            out = fwd(x)
-                        yield t, key, out
-                prev_cache, prev_first = cache, self.frontier(group[0])
+                for group in segment:
+                    for t in group:
+                        front = self.frontier(t)
+                        for key, state in variants[t]:
+                            with self.swapped(t, state), self._patched(cache, front):
+                                out = fwd(x)
+                            yield t, key, out
+                prev_cache, prev_first = cache, self.frontier(segment[0][0])
             if first:  # no targets: still report the clean output
                 yield None, None, fwd(x)
