@@ -103,7 +103,8 @@ def quantization(store: Path, args: argparse.Namespace) -> None:
                          max_images=args.cifar_images, quiet=False,
                          probe_config={"quantization-sensitivity": {"n_images": args.cifar_images,
                                                                     "budget_bits": args.budget_bits,
-                                                                    "hessian_iters": 8, "hessian_images": 128}})
+                                                                    "hessian_iters": args.hessian_iters,
+                                                                    "hessian_images": 64}})
     rec = _rec(res, "quantization-sensitivity", model)
     d, m = rec["data"], rec["metrics"]
     print(f"\n## Quantization sensitivity: {model} ({d['n_images']} images, float top-1 {d['float_top1']:.3f}, "
@@ -136,15 +137,16 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--imagenet-trials", type=int, default=1)
     ap.add_argument("--budget-bits", type=int, default=3)
+    ap.add_argument("--hessian-iters", type=int, default=4)
     ap.add_argument("--only", choices=["criticality", "filters", "quantization"], nargs="*")
     args = ap.parse_args()
-    parts = args.only or ["filters", "quantization", "criticality"]
+    parts = args.only or ["filters", "criticality", "quantization"]
     if "filters" in parts:
         filters(args.store)
-    if "quantization" in parts:
-        quantization(args.store, args)
     if "criticality" in parts:
         criticality(args.store, args)
+    if "quantization" in parts:
+        quantization(args.store, args)
 
 
 if __name__ == "__main__":
