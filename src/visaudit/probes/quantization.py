@@ -33,9 +33,8 @@ class QuantizationConfig(ProbeConfig):
         bits: bit widths to try per layer (each >= 2).
         n_images: size of the fixed, seeded sample.
         include / exclude: regexes on module names (conv and linear layers are quantised).
-        budget_bits: the size budget is the size of the uniform model at this width (which
-            need not be one of ``bits``: with the default 3 the mixed model mixes 8/6/4/2-bit
-            layers and is compared with a uniform 3-bit model of the same size).
+        budget_bits: the size budget is the size of the uniform model at this width, which
+            is evaluated too (it may lie outside ``bits``; then the mixed model cannot use it).
         sensitivity: what the greedy allocation minimises, ``"kl"`` (smooth on small
             samples) or ``"top1"`` (the accuracy drop).
         hessian_iters: Rademacher probes for the Hutchinson trace (0 = skip the Hessian).
