@@ -37,7 +37,7 @@ def sample(model, n: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.stack([ds[int(i)][0] for i in pos])).float() / 255
 
 
-def bench(name: str, n_images: int, batch: int, trials: int) -> dict:
+def bench(name: str, n_images: int, batch: int, trials: int, repeats: int = 2) -> dict:
     from visaudit.mechanics.criticality import fresh_states, select_modules
     from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
     from visaudit.models import load_model
@@ -54,17 +54,20 @@ def bench(name: str, n_images: int, batch: int, trials: int) -> dict:
     scanners = {m: ModuleSwapScanner(model, model.net, x[:1], prefix_reuse=r, cache_mb=c) for m, (r, c) in modes.items()}
     times = {m: 0.0 for m in modes}
     max_diff = 0.0
-    for s in range(0, len(x), batch):
-        xb = x[s:s + batch]
-        outs = {}
-        for mode in modes:
-            t = time.perf_counter()
-            outs[mode] = [o for _, _, o in scanners[mode].scan(xb, variants)]
-            times[mode] += time.perf_counter() - t
-        for mode in modes:
-            max_diff = max(max_diff, max(float((a - b).abs().max()) for a, b in zip(outs[mode], outs["full"])))
+    for rep in range(repeats):
+        # alternate the order between repeats so a load trend on a shared machine favours no mode
+        order = list(modes) if rep % 2 == 0 else list(modes)[::-1]
+        for s in range(0, len(x), batch):
+            xb = x[s:s + batch]
+            outs = {}
+            for mode in order:
+                t = time.perf_counter()
+                outs[mode] = [o for _, _, o in scanners[mode].scan(xb, variants)]
+                times[mode] += time.perf_counter() - t
+            for mode in modes:
+                max_diff = max(max_diff, max(float((a - b).abs().max()) for a, b in zip(outs[mode], outs["full"])))
     return {
-        "model": name, "layers": len(names), "trials": trials, "images": len(x),
+        "model": name, "layers": len(names), "trials": trials, "images": len(x) * repeats,
         **{f"{m}_s": t for m, t in times.items()},
         "max_abs_diff": max_diff,
     }
@@ -76,6 +79,7 @@ def main() -> None:
     ap.add_argument("--cifar-images", type=int, default=256)
     ap.add_argument("--imagenet-images", type=int, default=16)
     ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2, help="passes over the sample, mode order alternating")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu")
@@ -83,7 +87,8 @@ def main() -> None:
           f"{'reuse, group fill (s)':>22s} {'reuse, 512 MB (s)':>18s} {'max |diff|':>10s}")
     for name in args.models:
         cifar = name.startswith("cifar10")
-        r = bench(name, args.cifar_images if cifar else args.imagenet_images, 128 if cifar else 16, args.trials)
+        r = bench(name, args.cifar_images if cifar else args.imagenet_images, 128 if cifar else 16, args.trials,
+                  args.repeats)
         f, g, c = r["full_s"], r["reuse_group_fill_s"], r["reuse_512mb_s"]
         print(f"{r['model']:20s} {r['layers']:6d} {r['trials']:6d} {r['images']:6d} {f:12.1f} "
               f"{g:13.1f} ({f / g:4.2f}x) {c:10.1f} ({f / c:4.2f}x) {r['max_abs_diff']:10.2e}")
