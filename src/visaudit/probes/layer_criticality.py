@@ -1,0 +1,153 @@
+"""Layer criticality probe: reset one layer at a time and measure how far the outputs move.
+
+Definition in ``DESIGN.md`` (Gavrikov et al.); maths in :mod:`visaudit.mechanics.criticality`,
+prefix reuse in :mod:`visaudit.mechanics.prefix_reuse`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from visaudit.errors import VisauditError
+from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.probes.base import Batch, ProbeContext
+
+
+def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
+    """Sorted dataset positions of a seeded sample of ``n`` images from the job's images.
+
+    The job's images are its ``max_images`` subset when the runner has one, else the whole
+    dataset; ``n`` <= 0 or larger than that keeps them all.
+    """
+    base = getattr(ctx, "indices", None)
+    base = np.arange(len(ctx.dataset)) if base is None else np.asarray(base)
+    if n <= 0 or n >= len(base):
+        return base
+    rng = np.random.default_rng([ctx.seed, 0x5EED])
+    return np.sort(rng.choice(base, size=n, replace=False))
+
+
+@dataclass
+class LayerCriticalityConfig(ProbeConfig):
+    """Options.
+
+    Attributes:
+        reset: ``"fresh"`` (a seeded fresh initialisation of the same architecture, one per
+            trial) or ``"zeros"`` (parameters set to 0; one trial is enough).
+        trials: fresh initialisations to average over.
+        n_images: size of the fixed, seeded sample (the paper uses 10k).
+        kinds: module kinds to reset: ``conv``, ``linear``, ``norm``.
+        include: only module names matching this regex ("" = all).
+        exclude: drop module names matching this regex.
+        reset_buffers: with ``fresh``, also reset running statistics of norm layers.
+        prefix_reuse: reuse activations computed before the reset module (same result, faster).
+    """
+
+    reset: str = "fresh"
+    trials: int = 3
+    n_images: int = 1000
+    kinds: list[str] = field(default_factory=lambda: ["conv", "linear", "norm"])
+    include: str = ""
+    exclude: str = ""
+    reset_buffers: bool = True
+    prefix_reuse: bool = True
+
+
+@register_probe
+class LayerCriticalityProbe(Probe):
+    """How much each layer's weights matter: reset it, measure the change of the softmax output."""
+
+    name = "layer-criticality"
+    version = 1
+    Config = LayerCriticalityConfig
+    metrics = {
+        "criticality": MetricSpec(False, "(1 - mean cosine(softmax original, softmax reset)) x 100 for one module"),
+        "mean_criticality": MetricSpec(False, "mean criticality over the reset modules"),
+        "max_criticality": MetricSpec(False, "largest criticality over the reset modules"),
+        "top1_reset": MetricSpec(True, "top-1 with one module reset (mean over trials)"),
+        "clean_top1": MetricSpec(True, "top-1 of the unchanged model on the sample"),
+    }
+    headline = "mean_criticality"
+
+    def check(self, model: Any, dataset: Any) -> None:
+        cfg: LayerCriticalityConfig = self.config  # type: ignore[assignment]
+        if cfg.reset not in ("fresh", "zeros"):
+            raise VisauditError(f"layer-criticality: reset must be 'fresh' or 'zeros', got {cfg.reset!r}")
+        if cfg.trials < 1:
+            raise VisauditError("layer-criticality: trials must be >= 1")
+        bad = set(cfg.kinds) - {"conv", "linear", "norm"}
+        if bad:
+            raise VisauditError(f"layer-criticality: unknown kinds {sorted(bad)}; use conv, linear, norm")
+
+    def run(self, ctx: "ProbeContext") -> ProbeResult:
+        import torch
+
+        from visaudit.mechanics import criticality as C
+        from visaudit.mechanics.plots import criticality_profile_png
+        from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
+
+        cfg: LayerCriticalityConfig = ctx.config  # type: ignore[assignment]
+        model = ctx.model
+        net = getattr(model, "net", model)
+        warnings: list[str] = []
+        example = torch.zeros(1, *model.info.input_size, device=ctx.device)
+        scanner = ModuleSwapScanner(model, net, example, prefix_reuse=cfg.prefix_reuse)
+        names = scanner.order(C.select_modules(net, cfg.kinds, cfg.include or None, cfg.exclude or None))
+        if not names:
+            raise VisauditError("layer-criticality: no module matches the kinds/include/exclude filters")
+        mods = dict(net.named_modules())
+        kinds = [C.module_kind(mods[n]) or "" for n in names]
+
+        trials = cfg.trials
+        if cfg.reset == "zeros":
+            if trials > 1:
+                warnings.append("reset='zeros' is deterministic: trials set to 1")
+            trials = 1
+            variants = {n: [(0, C.zero_state(mods[n]))] for n in names}
+        else:
+            variants = {n: [] for n in names}
+            for k in range(trials):
+                states, warn = C.fresh_states(model, names, seed=ctx.seed + k, buffers=cfg.reset_buffers)
+                if warn and warn not in warnings:
+                    warnings.append(warn)
+                for n in names:
+                    variants[n].append((k, {key: v.to(ctx.device) for key, v in states[n].items()}))
+
+        index = {n: i for i, n in enumerate(names)}
+        sample = fixed_sample(ctx, cfg.n_images)
+
+        def predict(logits: "torch.Tensor") -> "torch.Tensor":
+            return ctx.scores(logits).argmax(dim=1)
+
+        def chunk(batches: "Iterator[Batch]") -> ChunkResult:
+            z = np.zeros((len(names), trials))
+            sums = {"cos": z.copy(), "kl": z.copy(), "correct": z.copy(), "clean_correct": np.zeros(())}
+            n = 0
+            for b in batches:
+                C.accumulate(scanner.scan(b.x, variants, forward=ctx.logits), index, b.y, predict, sums)
+                n += len(b.y)
+            return ChunkResult(sums=sums, n=n)
+
+        merged = ctx.map_chunks(chunk, tag=f"criticality-{cfg.reset}", indices=sample)
+        rows = C.summarise(names, kinds, merged.sums, merged.n)
+        metrics: dict[str, float] = {f"criticality@{r['module']}": r["criticality"] for r in rows}
+        metrics.update({f"top1_reset@{r['module']}": r["top1"] for r in rows})
+        crit = np.array([r["criticality"] for r in rows])
+        metrics["mean_criticality"] = float(crit.mean())
+        metrics["max_criticality"] = float(crit.max())
+        clean_top1 = float(merged.sums["clean_correct"]) / merged.n
+        metrics["clean_top1"] = clean_top1
+        data = {
+            "layers": rows,
+            "clean_top1": clean_top1,
+            "reset": cfg.reset,
+            "trials": trials,
+            "n_images": int(merged.n),
+            "most_critical": [r["module"] for r in sorted(rows, key=lambda r: -r["criticality"])[:5]],
+        }
+        png = criticality_profile_png(rows, f"{model.info.name}: layer criticality ({cfg.reset})")
+        return ProbeResult(metrics=metrics, data=data, artifacts={"criticality_profile.png": png}, warnings=warnings)
