@@ -17,5 +17,7 @@ def run_python(code: str, timeout: int = 300, **env: str) -> subprocess.Complete
 
 
 def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the CLI with a wide terminal so that rich does not wrap names inside table cells."""
+    env = {**os.environ, "COLUMNS": "250"}
     return subprocess.run([sys.executable, "-m", "visaudit.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(REPO))
+                          timeout=timeout, cwd=str(REPO), env=env)
