@@ -189,28 +189,13 @@ class CorruptionsProbe(Probe):
             if not folder.is_dir():
                 raise VisauditError(f"stored ImageNet-C tree {root} has no folder {c}/{s}")
             ds = ctx.open_dataset(str(folder))
-
-            def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-                ok, n = 0.0, 0
-                for b in batches:
-                    ok += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
-                    n += len(b.y)
-                return ChunkResult(sums={"ok": np.asarray(ok), "n": np.asarray(float(n))}, n=n)
-
-            merged = ctx.map_chunks(chunk, dataset=ds, tag=f"stored/{c}/{s}")
+            merged = ctx.map_chunks(_top1_chunk(ctx), dataset=ds, tag=f"stored/{c}/{s}")
             correct[(c, s)], counts[(c, s)] = float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
         clean, n_clean = self._clean(ctx)
         return correct, counts, clean, n_clean, {"kind": "stored", "format": "imagenet-c tree", "path": str(root)}
 
     def _clean(self, ctx: "ProbeContext") -> tuple[float, float]:
-        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-            ok, n = 0.0, 0
-            for b in batches:
-                ok += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
-                n += len(b.y)
-            return ChunkResult(sums={"ok": np.asarray(ok), "n": np.asarray(float(n))}, n=n)
-
-        merged = ctx.map_chunks(chunk, tag="clean")
+        merged = ctx.map_chunks(_top1_chunk(ctx), tag="clean")
         return float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
 
     def _summarise(self, correct, counts, clean_correct, n_clean, params, warnings):
@@ -271,3 +256,16 @@ class CorruptionsProbe(Probe):
                 rows.append(row)
         h = batch.x.shape[-1]
         return grid_png(rows, scale=max(1, 96 // h))
+
+
+def _top1_chunk(ctx: "ProbeContext"):
+    """A chunk function counting top-1 hits (``ok``) and images (``n``) of a clean or stored pass."""
+
+    def chunk(batches: Iterator["Batch"]) -> ChunkResult:
+        ok, n = 0.0, 0
+        for b in batches:
+            ok += float((ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum())
+            n += len(b.y)
+        return ChunkResult(sums={"ok": np.asarray(ok), "n": np.asarray(float(n))}, n=n)
+
+    return chunk
