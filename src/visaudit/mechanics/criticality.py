@@ -187,3 +187,25 @@ def accumulate(
         sums["cos"][i, k] += float(cos.sum())
         sums["kl"][i, k] += float(kl.sum())
         sums["correct"][i, k] += float((predict(logits) == y).sum())
+
+
+def scan_chunk_fn(ctx, scanner, variants: dict, names: list[str], n_variants: int) -> Callable:
+    """A ``map_chunks`` function: for each batch, swap in every module variant and accumulate
+    cosine, KL and top-1 sums (shared by layer criticality and quantization sensitivity)."""
+    from visaudit.probes.base import ChunkResult
+
+    index = {n: i for i, n in enumerate(names)}
+
+    def predict(logits: torch.Tensor) -> torch.Tensor:
+        return ctx.scores(logits).argmax(dim=1)
+
+    def chunk(batches: Iterator) -> ChunkResult:
+        z = np.zeros((len(names), n_variants))
+        sums = {"cos": z.copy(), "kl": z.copy(), "correct": z.copy(), "clean_correct": np.zeros(())}
+        n = 0
+        for b in batches:
+            accumulate(scanner.scan(b.x, variants, forward=ctx.logits), index, b.y, predict, sums)
+            n += len(b.y)
+        return ChunkResult(sums=sums, n=n)
+
+    return chunk

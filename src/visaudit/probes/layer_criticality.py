@@ -6,15 +6,15 @@ prefix reuse in :mod:`visaudit.mechanics.prefix_reuse`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from visaudit.errors import VisauditError
-from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+from visaudit.probes.base import MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from visaudit.probes.base import Batch, ProbeContext
+    from visaudit.probes.base import ProbeContext
 
 
 def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
@@ -117,20 +117,8 @@ class LayerCriticalityProbe(Probe):
                 for n in names:
                     variants[n].append((k, {key: v.to(ctx.device) for key, v in states[n].items()}))
 
-        index = {n: i for i, n in enumerate(names)}
         sample = fixed_sample(ctx, cfg.n_images)
-
-        def predict(logits: "torch.Tensor") -> "torch.Tensor":
-            return ctx.scores(logits).argmax(dim=1)
-
-        def chunk(batches: "Iterator[Batch]") -> ChunkResult:
-            z = np.zeros((len(names), trials))
-            sums = {"cos": z.copy(), "kl": z.copy(), "correct": z.copy(), "clean_correct": np.zeros(())}
-            n = 0
-            for b in batches:
-                C.accumulate(scanner.scan(b.x, variants, forward=ctx.logits), index, b.y, predict, sums)
-                n += len(b.y)
-            return ChunkResult(sums=sums, n=n)
+        chunk = C.scan_chunk_fn(ctx, scanner, variants, names, trials)
 
         merged = ctx.map_chunks(chunk, tag=f"criticality-{cfg.reset}", indices=sample)
         rows = C.summarise(names, kinds, merged.sums, merged.n)

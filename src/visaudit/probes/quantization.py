@@ -120,14 +120,7 @@ class QuantizationSensitivityProbe(Probe):
         def predict(logits: "torch.Tensor") -> "torch.Tensor":
             return ctx.scores(logits).argmax(dim=1)
 
-        def per_layer(batches: "Iterator[Batch]") -> ChunkResult:
-            z = np.zeros((len(names), len(bits)))
-            sums = {"cos": z.copy(), "kl": z.copy(), "correct": z.copy(), "clean_correct": np.zeros(())}
-            n = 0
-            for b in batches:
-                C.accumulate(scanner.scan(b.x, variants, forward=ctx.logits), index, b.y, predict, sums)
-                n += len(b.y)
-            return ChunkResult(sums=sums, n=n)
+        per_layer = C.scan_chunk_fn(ctx, scanner, variants, names, len(bits))
 
         with torch.no_grad():
             pl = ctx.map_chunks(per_layer, tag="per-layer", indices=sample)
