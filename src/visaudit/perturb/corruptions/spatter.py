@@ -30,10 +30,10 @@ HYSTERESIS_STEPS = 24
 
 def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """Canny edges of (n, 1, h, w) images in 0..255: Sobel, L1 magnitude, NMS, hysteresis."""
-    sob = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=img.dtype, device=img.device)
+    sob = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
     p = flt.pad2d(img, 1, 1, "reflect101")
-    gx = F.conv2d(p, sob.view(1, 1, 3, 3))
-    gy = F.conv2d(p, sob.t().contiguous().view(1, 1, 3, 3))
+    gx = flt.correlate_small(p, sob)
+    gy = flt.correlate_small(p, sob.t())
     mag = gx.abs() + gy.abs()
     m = F.pad(mag, (1, 1, 1, 1))
     h, w = img.shape[-2:]
@@ -56,7 +56,7 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     # Hysteresis: grow strong edges into connected weak ones. OpenCV follows chains of any
     # length; here growth stops after HYSTERESIS_STEPS pixels (checked for convergence every 4).
     for step in range(HYSTERESIS_STEPS):
-        grown = cand & (F.max_pool2d(strong.to(img.dtype), 3, 1, 1) > 0)
+        grown = cand & dilate3(strong)
         if step % 4 == 3 and torch.equal(grown, strong):
             break
         strong = grown
@@ -75,14 +75,32 @@ def truncated_distance(edges: torch.Tensor, limit: int = MAX_DIST) -> torch.Tens
     left = torch.where(edges, pos, torch.full_like(pos, -1e6)).cummax(3).values
     right = w - 1 - torch.where(edges.flip(3), pos, torch.full_like(pos, -1e6)).cummax(3).values.flip(3)
     g = torch.minimum(pos - left, right - pos).clamp(max=big)
-    d2 = g**2
+    d2 = (g**2).to(torch.int16)  # exact: at most (limit + 1)^2; half the memory traffic of float32
     best = d2.clone()
+    tmp = torch.empty_like(d2)
     for d in range(1, limit + 1):
         if d >= h:
             break
-        best[..., d:, :] = torch.minimum(best[..., d:, :], d2[..., :-d, :] + d * d)
-        best[..., :-d, :] = torch.minimum(best[..., :-d, :], d2[..., d:, :] + d * d)
-    return best.sqrt().clamp(max=float(limit))
+        # in place: this loop dominated spatter's run time when it allocated per offset
+        shifted = torch.add(d2[..., :-d, :], d * d, out=tmp[..., :-d, :])
+        torch.minimum(best[..., d:, :], shifted, out=best[..., d:, :])
+        shifted = torch.add(d2[..., d:, :], d * d, out=tmp[..., d:, :])
+        torch.minimum(best[..., :-d, :], shifted, out=best[..., :-d, :])
+    return best.to(torch.float32).sqrt_().clamp_(max=float(limit))
+
+
+def dilate3(mask: torch.Tensor) -> torch.Tensor:
+    """3x3 binary dilation of a bool (n, 1, h, w) mask (zero border), as separable shifted ORs.
+
+    Bool shifts are several times faster on CPU than ``max_pool2d`` on a float copy.
+    """
+    rows = mask.clone()
+    rows[..., 1:, :] |= mask[..., :-1, :]
+    rows[..., :-1, :] |= mask[..., 1:, :]
+    out = rows.clone()
+    out[..., :, 1:] |= rows[..., :, :-1]
+    out[..., :, :-1] |= rows[..., :, 1:]
+    return out
 
 
 def equalize_hist(img: torch.Tensor) -> torch.Tensor:
