@@ -64,14 +64,28 @@ def reference_outputs(ref, images: np.ndarray, name: str, severity: int, seed: i
         return np.stack([ref.corrupt(im, severity=severity, corruption_name=name) for im in images])
 
 
-def ours_uint8(images: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
-    """Our outputs for the same images, quantised like the reference (``np.uint8``: truncation)."""
+# Where imagecorruptions departs from the benchmark on purpose, our function can be run with
+# that package's variant so that the rest of the code path is still compared exactly.
+PACKAGE_VARIANTS = {"frost": "textures enlarged by 1.1 (bicubic) before cropping; ImageNet-C crops at native scale"}
+
+
+def ours_uint8(images: np.ndarray, name: str, severity: int, seed: int = 0, package_variant: bool = False) -> np.ndarray:
+    """Our outputs for the same images, quantised like the reference (``np.uint8``: truncation).
+
+    ``package_variant``: use imagecorruptions' own departure from the benchmark where it has
+    one (:data:`PACKAGE_VARIANTS`), to compare like with like.
+    """
     import torch
 
     from visaudit.perturb.corruptions import corrupt
+    from visaudit.perturb.corruptions.weather import frost_blend
 
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
-    y = corrupt(x, name, severity, generator=torch.Generator().manual_seed(seed), params="imagenet")
+    gen = torch.Generator().manual_seed(seed)
+    if package_variant and name == "frost":
+        y = frost_blend(x, severity, gen, "imagenet", texture_zoom=1.1)
+    else:
+        y = corrupt(x, name, severity, generator=gen, params="imagenet")
     return torch.floor(y * 255).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

@@ -8,11 +8,13 @@ let it run on today's NumPy / scikit-image). Tests are generated per corruption 
   change from the clean image over the reference's, minus one) must be within a tolerance.
 - ``cifar10_resnet20`` top-1 under every corruption x severity on CIFAR-10 test images within
   1.5 points of the reference's for deterministic corruptions. For random ones the two sides
-  draw different random fields, so their accuracies differ by the draw-to-draw noise too (the
-  spread of our own accuracy over seeds at 1000 images reaches about 2 points for fog, frost
-  and snow): the tolerance is ``ACC_TOL_RANDOM``. The default subset is 300 images to keep the
-  suite's run time; ``VISAUDIT_FIDELITY_N=1000`` runs the issue's protocol, and
-  ``bench/corruptions_fidelity.py`` prints the full 1000-image table.
+  draw different random fields, so each side's top-1 is averaged over ``SEEDS`` draws and the
+  tolerance is ``ACC_TOL_RANDOM`` (1.5 points at the issue's 1000 images x 3 draws; wider at the
+  suite's default 300 x 2). ``bench/corruptions_fidelity.py`` prints the full 1000-image table.
+- Frost: imagecorruptions enlarges the frost photographs by 1.1 before cropping, ImageNet-C does
+  not (we follow ImageNet-C). Accuracy is compared with our frost run at the package's zoom
+  (``texture_zoom=1.1``), so everything else in the code path is checked; the native-scale
+  frost is checked for the same mean squared change.
 
 ``elastic_transform`` is not compared with ``imagecorruptions``: that package replaced the
 benchmark's elastic transform by a different one (no affine step, other constants). Ours follows
@@ -29,11 +31,12 @@ import torch
 from visaudit.perturb.corruptions import CORRUPTIONS
 
 try:
-    from tests.corruption_fixtures import (cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr,
-                                           reference_outputs)
+    from tests.corruption_fixtures import (PACKAGE_VARIANTS, cifar_images, cue_conflict_images, mse_ratio, ours_uint8,
+                                           psnr, reference_outputs)
     from tests.corruption_oracle import load_reference
 except ImportError:  # tests/ not a package
-    from corruption_fixtures import cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr, reference_outputs
+    from corruption_fixtures import (PACKAGE_VARIANTS, cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr,
+                                     reference_outputs)
     from corruption_oracle import load_reference
 
 NAMES = CORRUPTIONS.names()
@@ -46,9 +49,14 @@ RATIO_MAX_224 = 0.30     # on 16 images at 224 px: one random field per image (f
                          # spatter, motion angle) spreads the statistic by about +-0.15 at this size
 ACC_TOL = 0.015          # 1.5 points, deterministic corruptions
 N_CIFAR = int(os.environ.get("VISAUDIT_FIDELITY_N", "300"))
-# 1.5 points plus the draw-to-draw noise: at 300 images impulse_noise/1 differed by 7.3 points
-# between two draws (1.5 points at 1000 images)
-ACC_TOL_RANDOM = 0.03 if N_CIFAR >= 1000 else 0.08
+# Random corruptions: each side's top-1 is the mean over SEEDS independent draws (its expected
+# value is the quantity to compare; one draw at 1000 images moves by up to ~2 points for fog,
+# frost and snow). The issue's protocol (1000 images, 1.5 points) runs with
+# VISAUDIT_FIDELITY_N=1000 VISAUDIT_FIDELITY_SEEDS=3 and in bench/corruptions_fidelity.py; the
+# default 300 images x 2 draws keeps the suite's time, with a tolerance of about 3 standard
+# deviations of the remaining draw noise at that size.
+SEEDS = int(os.environ.get("VISAUDIT_FIDELITY_SEEDS", "2"))
+ACC_TOL_RANDOM = 0.015 if (N_CIFAR >= 1000 and SEEDS >= 3) else 0.04
 
 
 @pytest.fixture(scope="module")
@@ -104,28 +112,40 @@ def resnet20_predict():
 @pytest.mark.parametrize("name", COMPARED)
 def test_cifar10_fidelity_and_resnet20_accuracy(ref, resnet20_predict, name):
     imgs, labels = cifar_images(N_CIFAR)
+    variant = name in PACKAGE_VARIANTS
     for sev in range(1, 6):
-        ours = ours_uint8(imgs, name, sev, seed=sev)
+        ours = ours_uint8(imgs, name, sev, seed=sev, package_variant=variant)
         theirs = reference_outputs(ref, imgs, name, sev, seed=sev)
         if name in DETERMINISTIC:
             p = psnr(ours, theirs)
             assert p >= PSNR_MIN, f"{name}/{sev}: PSNR {p:.1f} dB"
-        elif not (name == "spatter" and sev <= 3):
+            acc_ours = float((resnet20_predict(ours) == labels).mean())
+            acc_ref = float((resnet20_predict(theirs) == labels).mean())
+            assert abs(acc_ours - acc_ref) <= ACC_TOL, f"{name}/{sev}: top-1 {acc_ours:.3f} vs reference {acc_ref:.3f}"
+            continue
+        if not (name == "spatter" and sev <= 3):
             # spatter's water drops (severities 1-3) on 32 px images: our Canny / distance
             # transform re-expression leaves weaker rims than OpenCV's (mse ratio -0.65 at
             # severity 1 on 1000 images; -0.16 on 224 px images, checked above). A known gap.
             r = mse_ratio(imgs, ours, theirs)
             assert abs(r) <= RATIO_MAX, f"{name}/{sev}: mse ratio {r:+.3f}"
-        acc_ours = float((resnet20_predict(ours) == labels).mean())
-        acc_ref = float((resnet20_predict(theirs) == labels).mean())
-        if name == "frost":
-            # imagecorruptions enlarges the frost photographs by 1.1 (bicubic) before cropping;
-            # ImageNet-C crops them at their native scale, as we do. The mean squared change
-            # agrees (checked above), the finer texture costs resnet20 2-7 points more on 32 px
-            # images (bench/corruptions_fidelity.py): a documented difference, not checked here.
-            continue
-        tol = ACC_TOL if name in DETERMINISTIC else ACC_TOL_RANDOM
-        assert abs(acc_ours - acc_ref) <= tol, f"{name}/{sev}: top-1 {acc_ours:.3f} vs reference {acc_ref:.3f}"
+        # the first draw is the one checked above; the others are new
+        draws_ours = [ours] + [ours_uint8(imgs, name, sev, seed=1000 * k + sev, package_variant=variant)
+                               for k in range(1, SEEDS)]
+        draws_ref = [theirs] + [reference_outputs(ref, imgs, name, sev, seed=1000 * k + sev) for k in range(1, SEEDS)]
+        acc_ours = np.mean([(resnet20_predict(d) == labels).mean() for d in draws_ours])
+        acc_ref = np.mean([(resnet20_predict(d) == labels).mean() for d in draws_ref])
+        assert abs(acc_ours - acc_ref) <= ACC_TOL_RANDOM, (
+            f"{name}/{sev}: mean top-1 over {SEEDS} draws {acc_ours:.3f} vs reference {acc_ref:.3f}")
+
+
+def test_frost_at_benchmark_scale_differs_from_the_package_only_by_its_zoom(ref):
+    """ImageNet-C's frost (native texture scale) against imagecorruptions' (zoom 1.1): same energy."""
+    imgs, _ = cifar_images(300)
+    for sev in (1, 3, 5):
+        native = ours_uint8(imgs, "frost", sev, seed=sev)
+        r = mse_ratio(imgs, native, reference_outputs(ref, imgs, "frost", sev, seed=sev))
+        assert abs(r) <= RATIO_MAX, f"frost/{sev}: mse ratio {r:+.3f}"
 
 
 def test_elastic_warp_matches_opencv_and_scipy():

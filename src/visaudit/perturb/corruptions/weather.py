@@ -91,7 +91,7 @@ def fog(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str
     return ((x + strength * haze) * vmax / (vmax + strength)).clamp(0, 1)
 
 
-_FROST_CACHE: dict[tuple[str, float], list[torch.Tensor]] = {}
+_FROST_CACHE: dict[tuple[str, float, float], list[torch.Tensor]] = {}
 
 
 def frost_texture_dir() -> Path:
@@ -108,8 +108,8 @@ def frost_texture_dir() -> Path:
     )
 
 
-def _frost_textures(device: torch.device, scale: float) -> list[torch.Tensor]:
-    key = (str(device), scale)
+def _frost_textures(device: torch.device, scale: float, zoom: float = 1.0) -> list[torch.Tensor]:
+    key = (str(device), scale, zoom)
     if key not in _FROST_CACHE:
         from PIL import Image
 
@@ -122,6 +122,9 @@ def _frost_textures(device: torch.device, scale: float) -> list[torch.Tensor]:
             if scale != 1.0:  # cv2.resize(fx=fy=scale), bilinear without antialiasing
                 size = (int(round(t.shape[2] * scale)), int(round(t.shape[3] * scale)))
                 t = F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+            if zoom != 1.0:  # cv2.resize(INTER_CUBIC) on uint8: bicubic a=-0.75, rounded, saturated
+                size = (math.ceil(t.shape[2] * zoom), math.ceil(t.shape[3] * zoom))
+                t = F.interpolate(t, size=size, mode="bicubic", align_corners=False).round().clamp(0, 255)
             out.append(t[0].to(device))
         _FROST_CACHE[key] = out
     return _FROST_CACHE[key]
@@ -133,9 +136,20 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: s
     Textures smaller than the image are enlarged (bilinear) to cover it, as ``imagecorruptions``
     does for large images.
     """
+    return frost_blend(x, severity, gen, params)
+
+
+def frost_blend(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str,
+                texture_zoom: float = 1.0) -> torch.Tensor:
+    """:func:`frost` with the textures enlarged by ``texture_zoom`` (bicubic) before cropping.
+
+    ImageNet-C and CIFAR-10-C crop the photographs at their native scale (zoom 1, the
+    default). ``imagecorruptions`` always enlarges them by 1.1 first; ``texture_zoom=1.1``
+    reproduces that package, which the fidelity tests compare against.
+    """
     wx, wf = pick(FROST, params, severity)
     n, _, h, w = x.shape
-    textures = _frost_textures(x.device, FROST_CIFAR_SCALE if params == "cifar" else 1.0)
+    textures = _frost_textures(x.device, FROST_CIFAR_SCALE if params == "cifar" else 1.0, texture_zoom)
     which = randint(gen, n, len(textures), x)
     out = torch.empty_like(x)
     u_r, u_c = rand(gen, (n,), x).double(), rand(gen, (n,), x).double()
