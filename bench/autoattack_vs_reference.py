@@ -100,10 +100,12 @@ def main() -> None:
     print(f"wall time ratio ours/torchattacks: {t_ours / t_ref:.3f}; robust accuracy difference "
           f"{(ours_acc - ref_acc) * 100:+.2f} points; baseline examples inside ball+box: {ref_inside}")
     print(f"ours robust after each part (%): {after}")
+    print(f"ours wall time per part (s): { {k: round(v, 1) for k, v in ours.wall_s.items()} }")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"model": args.model, "n": args.n, "norm": args.norm, "eps": args.eps, "clean": clean,
-                       "ours": {"robust": ours_acc, "wall_s": t_ours, "budget": ours.budget, "after": after},
+                       "ours": {"robust": ours_acc, "wall_s": t_ours, "budget": ours.budget, "after": after,
+                                "wall_s_per_part": ours.wall_s, "config": ours.config},
                        "torchattacks": {"robust": ref_acc, "wall_s": t_ref, "forward_images": counting.images,
                                         "inside": ref_inside}}, f, indent=1)
 
