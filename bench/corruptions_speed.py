@@ -35,7 +35,10 @@ def main() -> None:
     ap.add_argument("--n-glass", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-ref", action="store_true", help="skip the reference (GPU runs)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads for ours (0: torch's default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from visaudit.models import load_model
     from visaudit.perturb.corruptions import BENCHMARK, CORRUPTIONS, corrupt
 

@@ -125,7 +125,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     encode_jpeg, decode_jpeg = _jpeg_codec()
     if x.is_cuda:
         try:
-            u8 = x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+            u8 = x.clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
             dec = decode_jpeg(encode_jpeg(list(u8), quality=int(quality)), device=x.device)
             return torch.stack(dec).to(x.dtype) / 255
         except (RuntimeError, TypeError):  # no nvJPEG in this build: CPU codec below
@@ -134,8 +134,10 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     src = x.detach().cpu()
 
     def one(i: int) -> None:
-        u8 = src[i].mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
-        torch.mul(decode_jpeg(encode_jpeg(u8, quality=int(quality))), 1 / 255, out=out[i])
+        # clamp first, then in-place scaling: the fastest spelling of this rounding on CPU
+        u8 = src[i].clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+        hwc = torch.stack(u8.unbind(0), -1)  # the codec wants interleaved pixels; stack is the fast transpose
+        out[i].copy_(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality)))).div_(255)
 
     workers = min(torch.get_num_threads(), len(x))
     if workers > 1:
