@@ -138,3 +138,19 @@ def test_cuda_matches_cpu_for_deterministic(name):
     gpu = corrupt(x.cuda(), name, 3).cpu()
     tol = 2 / 255 if name == "jpeg_compression" else 1e-4
     assert (cpu - gpu).abs().mean() <= tol
+
+
+def test_jpeg_threads_agree_and_respect_inference_mode():
+    """The CPU codec spreads images over threads: same bytes as one thread, also under inference_mode."""
+    x = _batch(n=5, h=64, w=64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = corrupt(x, "jpeg_compression", 3)
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            many = corrupt(x, "jpeg_compression", 3)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, many)
+    assert (one - x).abs().mean() > 1e-3  # it did compress

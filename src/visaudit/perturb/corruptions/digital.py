@@ -133,11 +133,14 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     out = torch.empty(x.shape, dtype=x.dtype)
     src = x.detach().cpu()
 
+    inference = torch.is_inference_mode_enabled()  # thread-local: the workers must share the caller's mode
+
     def one(i: int) -> None:
-        # clamp first, then in-place scaling: the fastest spelling of this rounding on CPU
-        u8 = src[i].clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
-        hwc = torch.stack(u8.unbind(0), -1)  # the codec wants interleaved pixels; stack is the fast transpose
-        out[i].copy_(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality)))).div_(255)
+        with torch.inference_mode(inference):
+            # clamp first, then in-place scaling: the fastest spelling of this rounding on CPU
+            u8 = src[i].clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+            hwc = torch.stack(u8.unbind(0), -1)  # the codec wants interleaved pixels; stack is the fast transpose
+            out[i].copy_(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality)))).div_(255)
 
     workers = min(torch.get_num_threads(), len(x))
     if workers > 1:
