@@ -4,9 +4,9 @@ Columns: PSNR (deterministic corruptions) or the paired mean-squared-change rati
 on 224 px cue-conflict stimuli and on CIFAR-10 test images, and ``cifar10_resnet20`` top-1 under
 our corruption and under the reference's on the same CIFAR-10 images (difference in points).
 For random corruptions each side's top-1 is the mean over ``--seeds`` independent draws (the
-expected accuracy is what is compared; one draw moves by up to ~2 points). Frost is run twice:
-at ImageNet-C's native texture scale (ours by default) and at imagecorruptions' 1.1 zoom
-(``frost@pkg``), which is what the reference package computes.
+expected accuracy is what is compared; one draw moves by up to ~2 points). Frost and snow are
+run twice: as the benchmark defines them (ours by default) and as imagecorruptions computes them
+(``frost@pkg``: textures zoomed 1.1; ``snow@pkg``: flake layer blurred untrimmed, top-left kept).
 
 Usage: ``PYTHONPATH=src:<oracle site> python bench/corruptions_fidelity.py --cifar 1000 --cue 16``
 (``VISAUDIT_DATA`` / ``VISAUDIT_WEIGHTS`` must point at the data and weights).
@@ -51,8 +51,9 @@ def main() -> None:
     cimgs, labels = cifar_images(args.cifar)
     print(f"clean resnet20 top-1 on {len(cimgs)} CIFAR-10 test images: {(predict(cimgs) == labels).mean():.4f}")
     names = args.only.split(",") if args.only else CORRUPTIONS.names()
-    if "frost" in names:
-        names.insert(names.index("frost") + 1, "frost@pkg")
+    for variant in ("frost", "snow"):  # imagecorruptions' own departures from the benchmark
+        if variant in names:
+            names.insert(names.index(variant) + 1, f"{variant}@pkg")
     print(f"random corruptions: top-1 averaged over {args.seeds} draws per side")
     print("| corruption | sev | kind | 224 px stat | CIFAR stat | top-1 ours | top-1 ref | diff (pt) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -66,7 +66,10 @@ def reference_outputs(ref, images: np.ndarray, name: str, severity: int, seed: i
 
 # Where imagecorruptions departs from the benchmark on purpose, our function can be run with
 # that package's variant so that the rest of the code path is still compared exactly.
-PACKAGE_VARIANTS = {"frost": "textures enlarged by 1.1 (bicubic) before cropping; ImageNet-C crops at native scale"}
+PACKAGE_VARIANTS = {
+    "frost": "textures enlarged by 1.1 (bicubic) before cropping; ImageNet-C crops at native scale",
+    "snow": "zoomed flake layer blurred untrimmed, top-left corner kept; ImageNet-C trims it centred first",
+}
 
 
 def ours_uint8(images: np.ndarray, name: str, severity: int, seed: int = 0, package_variant: bool = False) -> np.ndarray:
@@ -78,12 +81,14 @@ def ours_uint8(images: np.ndarray, name: str, severity: int, seed: int = 0, pack
     import torch
 
     from visaudit.perturb.corruptions import corrupt
-    from visaudit.perturb.corruptions.weather import frost_blend
+    from visaudit.perturb.corruptions.weather import frost_blend, snow_flakes
 
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
     gen = torch.Generator().manual_seed(seed)
     if package_variant and name == "frost":
         y = frost_blend(x, severity, gen, "imagenet", texture_zoom=1.1)
+    elif package_variant and name == "snow":
+        y = snow_flakes(x, severity, gen, "imagenet", untrimmed_zoom=True)
     else:
         y = corrupt(x, name, severity, generator=gen, params="imagenet")
     return torch.floor(y * 255).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

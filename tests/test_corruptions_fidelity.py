@@ -11,10 +11,12 @@ let it run on today's NumPy / scikit-image). Tests are generated per corruption 
   draw different random fields, so each side's top-1 is averaged over ``SEEDS`` draws and the
   tolerance is ``ACC_TOL_RANDOM`` (1.5 points at the issue's 1000 images x 3 draws; wider at the
   suite's default 300 x 2). ``bench/corruptions_fidelity.py`` prints the full 1000-image table.
-- Frost: imagecorruptions enlarges the frost photographs by 1.1 before cropping, ImageNet-C does
-  not (we follow ImageNet-C). Accuracy is compared with our frost run at the package's zoom
-  (``texture_zoom=1.1``), so everything else in the code path is checked; the native-scale
-  frost is checked for the same mean squared change.
+- Frost and snow: imagecorruptions departs from ImageNet-C in two places that matter on small
+  images (we follow ImageNet-C): it enlarges the frost photographs by 1.1 before cropping, and it
+  motion-blurs the zoomed snow layer untrimmed and keeps its top-left corner. On CIFAR images
+  these are compared with our functions run in the package's variant
+  (``frost_blend(texture_zoom=1.1)``, ``snow_flakes(untrimmed_zoom=True)``), so everything else
+  in the code path is checked; the benchmark frost is checked for the same mean squared change.
 
 ``elastic_transform`` is not compared with ``imagecorruptions``: that package replaced the
 benchmark's elastic transform by a different one (no affine step, other constants). Ours follows

@@ -120,13 +120,19 @@ def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
     interpolation with ``align_corners=True``.
     """
     h, w = x.shape[-2:]
+    z = zoom_centre(x, zoom)
+    th, tw = (z.shape[-2] - h) // 2, (z.shape[-1] - w) // 2
+    return z[..., th:th + h, tw:tw + w]
+
+
+def zoom_centre(x: torch.Tensor, zoom: float) -> torch.Tensor:
+    """The centre crop of ``1/zoom`` of the size, zoomed by ``zoom`` (scipy order 1), not trimmed:
+    its size is ``round(ceil(side / zoom) * zoom)``, a few pixels over the input's."""
+    h, w = x.shape[-2:]
     ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
     top, left = (h - ch) // 2, (w - cw) // 2
     zh, zw = int(round(ch * zoom)), int(round(cw * zoom))
-    crop = x[..., top:top + ch, left:left + cw]
-    z = F.interpolate(crop, size=(zh, zw), mode="bilinear", align_corners=True)
-    th, tw = (zh - h) // 2, (zw - w) // 2
-    return z[..., th:th + h, tw:tw + w]
+    return F.interpolate(x[..., top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
 
 
 def zoom_blur(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from visaudit.errors import VisauditError
 from visaudit.perturb.corruptions import _filters as flt
-from visaudit.perturb.corruptions.blur import clipped_zoom
+from visaudit.perturb.corruptions.blur import clipped_zoom, zoom_centre
 from visaudit.perturb.corruptions._common import pick, rand, randint, randn, uniform
 
 # (loc, scale, zoom, threshold, blur radius, blur sigma, blend)
@@ -174,13 +174,25 @@ def frost_blend(x: torch.Tensor, severity: int, gen: torch.Generator | None, par
 
 def snow(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
     """Zoomed, thresholded, motion-blurred noise flakes over a whitened image."""
+    return snow_flakes(x, severity, gen, params)
+
+
+def snow_flakes(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str,
+                untrimmed_zoom: bool = False) -> torch.Tensor:
+    """:func:`snow`; ``untrimmed_zoom`` reproduces ``imagecorruptions`` instead of the benchmark.
+
+    The benchmark trims the zoomed flake layer to the image, centred, before the motion blur.
+    ``imagecorruptions`` blurs the untrimmed layer (a few pixels larger) and keeps its top-left
+    corner; the two agree at 224 px but not at 32 px, where the extra pixels are over 10 % of
+    the side. The fidelity tests use ``untrimmed_zoom=True`` to compare with that package.
+    """
     loc, scale, zoom, thr, radius, sigma, blend = pick(SNOW, params, severity)
     n, _, h, w = x.shape
     layer = loc + scale * randn(gen, (n, 1, h, w), x)
-    layer = clipped_zoom(layer, zoom)
+    layer = zoom_centre(layer, zoom) if untrimmed_zoom else clipped_zoom(layer, zoom)
     layer = torch.where(layer < thr, torch.zeros_like(layer), layer).clamp(0, 1)
     angle = uniform(gen, n, -135.0, -45.0, x)
-    layer = flt.motion_blur(layer, radius, sigma, angle)
+    layer = flt.motion_blur(layer, radius, sigma, angle)[..., :h, :w]
     layer = torch.round(layer * 255) / 255
     gray = flt.rgb_to_gray(x)
     x = blend * x + (1 - blend) * torch.maximum(x, gray * 1.5 + 0.5)
