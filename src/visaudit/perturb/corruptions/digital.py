@@ -123,7 +123,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     releases the GIL).
     """
     encode_jpeg, decode_jpeg = _jpeg_codec()
-    if x.is_cuda:
+    if x.is_cuda and encode_jpeg is not _pil_encode_jpeg:  # batched nvJPEG needs torchvision's codec
         try:
             u8 = x.clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
             dec = decode_jpeg(encode_jpeg(list(u8), quality=int(quality)), device=x.device)
