@@ -60,6 +60,19 @@ def test_fingerprint_changes_with_weights(resnet20, tmp_path):
     assert same.info.label_space == "cifar10" and same.info.source == "local"
 
 
+def test_timm_architecture_with_local_weights(tmp_path):
+    """``timm:<arch>@<file>``: the local weights are used, not timm's pretrained ones (offline)."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(3)
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=10)
+    save_file(net.state_dict(), str(tmp_path / "r10t.safetensors"))
+    m = load_model(f"timm:resnet10t@{tmp_path / 'r10t.safetensors'}")
+    assert m.info.source == "local" and m.info.num_classes == 10 and m.info.label_space == "cifar10"
+    assert torch.equal(m.net.conv1[0].weight, net.conv1[0].weight)
+
+
 def test_torchscript_file_loads(resnet20, tmp_path):
     path = tmp_path / "r20.pt"
     torch.jit.trace(resnet20.net, torch.rand(1, 3, 32, 32)).save(str(path))

@@ -30,6 +30,10 @@ def resolve_model(spec: str) -> ModelSource:
     if spec in ZOO:
         cls, arg = ZOO[spec]
         return cls(spec, arg)
+    if spec.startswith(("timm:", "tv:")) and "@" in spec:  # ARCH@PATH: an architecture plus a weight file
+        from visaudit.models.local import local_source
+
+        return local_source(spec)
     if spec.startswith("timm:"):
         from visaudit.models.hub import TimmSource
 
