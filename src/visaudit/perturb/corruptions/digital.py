@@ -70,7 +70,7 @@ def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator | None, params
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
-    """Encode as JPEG at quality ``c`` and decode (libjpeg via torchvision; nvJPEG on CUDA)."""
+    """Encode as JPEG at quality ``c`` and decode (PIL / libjpeg-turbo's output, bit for bit)."""
     q = pick(JPEG, params, severity)
     return jpeg_roundtrip(x, q)
 
@@ -113,32 +113,33 @@ def _pil_decode_jpeg(data: bytes, device: str = "cpu") -> torch.Tensor:
         return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[0,1] floats to uint8 with rounding (clamp first, then in-place scaling: fastest on CPU)."""
+    return x.clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+
+
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG encode/decode of a [0,1] batch at ``quality`` (libjpeg-turbo via torchvision, 4:2:0).
+    """JPEG encode/decode of a [0,1] batch at ``quality`` (baseline, 4:2:0, as PIL saves it).
 
-    The output is bit-identical to PIL's, the benchmark's codec (checked in the fidelity
-    tests). On CUDA the whole batch goes through nvJPEG. On CPU a codec works image by
-    image; each image is quantised, encoded, decoded and written back in one go (cache
-    friendly), and the images are spread over ``torch.get_num_threads()`` threads (the codec
-    releases the GIL).
+    Off the CPU the whole batch goes through :func:`._jpeg.jpeg_roundtrip_exact`, libjpeg-turbo's
+    integer arithmetic as tensor operations (bit-identical to PIL; nvJPEG is not). On the CPU the
+    codec itself is faster: each image is quantised, encoded, decoded and written back in one
+    go (cache friendly), spread over ``torch.get_num_threads()`` threads.
     """
-    encode_jpeg, decode_jpeg = _jpeg_codec()
-    if x.is_cuda and encode_jpeg is not _pil_encode_jpeg:  # batched nvJPEG needs torchvision's codec
-        try:
-            u8 = x.clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
-            dec = decode_jpeg(encode_jpeg(list(u8), quality=int(quality)), device=x.device)
-            return torch.stack(dec).to(x.dtype) / 255
-        except (RuntimeError, TypeError):  # no nvJPEG in this build: CPU codec below
-            pass
-    out = torch.empty(x.shape, dtype=x.dtype)
-    src = x.detach().cpu()
+    if x.device.type == "mps":  # no float64 there: the CPU codec, then back
+        return jpeg_roundtrip(x.cpu(), quality).to(x.device)
+    if x.device.type != "cpu":
+        from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
 
+        return jpeg_roundtrip_exact(to_uint8(x), int(quality)).to(x.dtype).div_(255)
+    encode_jpeg, decode_jpeg = _jpeg_codec()
+    out = torch.empty(x.shape, dtype=x.dtype)
+    src = x.detach()
     inference = torch.is_inference_mode_enabled()  # thread-local: the workers must share the caller's mode
 
     def one(i: int) -> None:
         with torch.inference_mode(inference):
-            # clamp first, then in-place scaling: the fastest spelling of this rounding on CPU
-            u8 = src[i].clamp(0, 1).mul_(255).add_(0.5).to(torch.uint8)
+            u8 = to_uint8(src[i])
             hwc = torch.stack(u8.unbind(0), -1)  # the codec wants interleaved pixels; stack is the fast transpose
             out[i].copy_(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality)))).div_(255)
 
@@ -149,7 +150,7 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     else:
         for i in range(len(x)):
             one(i)
-    return out.to(x.device)
+    return out
 
 
 def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
