@@ -31,8 +31,22 @@ class RunContext(ProbeContext):
         self.workers, self.amp, self.channels_last = workers, amp, channels_last
         self.chunk_size, self.strict, self.max_images = chunk_size, strict, max_images
         self.failed: set[tuple[str, int]] = set()
-        self.nonfinite = 0
+        self._nonfinite = 0
+        self._nonfinite_device: torch.Tensor | None = None  # running count, not yet read back
         self.images_seen = 0
+
+    @property
+    def nonfinite(self) -> int:
+        """Model outputs with NaN/Inf so far (counted on the device; read here, which syncs)."""
+        if self._nonfinite_device is not None:
+            self._nonfinite += int(self._nonfinite_device)
+            self._nonfinite_device = None
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: int) -> None:
+        self._nonfinite_device = None
+        self._nonfinite = int(value)
 
     # -- data -------------------------------------------------------------------------------
     def open_dataset(self, name_or_path: str, **kwargs: Any) -> ImageDataset:
@@ -77,9 +91,9 @@ class RunContext(ProbeContext):
         else:
             out = self.model(x)
         out = out.float()
-        bad = ~torch.isfinite(out).all(dim=1)
-        if bool(bad.any()):
-            self.nonfinite += int(bad.sum())
+        # counted without reading it back: a host sync per forward pass would stall the GPU queue
+        bad = (~torch.isfinite(out).all(dim=1)).sum()
+        self._nonfinite_device = bad if self._nonfinite_device is None else self._nonfinite_device + bad
         return out
 
     def generator(self, tag: str) -> torch.Generator:
