@@ -46,8 +46,12 @@ def main() -> None:
     ref = None if args.no_ref else load_reference()
     imgs = cue_conflict_images(max(args.n, args.n_ref))
     x = (torch.from_numpy(imgs[: args.n]).permute(0, 3, 1, 2).float() / 255).to(dev)
-    for name in CORRUPTIONS.names():  # warm-up: caches, kernels, texture files, lazy imports
-        corrupt(x[:2], name, 1, generator=torch.Generator(device=dev).manual_seed(0))
+    # warm-up at the timed batch size, every severity: caches, kernels, texture files, lazy
+    # imports, and on CUDA the cuFFT plans (one per padded size, built on first use; a probe
+    # builds them on its first batch and reuses them for every later one)
+    for name in CORRUPTIONS.names():
+        for sev in range(1, 6):
+            corrupt(x, name, sev, generator=torch.Generator(device=dev).manual_seed(0))
     print(f"device {dev}, torch threads {torch.get_num_threads()}, batch {args.n} x 224 px cue-conflict")
     print("| corruption | ours img/s | imagecorruptions img/s | ratio |")
     print("|---|---|---|---|")
