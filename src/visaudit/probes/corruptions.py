@@ -126,12 +126,11 @@ class CorruptionsProbe(Probe):
             return jpeg_roundtrip(x, 85) if storage == "jpeg85" else x
 
         def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-            correct = clean = None
+            # counts stay on the device: no host sync inside the loop
+            correct = torch.zeros(len(conds), dtype=torch.int64, device=ctx.device)
+            clean = torch.zeros((), dtype=torch.int64, device=ctx.device)
             n = 0
             for b in batches:
-                if correct is None:  # counts stay on the device: no host sync inside the loop
-                    correct = torch.zeros(len(conds), dtype=torch.int64, device=b.x.device)
-                    clean = torch.zeros((), dtype=torch.int64, device=b.x.device)
                 clean += (ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum()
                 first = int(b.index[0])
                 for i, (c, s) in enumerate(conds):
@@ -139,9 +138,8 @@ class CorruptionsProbe(Probe):
                     xc = store(corrupt(b.x, c, s, generator=g, params=params))
                     correct[i] += (ctx.scores(ctx.logits(xc)).argmax(1) == b.y).sum()
                 n += len(b.y)
-            sums = np.zeros(len(conds)) if correct is None else correct.cpu().numpy().astype(np.float64)
-            clean_sum = 0.0 if clean is None else float(clean)
-            return ChunkResult(sums={"correct": sums, "clean": np.asarray(clean_sum), "n": np.asarray(float(n))}, n=n)
+            return ChunkResult(sums={"correct": correct.cpu().numpy().astype(np.float64),
+                                     "clean": np.asarray(float(clean)), "n": np.asarray(float(n))}, n=n)
 
         merged = ctx.map_chunks(chunk, tag="corruptions")
         n = float(merged.sums.get("n", 0.0))
