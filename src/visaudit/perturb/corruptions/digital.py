@@ -135,14 +135,18 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     encode_jpeg, decode_jpeg = _jpeg_codec()
     out = torch.empty(x.shape, dtype=x.dtype)
     src = x.detach()
+    half = torch.tensor(0.5, dtype=x.dtype)
     inference = torch.is_inference_mode_enabled()  # thread-local: the workers must share the caller's mode
 
     def one(i: int) -> None:
         with torch.inference_mode(inference):
-            u8 = to_uint8(src[i])
-            hwc = torch.stack(u8.unbind(0), -1)  # the codec wants interleaved pixels; stack is the fast transpose
-            out[i].copy_(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality)))).div_(255)
+            # round, clamp and interleave in two passes: the codec wants HWC pixels, and a
+            # float -> uint8 copy into a permuted view converts and transposes at once
+            hwc = torch.empty(x.shape[-2], x.shape[-1], x.shape[-3], dtype=torch.uint8)
+            hwc.permute(2, 0, 1).copy_(torch.add(half, src[i], alpha=255).clamp_(0, 255))
+            torch.div(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality))), 255, out=out[i])
 
+    # the codec releases the GIL: threads overlap encode and decode of different images
     workers = min(torch.get_num_threads(), len(x))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
