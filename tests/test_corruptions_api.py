@@ -156,3 +156,17 @@ def test_jpeg_threads_agree_and_respect_inference_mode():
         torch.set_num_threads(before)
     assert torch.equal(one, many)
     assert (one - x).abs().mean() > 1e-3  # it did compress
+
+
+# 224 and 32: the spans partition the image; 37 x 61 and 127 skip pixels; 15 and 153 share some
+@pytest.mark.parametrize("size", [(224, 224), (32, 32), (37, 61), (15, 127), (153, 30)])
+def test_pixelate_segment_sums_match_the_banded_products(size):
+    """The CPU path (segment sums) and the one used elsewhere (matrix products) give one image."""
+    from visaudit.perturb.corruptions.digital import PIXELATE, pixelate_by_products, pixelate_by_segments
+
+    x = _batch(n=2, h=size[0], w=size[1])
+    for c in PIXELATE["imagenet"] + PIXELATE["cifar"]:
+        seg, prod = pixelate_by_segments(x, c), pixelate_by_products(x, c)
+        assert seg.shape == prod.shape == x.shape
+        assert (seg - prod).abs().max() <= 1e-6
+        assert (seg - x).abs().mean() > 1e-4 or c > 0.9  # it did pixelate

@@ -57,9 +57,66 @@ def _pixelate_operators(h: int, w: int, c: float, device: str) -> tuple[torch.Te
     return down_h.to(device), along_w.to(device), rows.to(device)
 
 
+@functools.lru_cache(maxsize=64)
+def _box_segments(n_in: int, n_out: int, device: str) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """PIL's box spans as (input indices or None for all in order, their output index, 1 / width).
+
+    At most sizes the spans partition the input and every pixel is read once in place; at some
+    they skip a pixel or (rarely: 15 px at 0.95) share one, and the pixels are gathered first.
+    """
+    spans = flt.pil_box_spans(n_in, n_out)
+    src = [j for lo, hi in spans for j in range(lo, hi)]
+    dst = torch.tensor([o for o, (lo, hi) in enumerate(spans) for _ in range(lo, hi)], device=device)
+    inv_width = torch.tensor([1 / (hi - lo) for lo, hi in spans], dtype=torch.float64, device=device)
+    gather = None if src == list(range(n_in)) else torch.tensor(src, device=device)
+    return gather, dst, inv_width
+
+
+def _box_down(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
+    """Sums over PIL's box spans along ``dim`` (not yet divided by their widths)."""
+    gather, dst, _ = _box_segments(x.shape[dim], n_out, str(x.device))
+    if gather is not None:
+        x = x.index_select(dim, gather)
+    shape = list(x.shape)
+    shape[dim] = n_out
+    return x.new_zeros(shape).index_add_(dim, dst, x)
+
+
 def pixelate(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
     """Box-downsample by ``c`` and box-upsample back (PIL ``BOX`` both ways, as ImageNet-C)."""
     c = pick(PIXELATE, params, severity)
+    # index_add_ is made of atomic adds on CUDA, whose order (and last bit) changes from run to run
+    return pixelate_by_segments(x, c) if x.device.type == "cpu" else pixelate_by_products(x, c)
+
+
+def pixelate_by_segments(x: torch.Tensor, c: float) -> torch.Tensor:
+    """Pixelate as sums over PIL's box spans (segments of rows, then of columns).
+
+    One pass over the rows, one over the fewer columns, then nearest-neighbour upsampling by
+    gathers: about half the time of :func:`pixelate_by_products` on the CPU, where the products
+    are bound by their mostly-zero multiply-adds.
+    """
+    n, ch, h, w = x.shape
+    sh, sw = int(h * c), int(w * c)
+    inv_area = _box_segments(h, sh, str(x.device))[2].view(-1, 1) * _box_segments(w, sw, str(x.device))[2]
+    small = _box_down(_box_down(x, 2, sh), 3, sw).mul_(inv_area.to(x.dtype)).clamp_(0, 1)
+    # both upsamplings in one gather from the flattened small image (3x faster than two)
+    src = _nearest_up_flat(sh, sw, h, w, str(x.device)).expand(n, ch, h * w)
+    return torch.gather(small.view(n, ch, sh * sw), -1, src).view(n, ch, h, w)
+
+
+@functools.lru_cache(maxsize=64)
+def _nearest_up_flat(sh: int, sw: int, h: int, w: int, device: str) -> torch.Tensor:
+    """Flat source index in the (sh x sw) image of each pixel of PIL's box upsampling to (h x w).
+
+    Enlarging, PIL's box filter takes exactly one source pixel per output pixel.
+    """
+    rows, cols = flt.pil_box_matrix(sh, h).argmax(1), flt.pil_box_matrix(sw, w).argmax(1)
+    return (rows.view(-1, 1) * sw + cols).view(-1).to(device)
+
+
+def pixelate_by_products(x: torch.Tensor, c: float) -> torch.Tensor:
+    """Pixelate as banded matrix products (deterministic on every device)."""
     h, w = x.shape[-2:]
     down_h, along_w, rows = _pixelate_operators(h, w, c, str(x.device))
     # rows go down first (an (h*c x h) product), then columns down and up in one (w x w)
