@@ -170,3 +170,37 @@ def test_pixelate_segment_sums_match_the_banded_products(size):
         assert seg.shape == prod.shape == x.shape
         assert (seg - prod).abs().max() <= 1e-6
         assert (seg - x).abs().mean() > 1e-4 or c > 0.9  # it did pixelate
+
+
+@pytest.mark.parametrize("name", ["shot_noise", "gaussian_noise", "impulse_noise", "glass_blur"])
+def test_large_cpu_draws_do_not_depend_on_the_thread_count(name):
+    """Large CPU draws are made in seeded chunks across threads: same seed, same batch, any threads."""
+    from visaudit.perturb.corruptions._common import _CHUNK
+
+    x = _batch(n=2, h=160, w=160)
+    assert x.numel() > 4 * _CHUNK  # the chunked path is the one under test
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = corrupt(x, name, 3, generator=torch.Generator().manual_seed(5))
+        torch.set_num_threads(2)
+        two = corrupt(x, name, 3, generator=torch.Generator().manual_seed(5))
+        other = corrupt(x, name, 3, generator=torch.Generator().manual_seed(6))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)
+    assert not torch.equal(one, other)
+
+
+def test_chunked_poisson_draws_have_poisson_moments():
+    """Mean and variance of the chunked CPU Poisson sampler match the rate (real draws, 4 sigma)."""
+    from visaudit.perturb.corruptions._common import poisson
+
+    rate = torch.full((400_000,), 7.5)
+    k = poisson(torch.Generator().manual_seed(0), rate)
+    assert torch.equal(k, k.round()) and k.min() >= 0
+    se = (7.5 / rate.numel()) ** 0.5
+    assert abs(k.mean().item() - 7.5) < 4 * se
+    assert abs(k.var().item() / 7.5 - 1) < 0.01  # its standard error is 0.0023
+    assert len(set(k[:1000].tolist())) > 5  # chunks are not repeats of one another
+    assert not torch.equal(k[:1 << 15], k[1 << 15:2 << 15])
