@@ -172,9 +172,8 @@ def test_pixelate_segment_sums_match_the_banded_products(size):
         assert (seg - x).abs().mean() > 1e-4 or c > 0.9  # it did pixelate
 
 
-@pytest.mark.parametrize("name", ["shot_noise", "gaussian_noise", "impulse_noise", "glass_blur"])
-def test_large_cpu_draws_do_not_depend_on_the_thread_count(name):
-    """Large CPU draws are made in seeded chunks across threads: same seed, same batch, any threads."""
+def test_large_cpu_poisson_draws_do_not_depend_on_the_thread_count():
+    """Large CPU Poisson draws are made in seeded chunks across threads: same seed, same batch, any threads."""
     from visaudit.perturb.corruptions._common import _CHUNK
 
     x = _batch(n=2, h=160, w=160)
@@ -182,10 +181,10 @@ def test_large_cpu_draws_do_not_depend_on_the_thread_count(name):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = corrupt(x, name, 3, generator=torch.Generator().manual_seed(5))
+        one = corrupt(x, "shot_noise", 3, generator=torch.Generator().manual_seed(5))
         torch.set_num_threads(2)
-        two = corrupt(x, name, 3, generator=torch.Generator().manual_seed(5))
-        other = corrupt(x, name, 3, generator=torch.Generator().manual_seed(6))
+        two = corrupt(x, "shot_noise", 3, generator=torch.Generator().manual_seed(5))
+        other = corrupt(x, "shot_noise", 3, generator=torch.Generator().manual_seed(6))
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two)
