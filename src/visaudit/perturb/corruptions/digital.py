@@ -132,42 +132,49 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None
     return jpeg_roundtrip(x, q)
 
 
-@functools.lru_cache(maxsize=1)
-def _jpeg_codec():
-    """(encode, decode) of CHW uint8 tensors: torchvision's libjpeg-turbo, else PIL's (same codec).
+def _encode_planes(planes, quality: int) -> bytes:
+    """JPEG bytes of one (3, H, W) uint8 array, as PIL saves it (baseline, 4:2:0, islow DCT).
 
-    torchvision 0.29 deprecated its image codecs in favour of TorchCodec; until they are
-    removed they are the fastest path here, and the PIL fallback gives the same bytes.
+    PIL interleaves the planes itself (``Image.merge``, faster here than a tensor transpose)
+    and releases the GIL while it encodes.
     """
-    import warnings
-
-    try:
-        from torchvision.io import decode_jpeg, encode_jpeg
-    except ImportError:
-        return _pil_encode_jpeg, _pil_decode_jpeg
-    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                            category=DeprecationWarning)
-    return encode_jpeg, decode_jpeg
-
-
-def _pil_encode_jpeg(u8: torch.Tensor, quality: int) -> bytes:
     import io
 
     from PIL import Image
 
+    h, w = planes.shape[1:]
+    bands = [Image.frombuffer("L", (w, h), plane, "raw", "L", 0, 1) for plane in planes]
     buf = io.BytesIO()
-    Image.fromarray(u8.permute(1, 2, 0).contiguous().numpy()).save(buf, format="JPEG", quality=quality)
+    Image.merge("RGB", bands).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
-def _pil_decode_jpeg(data: bytes, device: str = "cpu") -> torch.Tensor:
+@functools.lru_cache(maxsize=1)
+def _jpeg_decoder():
+    """bytes -> (H, W, 3) uint8 tensor: torchvision's libjpeg-turbo (faster here), else PIL's.
+
+    Both give the same pixels. torchvision 0.29 deprecated its image codecs in favour of
+    TorchCodec; until they are removed they are the faster decoder.
+    """
+    import warnings
+
+    try:
+        from torchvision.io import decode_jpeg
+    except ImportError:
+        return _pil_decode_hwc
+    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                            category=DeprecationWarning)
+    return lambda data: decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8)).permute(1, 2, 0)
+
+
+def _pil_decode_hwc(data: bytes) -> torch.Tensor:
     import io
 
     import numpy as np
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
-        return torch.from_numpy(np.asarray(im.convert("RGB")).copy()).permute(2, 0, 1)
+        return torch.from_numpy(np.asarray(im.convert("RGB")).copy())
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -180,8 +187,8 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
     Off the CPU the whole batch goes through :func:`._jpeg.jpeg_roundtrip_exact`, libjpeg-turbo's
     integer arithmetic as tensor operations (bit-identical to PIL; nvJPEG is not). On the CPU the
-    codec itself is faster: each image is quantised, encoded, decoded and written back in one
-    go (cache friendly), spread over ``torch.get_num_threads()`` threads.
+    codec itself is faster: the batch is quantised at once, its images are encoded and decoded
+    on ``torch.get_num_threads()`` threads, and the result is converted back at once.
     """
     if x.device.type == "mps":  # no float64 there: the CPU codec, then back
         return jpeg_roundtrip(x.cpu(), quality).to(x.device)
@@ -189,29 +196,22 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
         from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
 
         return jpeg_roundtrip_exact(to_uint8(x), int(quality)).to(x.dtype).div_(255)
-    encode_jpeg, decode_jpeg = _jpeg_codec()
-    out = torch.empty(x.shape, dtype=x.dtype)
-    src = x.detach()
-    half = torch.tensor(0.5, dtype=x.dtype)
-    inference = torch.is_inference_mode_enabled()  # thread-local: the workers must share the caller's mode
+    decode = _jpeg_decoder()
+    planes = to_uint8(x.detach()).contiguous().numpy()
 
-    def one(i: int) -> None:
-        with torch.inference_mode(inference):
-            # round, clamp and interleave in two passes: the codec wants HWC pixels, and a
-            # float -> uint8 copy into a permuted view converts and transposes at once
-            hwc = torch.empty(x.shape[-2], x.shape[-1], x.shape[-3], dtype=torch.uint8)
-            hwc.permute(2, 0, 1).copy_(torch.add(half, src[i], alpha=255).clamp_(0, 255))
-            torch.div(decode_jpeg(encode_jpeg(hwc.permute(2, 0, 1), quality=int(quality))), 255, out=out[i])
+    def one(i: int) -> torch.Tensor:
+        return decode(_encode_planes(planes[i], int(quality)))
 
-    # the codec releases the GIL: threads overlap encode and decode of different images
+    # only the codec runs on the worker threads (it releases the GIL); the conversions are
+    # batch operations on torch's own threads (torch ops on extra threads would oversubscribe)
     workers = min(torch.get_num_threads(), len(x))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(one, range(len(x))))
+            decoded = list(pool.map(one, range(len(x))))
     else:
-        for i in range(len(x)):
-            one(i)
-    return out
+        decoded = [one(i) for i in range(len(x))]
+    out = torch.empty(x.shape, dtype=x.dtype)  # contiguous NCHW, whatever the decoder's layout
+    return out.copy_(torch.stack(decoded).permute(0, 3, 1, 2)).div_(255)
 
 
 def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
