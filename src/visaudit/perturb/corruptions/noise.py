@@ -24,12 +24,15 @@ def shot_noise(x: torch.Tensor, severity: int, gen: torch.Generator | None, para
 
 
 def impulse_noise(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
-    """Salt and pepper on a share ``c`` of the values, half salt, half pepper (per channel)."""
+    """Salt and pepper on a share ``c`` of the values, half salt, half pepper (per channel).
+
+    One uniform draw per value decides both (salt below ``c/2``, pepper in ``[c/2, c)``): the
+    same distribution as skimage's two independent draws, at half the cost of drawing (which
+    dominates on the CPU).
+    """
     c = pick(IMPULSE, params, severity)
-    flipped = rand(gen, x.shape, x) <= c
-    salted = rand(gen, x.shape, x) <= 0.5
-    out = torch.where(flipped & salted, torch.ones_like(x), x)
-    return torch.where(flipped & ~salted, torch.zeros_like(x), out)
+    u = rand(gen, x.shape, x)
+    return x.masked_fill(u < c, 0).masked_fill_(u < c / 2, 1)
 
 
 def speckle_noise(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
