@@ -2,8 +2,8 @@
 
 One run, same cue-conflict stimuli, CPU (or ``--device cuda`` for ours). For every corruption
 the 5 severities are timed: ours on a batch of ``--n`` images per severity, the reference one
-image at a time on ``--n-ref`` images (``--n-glass`` for glass blur, whose per-pixel Python loop
-takes seconds per image). Images/s = images corrupted / seconds, over the 5 severities; each
+image at a time on the same images (or the first ``--n-ref``; ``--n-glass`` for glass blur, whose
+per-pixel Python loop takes seconds per image). Images/s = images corrupted / seconds, over the 5 severities; each
 side's time is the fastest of ``--repeats`` passes (shared VMs are noisy; the minimum is the
 least disturbed run, taken the same way for both sides). Also reported: our time to corrupt a
 batch as a fraction of efficientnet_lite0's forward pass on it.
@@ -33,7 +33,7 @@ def sync(device: torch.device) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=32, help="images per batch for ours")
-    ap.add_argument("--n-ref", type=int, default=8)
+    ap.add_argument("--n-ref", type=int, default=0, help="images for the reference (0: the same --n images)")
     ap.add_argument("--n-glass", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-ref", action="store_true", help="skip the reference (GPU runs)")
@@ -47,6 +47,7 @@ def main() -> None:
 
     dev = torch.device(args.device)
     ref = None if args.no_ref else load_reference()
+    args.n_ref = args.n_ref or args.n
     imgs = cue_conflict_images(max(args.n, args.n_ref))
     x = (torch.from_numpy(imgs[: args.n]).permute(0, 3, 1, 2).float() / 255).to(dev)
     # warm-up at the timed batch size, every severity: caches, kernels, texture files, lazy
