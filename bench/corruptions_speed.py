@@ -92,8 +92,8 @@ def main() -> None:
     suite_ours = sum(t_ours[c] for c in BENCHMARK)
     if t_ref:
         suite_ref = sum(t_ref[c] for c in BENCHMARK)
-        print(f"\n15 x 5 benchmark suite, seconds per image (all 75 conditions): ours {suite_ours:.3f}, "
-              f"imagecorruptions {suite_ref:.3f}, ratio {suite_ref / suite_ours:.1f}x")
+        print(f"\n15 x 5 benchmark suite, seconds per image (all 75 conditions): ours {suite_ours:.3g}, "
+              f"imagecorruptions {suite_ref:.3g}, ratio {suite_ref / suite_ours:.1f}x")
         slower = [c for c in t_ref if t_ref[c] < t_ours[c]]
         print(f"corruptions where ours is slower than the reference: {slower or 'none'}")
     model = load_model("efficientnet_lite0", device=str(dev)).eval()

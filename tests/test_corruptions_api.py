@@ -93,10 +93,31 @@ def test_odd_non_square_sizes_work():
         assert corrupt(x, name, 3, generator=torch.Generator().manual_seed(0)).shape == (1, 3, 37, 53)
 
 
-@pytest.mark.parametrize("bad", [torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, 4, 32, 32), torch.zeros(32, 32)])
+@pytest.mark.parametrize("bad", [torch.zeros(1, 3, 32, 32, dtype=torch.int32), torch.zeros(1, 3, 32, 32, dtype=torch.bool),
+                                 torch.zeros(1, 4, 32, 32), torch.zeros(32, 32)])
 def test_bad_tensors(bad):
     with pytest.raises(VisauditError):
         corrupt(bad, "contrast", 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_uint8_in_uint8_out_quantised_like_the_benchmark(name):
+    """uint8 batches come back uint8: the float result truncated as np.uint8 does (JPEG: exact)."""
+    u8 = (_batch(n=2, h=48, w=40) * 255).round().to(torch.uint8)
+    ours = corrupt(u8, name, 3, generator=torch.Generator().manual_seed(1))
+    assert ours.dtype == torch.uint8 and ours.shape == u8.shape
+    as_float = corrupt(u8.float() / 255, name, 3, generator=torch.Generator().manual_seed(1))
+    if name == "jpeg_compression":  # the codec's own uint8 image, with no float step between
+        assert torch.equal(ours, (as_float * 255).round().to(torch.uint8))
+    else:
+        assert torch.equal(ours, (as_float * 255).clamp(0, 255).to(torch.uint8))
+    assert not torch.equal(ours, u8)
+
+
+def test_uint8_grayscale_is_replicated():
+    g = (_batch(n=1)[:, :1] * 255).to(torch.uint8)
+    out = corrupt(g, "contrast", 2)
+    assert out.dtype == torch.uint8 and out.shape[1] == 3 and torch.equal(out[:, 0], out[:, 2])
 
 
 def test_param_table_selection():
@@ -138,6 +159,8 @@ def test_cuda_matches_cpu_for_deterministic(name):
     gpu = corrupt(x.cuda(), name, 3).cpu()
     if name == "jpeg_compression":  # the CPU codec and the GPU's tensor re-expression: the same uint8 image
         assert torch.equal((cpu * 255).round(), (gpu * 255).round())
+        u8 = (x * 255).round().to(torch.uint8)
+        assert torch.equal(corrupt(u8, name, 3), corrupt(u8.cuda(), name, 3).cpu())
     else:
         assert (cpu - gpu).abs().mean() <= 1e-4
 

@@ -43,6 +43,16 @@ def test_bit_identical_to_pil_at_224(stimuli, quality):
     assert np.abs(ours.astype(int) - stimuli).mean() > 1  # it did compress
 
 
+@pytest.mark.parametrize("severity", [1, 3, 5])
+def test_uint8_corruption_is_pils_image(stimuli, severity):
+    """``corrupt`` on a uint8 batch (the codec on the CPU, no float step) returns PIL's pixels."""
+    from visaudit.perturb.corruptions import corrupt
+
+    u8 = torch.from_numpy(np.ascontiguousarray(stimuli)).permute(0, 3, 1, 2)
+    ours = corrupt(u8, "jpeg_compression", severity).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(ours, _pil(stimuli, JPEG["imagenet"][severity - 1]))
+
+
 @pytest.mark.parametrize("quality", JPEG["cifar"])
 def test_bit_identical_to_pil_on_cifar(quality):
     images, _ = cifar_images(16)

@@ -7,6 +7,8 @@ CIFAR-10-C tables for small inputs. Every function works on a whole (N, 3, H, W)
 
 Behaviour on unusual inputs (tested in ``tests/test_corruptions_api.py``):
 
+- uint8 batches (0..255) give uint8 results, quantised as the benchmark saved its images
+  (``np.uint8`` of the float result: truncation); JPEG then never leaves uint8;
 - grayscale (N, 1, H, W) batches are replicated to 3 channels and the result has 3 channels
   (as ``imagecorruptions`` does);
 - images smaller than 32 px on a side are refused (the benchmark does not define them);
@@ -49,6 +51,7 @@ class Corruption:
     fn: CorruptionFn
     random: bool
     benchmark: bool
+    fn_uint8: CorruptionFn | None = None  # a native uint8 -> uint8 version, where one is faster
 
     def __call__(self, x: torch.Tensor, severity: int, generator: torch.Generator | None = None,
                  params: str = "auto") -> torch.Tensor:
@@ -71,7 +74,8 @@ def _register_all() -> None:
         fam = family_of[name]
         fn = getattr(spatter, name) if name == "spatter" else getattr(modules[fam], name)
         CORRUPTIONS.register(name, (fn.__doc__ or "").strip().splitlines()[0])(
-            Corruption(name, fam, fn, name not in _DETERMINISTIC, name in BENCHMARK))
+            Corruption(name, fam, fn, name not in _DETERMINISTIC, name in BENCHMARK,
+                       getattr(modules[fam], f"{name}_uint8", None)))
 
 
 _register_all()
@@ -94,15 +98,15 @@ def check_severity(severity: object) -> int:
 
 
 def prepare_batch(x: torch.Tensor) -> torch.Tensor:
-    """Validate a batch and bring it to float (N, 3, H, W); see the module doc for the rules."""
+    """Validate a batch and bring it to (N, 3, H, W), float or uint8; see the module doc for the rules."""
     if not isinstance(x, torch.Tensor):
         raise VisauditError(f"corruptions take a torch.Tensor batch, got {type(x).__name__}")
     if x.dim() == 3:
         x = x.unsqueeze(0)
     if x.dim() != 4:
         raise VisauditError(f"expected a batch of shape (N, C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise VisauditError(f"expected float pixels in [0, 1], got dtype {x.dtype} (divide uint8 images by 255)")
+    if not (x.is_floating_point() or x.dtype == torch.uint8):
+        raise VisauditError(f"expected float pixels in [0, 1] or uint8 pixels, got dtype {x.dtype}")
     n, c, h, w = x.shape
     if c == 1:
         x = x.expand(n, 3, h, w)
@@ -121,19 +125,25 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     """Corrupt a batch.
 
     Args:
-        x: (N, 3, H, W) or (N, 1, H, W) float images in [0, 1], any device.
+        x: (N, 3, H, W) or (N, 1, H, W) float images in [0, 1], or uint8 images, any device.
         name: a corruption name (``CORRUPTIONS.names()``).
         severity: 1..5.
         generator: source of randomness (same seed, same output); ``None`` uses torch's global RNG.
         params: ``"auto"``, ``"imagenet"`` (ImageNet-C tables) or ``"cifar"`` (CIFAR-10-C tables).
 
     Returns:
-        The corrupted batch, float in [0, 1], same shape (3 channels) and device.
+        The corrupted batch, same dtype (float in [0, 1], or uint8 quantised like the benchmark's
+        stored images), same shape (3 channels) and device.
     """
     spec = CORRUPTIONS.get(name)
     severity = check_severity(severity)
     x = prepare_batch(x)
     table = resolve_params(x.shape[-2], x.shape[-1], params)
+    if x.dtype == torch.uint8:
+        if spec.fn_uint8 is not None:
+            return spec.fn_uint8(x, severity, generator, table)
+        out = spec.fn(x.float().div_(255), severity, generator, table)
+        return (out * 255).clamp_(0, 255).to(torch.uint8)  # truncation, as np.uint8 of the reference
     out = spec.fn(x, severity, generator, table)
     return out.to(x.dtype)
 

@@ -132,6 +132,18 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None
     return jpeg_roundtrip(x, q)
 
 
+def jpeg_compression_uint8(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
+    """:func:`jpeg_compression` of a uint8 batch, uint8 out: no float conversion on either side."""
+    q = int(pick(JPEG, params, severity))
+    if x.device.type == "cpu":
+        return _codec_roundtrip(x, q).permute(0, 3, 1, 2).contiguous()
+    if x.device.type == "mps":
+        return jpeg_compression_uint8(x.cpu(), severity, gen, params).to(x.device)
+    from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
+
+    return jpeg_roundtrip_exact(x, q)
+
+
 def _encode_planes(planes, quality: int) -> bytes:
     """JPEG bytes of one (3, H, W) uint8 array, as PIL saves it (baseline, 4:2:0, islow DCT).
 
@@ -196,22 +208,26 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
         from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
 
         return jpeg_roundtrip_exact(to_uint8(x), int(quality)).to(x.dtype).div_(255)
+    decoded = _codec_roundtrip(to_uint8(x.detach()), int(quality))
+    out = torch.empty(x.shape, dtype=x.dtype)  # contiguous NCHW, whatever the decoder's layout
+    return out.copy_(decoded.permute(0, 3, 1, 2)).div_(255)
+
+
+def _codec_roundtrip(u8: torch.Tensor, quality: int) -> torch.Tensor:
+    """Encode and decode each image of a uint8 (N, 3, H, W) CPU batch; (N, H, W, 3) uint8 out."""
     decode = _jpeg_decoder()
-    planes = to_uint8(x.detach()).contiguous().numpy()
+    planes = u8.contiguous().numpy()
 
     def one(i: int) -> torch.Tensor:
-        return decode(_encode_planes(planes[i], int(quality)))
+        return decode(_encode_planes(planes[i], quality))
 
     # only the codec runs on the worker threads (it releases the GIL); the conversions are
     # batch operations on torch's own threads (torch ops on extra threads would oversubscribe)
-    workers = min(torch.get_num_threads(), len(x))
+    workers = min(torch.get_num_threads(), len(u8))
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
-            decoded = list(pool.map(one, range(len(x))))
-    else:
-        decoded = [one(i) for i in range(len(x))]
-    out = torch.empty(x.shape, dtype=x.dtype)  # contiguous NCHW, whatever the decoder's layout
-    return out.copy_(torch.stack(decoded).permute(0, 3, 1, 2)).div_(255)
+            return torch.stack(list(pool.map(one, range(len(u8)))))
+    return torch.stack([one(i) for i in range(len(u8))])
 
 
 def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
