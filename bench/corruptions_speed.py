@@ -6,7 +6,9 @@ image at a time on the same images (or the first ``--n-ref``; ``--n-glass`` for 
 per-pixel Python loop takes seconds per image). Images/s = images corrupted / seconds, over the 5 severities; each
 side's time is the fastest of ``--repeats`` passes (shared VMs are noisy; the minimum is the
 least disturbed run, taken the same way for both sides). Also reported: our time to corrupt a
-batch as a fraction of efficientnet_lite0's forward pass on it.
+batch as a fraction of efficientnet_lite0's forward pass on it. ``--uint8`` gives ours the uint8
+batch and takes uint8 back (quantised like the benchmark's stored images), the reference's own
+input and output; by default ours works on floats in [0, 1].
 
 Usage: ``PYTHONPATH=src:<oracle site> python bench/corruptions_speed.py``
 """
@@ -37,6 +39,8 @@ def main() -> None:
     ap.add_argument("--n-glass", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-ref", action="store_true", help="skip the reference (GPU runs)")
+    ap.add_argument("--uint8", action="store_true",
+                    help="give ours the uint8 batch and take uint8 back, as the reference does")
     ap.add_argument("--repeats", type=int, default=3, help="passes per side; the fastest counts")
     ap.add_argument("--threads", type=int, default=0, help="torch threads for ours (0: torch's default)")
     args = ap.parse_args()
@@ -49,7 +53,9 @@ def main() -> None:
     ref = None if args.no_ref else load_reference()
     args.n_ref = args.n_ref or args.n
     imgs = cue_conflict_images(max(args.n, args.n_ref))
-    x = (torch.from_numpy(imgs[: args.n]).permute(0, 3, 1, 2).float() / 255).to(dev)
+    x8 = torch.from_numpy(imgs[: args.n]).permute(0, 3, 1, 2).contiguous().to(dev)
+    xf = x8.float() / 255
+    x = x8 if args.uint8 else xf
     # warm-up at the timed batch size, every severity: caches, kernels, texture files, lazy
     # imports, and on CUDA the cuFFT plans (one per padded size, built on first use; a probe
     # builds them on its first batch and reuses them for every later one)
@@ -57,7 +63,7 @@ def main() -> None:
         for sev in range(1, 6):
             corrupt(x, name, sev, generator=torch.Generator(device=dev).manual_seed(0))
     print(f"device {dev}, torch threads {torch.get_num_threads()}, batch {args.n} x 224 px cue-conflict, "
-          f"fastest of {args.repeats} passes per side")
+          f"{'uint8' if args.uint8 else 'float [0, 1]'} in and out for ours, fastest of {args.repeats} passes per side")
     print("| corruption | ours img/s | imagecorruptions img/s | ratio |")
     print("|---|---|---|---|")
     t_ours, t_ref, per_batch = {}, {}, []
@@ -98,11 +104,11 @@ def main() -> None:
         print(f"corruptions where ours is slower than the reference: {slower or 'none'}")
     model = load_model("efficientnet_lite0", device=str(dev)).eval()
     with torch.inference_mode():
-        model(x)
+        model(xf)
         sync(dev)
         t = time.perf_counter()
         for _ in range(3):
-            model(x)
+            model(xf)
         sync(dev)
         fwd = (time.perf_counter() - t) / 3
     mean_batch = float(np.mean(per_batch))
