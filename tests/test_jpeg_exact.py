@@ -53,6 +53,18 @@ def test_uint8_corruption_is_pils_image(stimuli, severity):
     assert np.array_equal(ours, _pil(stimuli, JPEG["imagenet"][severity - 1]))
 
 
+def test_pil_fallback_decoder_gives_the_same_pixels(stimuli):
+    """Without torchvision's codecs the CPU path decodes with PIL: same image, same layout."""
+    from visaudit.perturb.corruptions.digital import _encode_planes, _jpeg_decoder, _pil_decode_hwc
+
+    planes = np.ascontiguousarray(stimuli[0].transpose(2, 0, 1))
+    data = _encode_planes(planes, 18)
+    pil = _pil_decode_hwc(data)
+    assert pil.shape == (*stimuli.shape[1:3], 3)
+    assert torch.equal(pil, _jpeg_decoder()(data).contiguous())
+    assert np.array_equal(pil.numpy(), _pil(stimuli[:1], 18)[0])
+
+
 @pytest.mark.parametrize("quality", JPEG["cifar"])
 def test_bit_identical_to_pil_on_cifar(quality):
     images, _ = cifar_images(16)

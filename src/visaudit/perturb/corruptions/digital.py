@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from visaudit.perturb.corruptions import _filters as flt
 from visaudit.perturb.corruptions._common import pick, rand, uniform
+
+if TYPE_CHECKING:
+    import numpy as np
 
 CONTRAST = {"imagenet": [0.4, 0.3, 0.2, 0.1, 0.05], "cifar": [0.75, 0.5, 0.4, 0.3, 0.15]}
 PIXELATE = {"imagenet": [0.6, 0.5, 0.4, 0.3, 0.25], "cifar": [0.95, 0.9, 0.85, 0.75, 0.65]}
@@ -144,7 +148,7 @@ def jpeg_compression_uint8(x: torch.Tensor, severity: int, gen: torch.Generator 
     return jpeg_roundtrip_exact(x, q)
 
 
-def _encode_planes(planes, quality: int) -> bytes:
+def _encode_planes(planes: np.ndarray, quality: int) -> bytes:
     """JPEG bytes of one (3, H, W) uint8 array, as PIL saves it (baseline, 4:2:0, islow DCT).
 
     PIL interleaves the planes itself (``Image.merge``, faster here than a tensor transpose)
