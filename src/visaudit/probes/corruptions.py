@@ -114,16 +114,19 @@ class CorruptionsProbe(Probe):
     def _run_generated(self, ctx: "ProbeContext", params: str, storage: str):
         import torch
 
-        from visaudit.perturb.corruptions import corrupt, to_uint8_like_reference
-        from visaudit.perturb.corruptions.digital import jpeg_roundtrip
+        from visaudit.perturb.corruptions import corrupt, quantize_like_reference
+        from visaudit.perturb.corruptions.digital import jpeg_roundtrip_uint8
 
         conds = self._conditions()
 
         def store(x: "torch.Tensor") -> "torch.Tensor":
             if storage == "none":
                 return x
-            x = to_uint8_like_reference(x)
-            return jpeg_roundtrip(x, 85) if storage == "jpeg85" else x
+            # one quantisation, as the benchmark saved its images; JPEG stays in uint8
+            u8 = quantize_like_reference(x)
+            if storage == "jpeg85":
+                u8 = jpeg_roundtrip_uint8(u8, 85)  # on the CPU a strided view: copied into NCHW below
+            return torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(u8).div_(255)
 
         def chunk(batches: Iterator["Batch"]) -> ChunkResult:
             # counts stay on the device: no host sync inside the loop

@@ -142,12 +142,16 @@ def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Gener
     if x.dtype == torch.uint8:
         if spec.fn_uint8 is not None:
             return spec.fn_uint8(x, severity, generator, table)
-        out = spec.fn(x.float().div_(255), severity, generator, table)
-        return (out * 255).clamp_(0, 255).to(torch.uint8)  # truncation, as np.uint8 of the reference
+        return quantize_like_reference(spec.fn(x.float().div_(255), severity, generator, table))
     out = spec.fn(x, severity, generator, table)
     return out.to(x.dtype)
 
 
+def quantize_like_reference(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats to uint8 as the benchmark's generators stored them (``np.uint8``: truncation)."""
+    return (x * 255).clamp_(0, 255).to(torch.uint8)
+
+
 def to_uint8_like_reference(x: torch.Tensor) -> torch.Tensor:
-    """Quantise as the benchmark's generators do (``np.uint8`` of values in 0..255: truncation)."""
-    return torch.floor((x * 255).clamp(0, 255)) / 255
+    """:func:`quantize_like_reference`, back in ``x``'s dtype (values k / 255)."""
+    return quantize_like_reference(x).to(x.dtype) / 255

@@ -138,14 +138,7 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None
 
 def jpeg_compression_uint8(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
     """:func:`jpeg_compression` of a uint8 batch, uint8 out: no float conversion on either side."""
-    q = int(pick(JPEG, params, severity))
-    if x.device.type == "cpu":
-        return _codec_roundtrip(x, q).permute(0, 3, 1, 2).contiguous()
-    if x.device.type == "mps":
-        return jpeg_compression_uint8(x.cpu(), severity, gen, params).to(x.device)
-    from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
-
-    return jpeg_roundtrip_exact(x, q)
+    return jpeg_roundtrip_uint8(x, int(pick(JPEG, params, severity))).contiguous()
 
 
 def _encode_planes(planes: np.ndarray, quality: int) -> bytes:
@@ -201,20 +194,28 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """JPEG encode/decode of a [0,1] batch at ``quality`` (baseline, 4:2:0, as PIL saves it).
 
+    Rounded to uint8, through :func:`jpeg_roundtrip_uint8`, and back to ``x``'s dtype.
+    """
+    decoded = jpeg_roundtrip_uint8(to_uint8(x.detach()), int(quality))
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous NCHW, whatever the decoder's layout
+    return out.copy_(decoded).div_(255)
+
+
+def jpeg_roundtrip_uint8(u8: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG encode/decode of a uint8 (N, 3, H, W) batch; uint8 (N, 3, H, W) out, possibly a strided view.
+
     Off the CPU the whole batch goes through :func:`._jpeg.jpeg_roundtrip_exact`, libjpeg-turbo's
     integer arithmetic as tensor operations (bit-identical to PIL; nvJPEG is not). On the CPU the
-    codec itself is faster: the batch is quantised at once, its images are encoded and decoded
-    on ``torch.get_num_threads()`` threads, and the result is converted back at once.
+    codec itself is faster: the images are encoded and decoded on ``torch.get_num_threads()``
+    threads, and the decoded (N, H, W, 3) stack is returned as an NCHW view.
     """
-    if x.device.type == "mps":  # no float64 there: the CPU codec, then back
-        return jpeg_roundtrip(x.cpu(), quality).to(x.device)
-    if x.device.type != "cpu":
+    if u8.device.type == "mps":  # no float64 there: the CPU codec, then back
+        return jpeg_roundtrip_uint8(u8.cpu(), quality).to(u8.device)
+    if u8.device.type != "cpu":
         from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
 
-        return jpeg_roundtrip_exact(to_uint8(x), int(quality)).to(x.dtype).div_(255)
-    decoded = _codec_roundtrip(to_uint8(x.detach()), int(quality))
-    out = torch.empty(x.shape, dtype=x.dtype)  # contiguous NCHW, whatever the decoder's layout
-    return out.copy_(decoded.permute(0, 3, 1, 2)).div_(255)
+        return jpeg_roundtrip_exact(u8, quality)
+    return _codec_roundtrip(u8, quality).permute(0, 3, 1, 2)
 
 
 def _codec_roundtrip(u8: torch.Tensor, quality: int) -> torch.Tensor:
