@@ -143,18 +143,21 @@ def box_blur3(x: torch.Tensor) -> torch.Tensor:
 def pil_box_spans(n_in: int, n_out: int) -> tuple[tuple[int, int], ...]:
     """Input spans ``[lo, hi)`` averaged by PIL's ``Image.BOX`` filter for each output sample.
 
-    PIL evaluates the box filter at input pixel centres, so every output is the plain mean of a
-    contiguous run of input pixels (``ImagingResample`` coefficient rule).
+    PIL evaluates the box filter (1 on ``(-0.5, 0.5]``) at input pixel centres, so every output
+    is the plain mean of a contiguous run of input pixels. The arithmetic is PIL's own
+    (``precompute_coeffs`` in ``Resample.c``), double for double, so ties at the span edges fall
+    the same way.
     """
     scale = n_in / n_out
     filterscale = max(scale, 1.0)
     support = 0.5 * filterscale
+    ss = 1.0 / filterscale
     spans = []
     for o in range(n_out):  # once per size, cached; not per image
         center = (o + 0.5) * scale
         lo = max(int(center - support + 0.5), 0)
         hi = min(int(center + support + 0.5), n_in)
-        inside = [j for j in range(lo, hi) if -0.5 <= (j - center + 0.5) / filterscale < 0.5]
+        inside = [j for j in range(lo, hi) if -0.5 < (j - center + 0.5) * ss <= 0.5]
         spans.append((inside[0], inside[-1] + 1) if inside else (lo, lo + 1))
     return tuple(spans)
 
