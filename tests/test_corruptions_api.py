@@ -102,13 +102,15 @@ def test_bad_tensors(bad):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_uint8_in_uint8_out_quantised_like_the_benchmark(name):
-    """uint8 batches come back uint8: the float result truncated as np.uint8 does (JPEG: exact)."""
+    """uint8 batches come back uint8: the float result truncated as np.uint8 does (JPEG, pixelate: PIL's own)."""
     u8 = (_batch(n=2, h=48, w=40) * 255).round().to(torch.uint8)
     ours = corrupt(u8, name, 3, generator=torch.Generator().manual_seed(1))
     assert ours.dtype == torch.uint8 and ours.shape == u8.shape
     as_float = corrupt(u8.float() / 255, name, 3, generator=torch.Generator().manual_seed(1))
     if name == "jpeg_compression":  # the codec's own uint8 image, with no float step between
         assert torch.equal(ours, (as_float * 255).round().to(torch.uint8))
+    elif name == "pixelate":  # PIL's 8-bit passes, rounded after each: within a level of the exact mean
+        assert (ours.int() - as_float * 255).abs().max() <= 1
     else:
         assert torch.equal(ours, (as_float * 255).clamp(0, 255).to(torch.uint8))
     assert not torch.equal(ours, u8)
@@ -181,7 +183,7 @@ def test_jpeg_threads_agree_and_respect_inference_mode():
     assert (one - x).abs().mean() > 1e-3  # it did compress
 
 
-# 224 and 32: the spans partition the image; 37 x 61 and 127 skip pixels; 15 and 153 share some
+# 224 and 32: the spans partition the image; at 61, 127 and 153 some skip a pixel, at 15, 30, 127 and 153 some share one
 @pytest.mark.parametrize("size", [(224, 224), (32, 32), (37, 61), (15, 127), (153, 30)])
 def test_pixelate_segment_sums_match_the_banded_products(size):
     """The CPU path (segment sums) and the one used elsewhere (matrix products) give one image."""
@@ -193,6 +195,48 @@ def test_pixelate_segment_sums_match_the_banded_products(size):
         assert seg.shape == prod.shape == x.shape
         assert (seg - prod).abs().max() <= 1e-6
         assert (seg - x).abs().mean() > 1e-4 or c > 0.9  # it did pixelate
+
+
+def _pil_pixelate(images, c):
+    import numpy as np
+    from PIL import Image
+
+    h, w = images.shape[1:3]
+    return np.stack([np.asarray(Image.fromarray(im).resize((int(w * c), int(h * c)), Image.BOX)
+                                .resize((w, h), Image.BOX)) for im in images])
+
+
+@pytest.mark.parametrize("table", ["imagenet", "cifar"])
+def test_uint8_pixelate_is_pils_image(table):
+    """On uint8 input, pixelate returns PIL's own 8-bit result (ImageNet-C's), bit for bit, on real images."""
+    import numpy as np
+
+    from tests.corruption_fixtures import cifar_images, cue_conflict_images
+    from visaudit.perturb.corruptions.digital import PIXELATE
+
+    images = cue_conflict_images(4) if table == "imagenet" else cifar_images(16)[0]
+    u8 = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    for severity in range(1, 6):
+        ours = corrupt(u8, "pixelate", severity, params=table)
+        assert ours.dtype == torch.uint8
+        assert np.array_equal(ours.permute(0, 2, 3, 1).numpy(), _pil_pixelate(images, PIXELATE[table][severity - 1]))
+
+
+@pytest.mark.parametrize("size", [(37, 61), (61, 127), (153, 40), (100, 75)])
+def test_uint8_pixelate_at_odd_sizes_is_within_one_level_of_pil(size):
+    """PIL's spans at sizes that skip or share pixels; Pillow 13 sometimes resizes columns first there."""
+    import numpy as np
+
+    from tests.corruption_fixtures import cue_conflict_images
+    from visaudit.perturb.corruptions.digital import PIXELATE
+
+    images = np.ascontiguousarray(cue_conflict_images(2)[:, : size[0], : size[1]])
+    u8 = torch.from_numpy(images).permute(0, 3, 1, 2)
+    for severity in range(1, 6):
+        ours = corrupt(u8, "pixelate", severity).permute(0, 2, 3, 1).numpy().astype(int)
+        gap = np.abs(ours - _pil_pixelate(images, PIXELATE["imagenet"][severity - 1]))
+        assert gap.max() <= 1
+        assert (ours != images).mean() > 0.1  # it did pixelate
 
 
 def test_large_cpu_poisson_draws_do_not_depend_on_the_thread_count():

@@ -119,6 +119,50 @@ def _nearest_up_flat(sh: int, sw: int, h: int, w: int, device: str) -> torch.Ten
     return (rows.view(-1, 1) * sw + cols).view(-1).to(device)
 
 
+def pixelate_uint8(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
+    """:func:`pixelate` of a uint8 batch, uint8 out: PIL's own 8-bit result, bit for bit.
+
+    ImageNet-C resizes the uint8 image with PIL, which rounds to uint8 after each pass with its
+    fixed-point weights; on uint8 input this reproduces that in integers (sums of integers are
+    order-free, so atomic adds are fine on CUDA). The horizontal pass goes first, as in PIL's
+    two-pass resampler: bit-identical to today's Pillow on square images (the benchmarks'), while
+    on some non-square sizes Pillow 13 takes the vertical pass first and pixels differ by one level.
+    """
+    c = pick(PIXELATE, params, severity)
+    n, ch, h, w = x.shape
+    sh, sw = int(h * c), int(w * c)
+    wide = x.to(torch.int16 if 255 * _widest_span(h, sh, w, sw) < 2**15 else torch.int32)
+    small = _pil_box_pass(_pil_box_pass(wide, 3, sw), 2, sh).to(torch.uint8)
+    src = _nearest_up_flat(sh, sw, h, w, str(x.device)).expand(n, ch, h * w)
+    return torch.gather(small.view(n, ch, sh * sw), -1, src).view(n, ch, h, w)
+
+
+def _widest_span(h: int, sh: int, w: int, sw: int) -> int:
+    return max(hi - lo for n_in, n_out in ((h, sh), (w, sw)) for lo, hi in flt.pil_box_spans(n_in, n_out))
+
+
+# PIL's 8-bit resampling: weights are integers scaled by 2**22, results rounded by adding 2**21
+_PIL_BITS = 22
+
+
+@functools.lru_cache(maxsize=64)
+def _pil_fixed_weights(n_in: int, n_out: int, device: str) -> torch.Tensor:
+    """PIL's fixed-point weight of each output sample of a box pass (all pixels of a span weigh the same)."""
+    spans = flt.pil_box_spans(n_in, n_out)
+    return torch.tensor([int(0.5 + 1.0 / (hi - lo) * (1 << _PIL_BITS)) for lo, hi in spans],
+                        dtype=torch.int32, device=device)
+
+
+def _pil_box_pass(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
+    """One 8-bit PIL box pass along ``dim`` of integer pixels; int32 values in 0..255 out."""
+    weights = _pil_fixed_weights(x.shape[dim], n_out, str(x.device))
+    shape = [1] * x.dim()
+    shape[dim] = n_out
+    sums = _box_down(x, dim, n_out).to(torch.int32)
+    # no clamp needed: a span of m pixels sums to at most 255 m, and m * weight <= 2**22 + m / 2
+    return sums.mul_(weights.view(shape)).add_(1 << (_PIL_BITS - 1)).bitwise_right_shift_(_PIL_BITS)
+
+
 def pixelate_by_products(x: torch.Tensor, c: float) -> torch.Tensor:
     """Pixelate as banded matrix products (deterministic on every device)."""
     h, w = x.shape[-2:]
