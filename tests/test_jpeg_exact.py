@@ -53,16 +53,26 @@ def test_uint8_corruption_is_pils_image(stimuli, severity):
     assert np.array_equal(ours, _pil(stimuli, JPEG["imagenet"][severity - 1]))
 
 
-def test_pil_fallback_decoder_gives_the_same_pixels(stimuli):
-    """Without torchvision's codecs the CPU path decodes with PIL: same image, same layout."""
-    from visaudit.perturb.corruptions.digital import _encode_planes, _jpeg_decoder, _pil_decode_hwc
+@pytest.mark.parametrize("quality", [7, 85])
+def test_both_cpu_codecs_give_pils_pixels(stimuli, quality):
+    """torchvision's codec (used when its one-time check passes) and the PIL fallback, on real images."""
+    from visaudit.perturb.corruptions.digital import _pil_roundtrip, _torchvision_roundtrip
 
-    planes = np.ascontiguousarray(stimuli[0].transpose(2, 0, 1))
-    data = _encode_planes(planes, 18)
-    pil = _pil_decode_hwc(data)
-    assert pil.shape == (*stimuli.shape[1:3], 3)
-    assert torch.equal(pil, _jpeg_decoder()(data).contiguous())
-    assert np.array_equal(pil.numpy(), _pil(stimuli[:1], 18)[0])
+    hwc = torch.from_numpy(np.ascontiguousarray(stimuli[:, :150, :97]))  # odd sizes: partial blocks and chroma
+    expected = _pil(hwc.numpy(), quality)
+    for codec in (_pil_roundtrip, _torchvision_roundtrip):
+        out = codec(hwc, quality)
+        assert out.shape == hwc.shape and np.array_equal(out.numpy(), expected)
+
+
+def test_cpu_path_uses_torchvision_codec_when_it_has_one():
+    """The one-time check picks torchvision's codec (it agrees with PIL, as the test above shows)."""
+    import torchvision.io
+
+    from visaudit.perturb.corruptions.digital import _jpeg_codec, _pil_roundtrip, _torchvision_roundtrip
+
+    has_codec = hasattr(torchvision.io, "encode_jpeg")
+    assert _jpeg_codec() is (_torchvision_roundtrip if has_codec else _pil_roundtrip)
 
 
 @pytest.mark.parametrize("quality", JPEG["cifar"])

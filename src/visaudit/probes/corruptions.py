@@ -125,7 +125,7 @@ class CorruptionsProbe(Probe):
             # one quantisation, as the benchmark saved its images; JPEG stays in uint8
             u8 = quantize_like_reference(x)
             if storage == "jpeg85":
-                u8 = jpeg_roundtrip_uint8(u8, 85)  # on the CPU a strided view: copied into NCHW below
+                u8 = jpeg_roundtrip_uint8(u8, 85)
             return torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(u8).div_(255)
 
         def chunk(batches: Iterator["Batch"]) -> ChunkResult:

@@ -3,16 +3,12 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from visaudit.perturb.corruptions import _filters as flt
 from visaudit.perturb.corruptions._common import pick, rand, uniform
-
-if TYPE_CHECKING:
-    import numpy as np
 
 CONTRAST = {"imagenet": [0.4, 0.3, 0.2, 0.1, 0.05], "cifar": [0.75, 0.5, 0.4, 0.3, 0.15]}
 PIXELATE = {"imagenet": [0.6, 0.5, 0.4, 0.3, 0.25], "cifar": [0.95, 0.9, 0.85, 0.75, 0.65]}
@@ -182,52 +178,62 @@ def jpeg_compression(x: torch.Tensor, severity: int, gen: torch.Generator | None
 
 def jpeg_compression_uint8(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:
     """:func:`jpeg_compression` of a uint8 batch, uint8 out: no float conversion on either side."""
-    return jpeg_roundtrip_uint8(x, int(pick(JPEG, params, severity))).contiguous()
+    return jpeg_roundtrip_uint8(x, int(pick(JPEG, params, severity)))
 
 
-def _encode_planes(planes: np.ndarray, quality: int) -> bytes:
-    """JPEG bytes of one (3, H, W) uint8 array, as PIL saves it (baseline, 4:2:0, islow DCT).
-
-    PIL interleaves the planes itself (``Image.merge``, faster here than a tensor transpose)
-    and releases the GIL while it encodes.
-    """
-    import io
-
-    from PIL import Image
-
-    h, w = planes.shape[1:]
-    bands = [Image.frombuffer("L", (w, h), plane, "raw", "L", 0, 1) for plane in planes]
-    buf = io.BytesIO()
-    Image.merge("RGB", bands).save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
-@functools.lru_cache(maxsize=1)
-def _jpeg_decoder():
-    """bytes -> (H, W, 3) uint8 tensor: torchvision's libjpeg-turbo (faster here), else PIL's.
-
-    Both give the same pixels. torchvision 0.29 deprecated its image codecs in favour of
-    TorchCodec; until they are removed they are the faster decoder.
-    """
-    import warnings
-
-    try:
-        from torchvision.io import decode_jpeg
-    except ImportError:
-        return _pil_decode_hwc
-    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                            category=DeprecationWarning)
-    return lambda data: decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8)).permute(1, 2, 0)
-
-
-def _pil_decode_hwc(data: bytes) -> torch.Tensor:
+def _pil_roundtrip(hwc: torch.Tensor, quality: int) -> torch.Tensor:
+    """PIL's encode and decode of a uint8 (N, H, W, 3) CPU batch, as ImageNet-C saved JPEGs."""
     import io
 
     import numpy as np
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        return torch.from_numpy(np.asarray(im.convert("RGB")).copy())
+    out = []
+    for img in hwc.numpy():
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+        with Image.open(buf) as im:
+            out.append(torch.from_numpy(np.asarray(im.convert("RGB")).copy()))
+    return torch.stack(out)
+
+
+def _torchvision_roundtrip(hwc: torch.Tensor, quality: int) -> torch.Tensor:
+    """torchvision's libjpeg-turbo encode and decode of a uint8 (N, H, W, 3) CPU batch.
+
+    Given CHW views of HWC memory, the encoder reads the pixels in place (a contiguous NCHW
+    image would be transposed first), and unlike PIL's encoder it releases the GIL.
+    """
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    encoded = encode_jpeg([img.permute(2, 0, 1) for img in hwc], quality=quality)
+    return torch.stack([img.permute(1, 2, 0) for img in decode_jpeg(encoded)])
+
+
+@functools.lru_cache(maxsize=1)
+def _jpeg_codec():
+    """The CPU codec: torchvision's where it gives PIL's pixels (checked once per process on a
+    small odd-sized image at two qualities), else PIL's.
+
+    torchvision 0.29 deprecated its image codecs in favour of TorchCodec; while they exist they
+    are about 2x faster here (no PIL image objects, and encoding runs without the GIL).
+    """
+    import warnings
+
+    try:
+        import torchvision.io  # noqa: F401
+    except ImportError:
+        return _pil_roundtrip
+    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
+                            category=DeprecationWarning)
+    gen = torch.Generator().manual_seed(0)
+    # smooth gradients plus noise: non-trivial coefficients in every band, odd sizes for the chroma edges
+    ramp = torch.linspace(0, 255, 61).view(1, 61, 1) * torch.linspace(0.2, 1, 37).view(37, 1, 1)
+    probe = (ramp + torch.randint(0, 60, (2, 37, 61, 3), generator=gen)).clamp(0, 255).to(torch.uint8)
+    try:
+        same = all(torch.equal(_torchvision_roundtrip(probe, q), _pil_roundtrip(probe, q)) for q in (10, 85))
+    except (ImportError, RuntimeError, AttributeError):  # codecs removed, or a build without libjpeg
+        same = False
+    return _torchvision_roundtrip if same else _pil_roundtrip
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -238,20 +244,22 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     """JPEG encode/decode of a [0,1] batch at ``quality`` (baseline, 4:2:0, as PIL saves it).
 
-    Rounded to uint8, through :func:`jpeg_roundtrip_uint8`, and back to ``x``'s dtype.
+    Rounded to uint8 (:func:`to_uint8`), through :func:`jpeg_roundtrip_uint8`, and back to
+    ``x``'s dtype; float32 CPU batches take the same steps image by image on the codec threads.
     """
-    decoded = jpeg_roundtrip_uint8(to_uint8(x.detach()), int(quality))
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)  # contiguous NCHW, whatever the decoder's layout
-    return out.copy_(decoded).div_(255)
+    x = x.detach()
+    if x.device.type == "cpu" and x.dtype == torch.float32:
+        return _codec_roundtrip(x, int(quality))
+    return jpeg_roundtrip_uint8(to_uint8(x), int(quality)).to(x.dtype).div_(255)
 
 
 def jpeg_roundtrip_uint8(u8: torch.Tensor, quality: int) -> torch.Tensor:
-    """JPEG encode/decode of a uint8 (N, 3, H, W) batch; uint8 (N, 3, H, W) out, possibly a strided view.
+    """JPEG encode/decode of a uint8 (N, 3, H, W) batch; uint8 (N, 3, H, W) out.
 
     Off the CPU the whole batch goes through :func:`._jpeg.jpeg_roundtrip_exact`, libjpeg-turbo's
     integer arithmetic as tensor operations (bit-identical to PIL; nvJPEG is not). On the CPU the
     codec itself is faster: the images are encoded and decoded on ``torch.get_num_threads()``
-    threads, and the decoded (N, H, W, 3) stack is returned as an NCHW view.
+    threads.
     """
     if u8.device.type == "mps":  # no float64 there: the CPU codec, then back
         return jpeg_roundtrip_uint8(u8.cpu(), quality).to(u8.device)
@@ -259,24 +267,56 @@ def jpeg_roundtrip_uint8(u8: torch.Tensor, quality: int) -> torch.Tensor:
         from visaudit.perturb.corruptions._jpeg import jpeg_roundtrip_exact
 
         return jpeg_roundtrip_exact(u8, quality)
-    return _codec_roundtrip(u8, quality).permute(0, 3, 1, 2)
+    return _codec_roundtrip(u8, quality)
 
 
-def _codec_roundtrip(u8: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode and decode each image of a uint8 (N, 3, H, W) CPU batch; (N, H, W, 3) uint8 out."""
-    decode = _jpeg_decoder()
-    planes = u8.contiguous().numpy()
+def _codec_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """JPEG round trip of a uint8 or float32 (N, 3, H, W) CPU batch; same dtype, contiguous NCHW out.
 
-    def one(i: int) -> torch.Tensor:
-        return decode(_encode_planes(planes[i], quality))
+    Each thread takes a contiguous share of the batch and, image by image, converts it to the
+    codec's interleaved uint8 (floats rounded as :func:`to_uint8`), then encodes and decodes its
+    share and writes it back (floats as ``u8 / 255``). Image by image the conversions stay in the
+    core's cache; whole-batch torch conversions and transposes took as long as the codec itself
+    on a 2-core machine. Only NumPy, PIL's interleaving and the codec run on these threads: torch
+    operations there would start OpenMP teams of their own and oversubscribe the cores.
+    """
+    import numpy as np
+    from PIL import Image
 
-    # only the codec runs on the worker threads (it releases the GIL); the conversions are
-    # batch operations on torch's own threads (torch ops on extra threads would oversubscribe)
-    workers = min(torch.get_num_threads(), len(u8))
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            return torch.stack(list(pool.map(one, range(len(u8)))))
-    return torch.stack([one(i) for i in range(len(u8))])
+    codec = _jpeg_codec()
+    n, _, h, w = x.shape
+    src = x.contiguous().numpy()
+    out = torch.empty((n, 3, h, w), dtype=x.dtype)
+    dst = out.numpy()
+    as_float = x.dtype == torch.float32
+
+    def run(part: range) -> None:
+        scaled, planes = np.empty((3, h, w), np.float32), np.empty((3, h, w), np.uint8)
+        hwc = []
+        for i in part:
+            if as_float:
+                np.clip(src[i], 0, 1, out=scaled)
+                scaled *= 255
+                scaled += 0.5
+                np.copyto(planes, scaled, casting="unsafe")  # truncates, as .to(torch.uint8)
+            bands = [Image.frombuffer("L", (w, h), plane, "raw", "L", 0, 1) for plane in (planes if as_float else src[i])]
+            hwc.append(np.asarray(Image.merge("RGB", bands)))  # PIL interleaves faster than NumPy or torch here
+        decoded = codec(torch.from_numpy(np.stack(hwc)), quality).numpy()
+        for k, i in enumerate(part):
+            for c in range(3):
+                if as_float:
+                    np.divide(decoded[k, :, :, c], np.float32(255), out=dst[i, c])
+                else:
+                    dst[i, c] = decoded[k, :, :, c]
+
+    workers = max(1, min(torch.get_num_threads(), n))
+    parts = [range(p[0], p[-1] + 1) for p in np.array_split(np.arange(n), workers) if len(p)]
+    if len(parts) > 1:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(run, parts))
+    elif parts:
+        run(parts[0])
+    return out
 
 
 def affine_from_points(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
