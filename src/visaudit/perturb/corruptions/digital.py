@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -181,32 +182,32 @@ def jpeg_compression_uint8(x: torch.Tensor, severity: int, gen: torch.Generator 
     return jpeg_roundtrip_uint8(x, int(pick(JPEG, params, severity)))
 
 
-def _pil_roundtrip(hwc: torch.Tensor, quality: int) -> torch.Tensor:
-    """PIL's encode and decode of a uint8 (N, H, W, 3) CPU batch, as ImageNet-C saved JPEGs."""
+def _pil_roundtrip(images: list[np.ndarray], quality: int) -> list[np.ndarray]:
+    """PIL's encode and decode of uint8 (H, W, 3) images, as ImageNet-C saved JPEGs."""
     import io
 
-    import numpy as np
     from PIL import Image
 
     out = []
-    for img in hwc.numpy():
+    for img in images:
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="JPEG", quality=quality)
         with Image.open(buf) as im:
-            out.append(torch.from_numpy(np.asarray(im.convert("RGB")).copy()))
-    return torch.stack(out)
+            out.append(np.asarray(im.convert("RGB")))
+    return out
 
 
-def _torchvision_roundtrip(hwc: torch.Tensor, quality: int) -> torch.Tensor:
-    """torchvision's libjpeg-turbo encode and decode of a uint8 (N, H, W, 3) CPU batch.
+def _torchvision_roundtrip(images: list[np.ndarray], quality: int) -> list[np.ndarray]:
+    """torchvision's libjpeg-turbo encode and decode of uint8 (H, W, 3) images.
 
-    Given CHW views of HWC memory, the encoder reads the pixels in place (a contiguous NCHW
-    image would be transposed first), and unlike PIL's encoder it releases the GIL.
+    Given CHW views of HWC memory, the encoder reads the pixels in place (a contiguous CHW
+    image would be transposed first), the decoder returns such views, and unlike PIL's codec
+    both run without the GIL.
     """
     from torchvision.io import decode_jpeg, encode_jpeg
 
-    encoded = encode_jpeg([img.permute(2, 0, 1) for img in hwc], quality=quality)
-    return torch.stack([img.permute(1, 2, 0) for img in decode_jpeg(encoded)])
+    encoded = encode_jpeg([torch.from_numpy(img).permute(2, 0, 1) for img in images], quality=quality)
+    return [img.permute(1, 2, 0).numpy() for img in decode_jpeg(encoded)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -225,12 +226,13 @@ def _jpeg_codec():
         return _pil_roundtrip
     warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
                             category=DeprecationWarning)
-    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
     # smooth gradients plus noise: non-trivial coefficients in every band, odd sizes for the chroma edges
-    ramp = torch.linspace(0, 255, 61).view(1, 61, 1) * torch.linspace(0.2, 1, 37).view(37, 1, 1)
-    probe = (ramp + torch.randint(0, 60, (2, 37, 61, 3), generator=gen)).clamp(0, 255).to(torch.uint8)
+    ramp = np.linspace(0, 255, 61).reshape(1, 61, 1) * np.linspace(0.2, 1, 37).reshape(37, 1, 1)
+    probe = list(np.clip(ramp + rng.integers(0, 60, (2, 37, 61, 3)), 0, 255).astype(np.uint8))
     try:
-        same = all(torch.equal(_torchvision_roundtrip(probe, q), _pil_roundtrip(probe, q)) for q in (10, 85))
+        same = all(np.array_equal(a, b) for q in (10, 85)
+                   for a, b in zip(_torchvision_roundtrip(probe, q), _pil_roundtrip(probe, q), strict=True))
     except (ImportError, RuntimeError, AttributeError):  # codecs removed, or a build without libjpeg
         same = False
     return _torchvision_roundtrip if same else _pil_roundtrip
@@ -277,12 +279,10 @@ def _codec_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     codec's interleaved uint8 (floats rounded as :func:`to_uint8`), then encodes and decodes its
     share and writes it back (floats as ``u8 / 255``). Image by image the conversions stay in the
     core's cache; whole-batch torch conversions and transposes took as long as the codec itself
-    on a 2-core machine. Only NumPy, PIL's interleaving and the codec run on these threads: torch
+    on a 2-core machine. Only NumPy and the codec run on these threads, and both release the GIL
+    (PIL's ``merge``, used here before, holds it: two threads ran slower than one). Torch
     operations there would start OpenMP teams of their own and oversubscribe the cores.
     """
-    import numpy as np
-    from PIL import Image
-
     codec = _jpeg_codec()
     n, _, h, w = x.shape
     src = x.contiguous().numpy()
@@ -291,23 +291,27 @@ def _codec_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
     as_float = x.dtype == torch.float32
 
     def run(part: range) -> None:
-        scaled, planes = np.empty((3, h, w), np.float32), np.empty((3, h, w), np.uint8)
-        hwc = []
+        if as_float:
+            scaled, planes = np.empty((3, h, w), np.float32), np.empty((3, h, w), np.uint8)
+        interleaved = []
         for i in part:
             if as_float:
-                np.clip(src[i], 0, 1, out=scaled)
-                scaled *= 255
-                scaled += 0.5
+                # clip(x * 255 + 0.5, 0.5, 255.5) is clamp(x, 0, 1) * 255 + 0.5 in float32
+                np.multiply(src[i], np.float32(255), out=scaled)
+                np.add(scaled, np.float32(0.5), out=scaled)
+                np.clip(scaled, np.float32(0.5), np.float32(255.5), out=scaled)
                 np.copyto(planes, scaled, casting="unsafe")  # truncates, as .to(torch.uint8)
-            bands = [Image.frombuffer("L", (w, h), plane, "raw", "L", 0, 1) for plane in (planes if as_float else src[i])]
-            hwc.append(np.asarray(Image.merge("RGB", bands)))  # PIL interleaves faster than NumPy or torch here
-        decoded = codec(torch.from_numpy(np.stack(hwc)), quality).numpy()
-        for k, i in enumerate(part):
+            chw = planes if as_float else src[i]
+            hwc = np.empty((h, w, 3), np.uint8)
+            for c in range(3):  # a contiguous cast, then strided copies: a strided cast took 2x longer
+                hwc[:, :, c] = chw[c]
+            interleaved.append(hwc)
+        for i, decoded in zip(part, codec(interleaved, quality), strict=True):
             for c in range(3):
                 if as_float:
-                    np.divide(decoded[k, :, :, c], np.float32(255), out=dst[i, c])
+                    np.divide(decoded[:, :, c], np.float32(255), out=dst[i, c])
                 else:
-                    dst[i, c] = decoded[k, :, :, c]
+                    dst[i, c] = decoded[:, :, c]
 
     workers = max(1, min(torch.get_num_threads(), n))
     parts = [range(p[0], p[-1] + 1) for p in np.array_split(np.arange(n), workers) if len(p)]
