@@ -104,7 +104,7 @@ def motion_blur(x: torch.Tensor, severity: int, gen: torch.Generator | None, par
     """Line blur in a random direction in [-45, 45] degrees, one direction per image."""
     radius, sigma = pick(MOTION, params, severity)
     angle = uniform(gen, x.shape[0], -45.0, 45.0, x)
-    return flt.motion_blur(x, radius, sigma, angle).clamp(0, 1)
+    return flt.motion_blur(x, radius, sigma, angle, angle_range=(-45.0, 45.0)).clamp(0, 1)
 
 
 def zoom_factors(params: str, severity: int) -> list[float]:

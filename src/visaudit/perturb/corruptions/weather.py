@@ -192,7 +192,7 @@ def snow_flakes(x: torch.Tensor, severity: int, gen: torch.Generator | None, par
     layer = zoom_centre(layer, zoom) if untrimmed_zoom else clipped_zoom(layer, zoom)
     layer = torch.where(layer < thr, torch.zeros_like(layer), layer).clamp(0, 1)
     angle = uniform(gen, n, -135.0, -45.0, x)
-    layer = flt.motion_blur(layer, radius, sigma, angle)[..., :h, :w]
+    layer = flt.motion_blur(layer, radius, sigma, angle, angle_range=(-135.0, -45.0))[..., :h, :w]
     layer = torch.round(layer * 255) / 255
     gray = flt.rgb_to_gray(x)
     x = blend * x + (1 - blend) * torch.maximum(x, gray * 1.5 + 0.5)
