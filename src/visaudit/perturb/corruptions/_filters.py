@@ -42,8 +42,8 @@ def pad2d(x: torch.Tensor, ph: int | tuple[int, int], pw: int | tuple[int, int],
         return x
     # torch's own padding kernels copy in one pass, several times faster than two index_selects
     native = {"nearest": "replicate", "reflect101": "reflect"}.get(mode)
-    if native and x.dim() == 4 and x.is_floating_point() and (native == "replicate" or max(top, bottom) < h
-                                                                 and max(left, right) < w):
+    fits = native == "replicate" or (max(top, bottom) < h and max(left, right) < w)  # torch's reflect limit
+    if native and fits and x.dim() == 4 and x.is_floating_point():
         return F.pad(x, (left, right, top, bottom), mode=native)
     if top or bottom:
         x = x.index_select(-2, pad_index(h, top, bottom, mode, x.device))

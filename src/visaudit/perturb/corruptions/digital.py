@@ -296,10 +296,9 @@ def _codec_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
         interleaved = []
         for i in part:
             if as_float:
-                # clip(x * 255 + 0.5, 0.5, 255.5) is clamp(x, 0, 1) * 255 + 0.5 in float32
-                np.multiply(src[i], np.float32(255), out=scaled)
-                np.add(scaled, np.float32(0.5), out=scaled)
-                np.clip(scaled, np.float32(0.5), np.float32(255.5), out=scaled)
+                np.clip(src[i], 0, 1, out=scaled)
+                scaled *= 255
+                scaled += 0.5
                 np.copyto(planes, scaled, casting="unsafe")  # truncates, as .to(torch.uint8)
             chw = planes if as_float else src[i]
             hwc = np.empty((h, w, 3), np.uint8)
