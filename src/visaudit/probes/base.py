@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.data.base import ImageDataset
     from visaudit.data.labels import LabelMap
     from visaudit.models.classifier import Classifier
+    from visaudit.rng import SampleGenerators
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,19 @@ class ProbeContext:
         raise NotImplementedError
 
     def generator(self, tag: str) -> "torch.Generator":
-        """A ``torch.Generator`` on the device, seeded from the job seed and ``tag``."""
+        """A ``torch.Generator`` on the device, seeded from the job seed and ``tag``.
+
+        For draws that belong to samples use :meth:`sample_rng`: a generator shared by a batch
+        makes the result depend on the batch size and the chunking.
+        """
         raise NotImplementedError
+
+    def sample_rng(self, tag: str, index: "np.ndarray") -> "SampleGenerators":
+        """One generator per sample (dataset positions ``index``), seeded from the job seed,
+        ``tag`` and the position, on the job's device: draws that do not depend on batching."""
+        from visaudit.rng import SampleGenerators
+
+        return SampleGenerators.for_positions(self.seed, tag, index, self.device)
 
     def progress(self, total: int, description: str) -> Any:
         """A progress handle with ``advance(n)``; for work not driven by :meth:`map_chunks`."""
