@@ -72,13 +72,19 @@ def test_image_folder_infers_cifar10_space(tmp_path):
     assert [ds.label_space.classes[l] for l in ds.labels] == ["cat", "dog"]
 
 
-def test_image_folder_with_wnid_subset_maps_to_imagenet_logits(tmp_path):
-    for wnid in ("n01440764", "n01443537"):
+def test_wnid_folder_with_some_classes_is_scored_over_all_1000_unless_a_subset_is_asked(tmp_path):
+    for wnid in ("n01443537", "n01440764"):
         (tmp_path / wnid).mkdir()
         Image.new("RGB", (40, 30)).save(tmp_path / wnid / "x.jpg")
     ds = image_folder(tmp_path)
+    assert ds.label_space.name == "imagenet1k" and sorted(ds.labels.tolist()) == [0, 1]
     lm = label_map("imagenet1k", 1000, ds.label_space)
-    assert lm.kind == "subset" and lm.indices == [0, 1]
+    assert lm.kind == "identity" and lm.protocol == "full (1000 classes)"
+    sub = ds.with_label_subset()
+    assert sub.label_subset == "requested" and len(sub.label_space) == 2
+    lm = label_map("imagenet1k", 1000, sub.label_space)
+    assert lm.kind == "subset" and lm.indices == [0, 1] and lm.describe()["protocol"].startswith("subset")
+    assert sub.fingerprint() != ds.fingerprint()
 
 
 def test_grayscale_and_rgba_images_are_converted(tmp_path):

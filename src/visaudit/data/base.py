@@ -103,8 +103,10 @@ class ImageDataset:
         path: where the data lives (for the record).
         resize_policy: 'model' or 'direct' (see :class:`Preprocess`).
         aux_labels: other per-sample labels, e.g. ``{"texture": array}`` for cue-conflict.
-        fingerprint_parts: what identifies the content (file list with sizes and mtimes, file hashes).
+        fingerprint_parts: what identifies the content (relative paths with content sha256s).
         note: documentation for the record (e.g. "stimuli are 224 px; not resized for 224 px models").
+        label_subset: who restricted the label space to a subset: ``"declared"`` (the benchmark
+            defines its classes, as ImageNet-R does), ``"requested"`` (the user asked), or None.
     """
 
     name: str
@@ -119,6 +121,7 @@ class ImageDataset:
     note: str = ""
     preprocess: Preprocess | None = None
     strict: bool = False
+    label_subset: str | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -139,10 +142,27 @@ class ImageDataset:
         """A copy that yields images preprocessed for a model; the dataset's resize policy wins."""
         return replace(self, preprocess=replace(preprocess, resize=self.resize_policy), strict=strict)
 
+    def with_label_subset(self) -> "ImageDataset":
+        """The same samples scored as a subset: the label space becomes the classes present.
+
+        Returns the dataset itself when every class of its space is present or it already is
+        a declared subset.
+        """
+        from visaudit.data.labels import subset_space
+
+        present = sorted({int(v) for v in self.labels})
+        if self.label_subset is not None or len(present) == len(self.label_space):
+            return self
+        space = subset_space(self.label_space, present)
+        remap = {old: new for new, old in enumerate(present)}
+        labels = np.asarray([remap[int(v)] for v in self.labels], dtype=np.int64)
+        aux = {k: np.asarray([remap.get(int(v), -1) for v in a], dtype=np.int64) for k, a in self.aux_labels.items()}
+        return replace(self, label_space=space, labels=labels, aux_labels=aux, label_subset="requested")
+
     def fingerprint(self) -> str:
         """sha256 over name, label space and the content description."""
         h = hashlib.sha256()
-        h.update(repr((self.name, self.label_space.name, self.label_space.ids)).encode())
+        h.update(repr((self.name, self.label_space.fingerprint(), self.label_subset)).encode())
         for part in self.fingerprint_parts:
             h.update(repr(part).encode())
             h.update(b"\n")
@@ -153,17 +173,15 @@ class ImageDataset:
         return {
             "name": self.name, "path": self.path, "fingerprint": self.fingerprint(),
             "label_space": self.label_space.name, "n_total": len(self), "resize_policy": self.resize_policy,
-            "note": self.note,
+            "label_subset": self.label_subset, "note": self.note,
         }
 
 
-def file_listing(root: Path, files: Sequence[Path]) -> list[tuple[str, int, int]]:
-    """(relative path, size, mtime_ns) per file: the cheap content fingerprint of a folder dataset."""
-    out = []
-    for f in files:
-        st = f.stat()
-        out.append((f.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
-    return out
+def file_listing(root: Path, files: Sequence[Path]) -> list[tuple[str, str]]:
+    """(relative path, content sha256) per file: a folder dataset's fingerprint parts."""
+    from visaudit.data.fingerprint import content_listing
+
+    return content_listing(root, files)
 
 
 def collate(items: list[tuple[np.ndarray | None, int, int]]) -> dict[str, Any]:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from visaudit.data.base import ImageDataset, ImageDecodeError, file_listing
+from visaudit.data.base import ImageDataset, ImageDecodeError
 from visaudit.data.folders import _file_dataset, image_folder, list_images
 from visaudit.data.labels import cifar10, fashion_mnist, imagenet16
-from visaudit.data.resolver import Remote, resolve, sha256_file
+from visaudit.data.fingerprint import file_digest
+from visaudit.data.resolver import Remote, resolve
 from visaudit.errors import VisauditError
 
 _TVS = "https://github.com/rgeirhos/texture-vs-shape/archive/refs/heads/master.zip"
@@ -102,7 +103,7 @@ def fashion_mnist_dataset(path: Path | None = None, split: str = "t10k") -> Imag
     labels = read_idx(lab_f).astype(np.int64)
     if len(images) != len(labels):
         raise VisauditError(f"{img_f} and {lab_f} disagree on the number of samples")
-    return _array_dataset("fashion-mnist", images, labels, fashion_mnist(), img_f, split)
+    return _array_dataset("fashion-mnist", images, labels, fashion_mnist(), img_f, split, also=[lab_f])
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -131,10 +132,10 @@ class _ArrayLoader:
         return Image.fromarray(a if a.ndim == 3 else a, mode=None).convert("RGB")
 
 
-def _array_dataset(name, images, labels, space, path: Path, split: str) -> ImageDataset:
+def _array_dataset(name, images, labels, space, path: Path, split: str, also: list[Path] | None = None) -> ImageDataset:
     return ImageDataset(
         name=name, label_space=space, labels=labels, ids=[f"{split}/{i}" for i in range(len(labels))],
         load=_ArrayLoader(images), path=str(path), resize_policy="direct",
-        fingerprint_parts=[(Path(path).name, sha256_file(Path(path)))],
+        fingerprint_parts=[(Path(f).name, file_digest(f)) for f in [path, *(also or [])]],
         note="decoded from the official binary files; resized straight to the model's input size",
     )

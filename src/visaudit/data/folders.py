@@ -24,25 +24,19 @@ def list_images(folder: Path) -> list[Path]:
 def infer_label_space(class_names: list[str]) -> tuple[LabelSpace, list[int]]:
     """Map folder names onto a known label space, or make one from the names.
 
-    Order of preference: ImageNet-1k WNIDs (all 1000 -> ``imagenet1k``; fewer -> a subset space that
-    ImageNet models are scored on by their logits of those classes), the 16 entry-level categories,
-    CIFAR-10, Fashion-MNIST, else a space named after the sorted folder names.
+    Order of preference: ImageNet-1k WNIDs (any number of them: the labels are ImageNet-1k
+    indices and models are scored over all 1000 classes; a subset protocol only when asked),
+    the 16 entry-level categories, CIFAR-10, Fashion-MNIST, else a space named after the
+    sorted folder names.
     """
     lower = [c.lower() for c in class_names]
     if all(c.startswith("n") and c[1:].isdigit() and len(c) == 9 for c in lower):
         inet = imagenet1k()
-        known = set(inet.ids)
-        missing = [c for c in class_names if c not in known]
+        index = {w: i for i, w in enumerate(inet.ids)}
+        missing = [c for c in class_names if c not in index]
         if missing:
             raise VisauditError(f"folders look like WNIDs but {missing[:3]} are not ImageNet-1k classes")
-        if len(set(class_names)) == len(inet):
-            return inet, [inet.ids.index(c) for c in class_names]
-        idx = [inet.ids.index(c) for c in class_names]
-        space = LabelSpace(
-            "imagenet1k-subset:" + hashlib.sha1(",".join(class_names).encode()).hexdigest()[:8],
-            tuple(inet.classes[i] for i in idx), tuple(class_names),
-        )
-        return space, list(range(len(class_names)))
+        return inet, [index[c] for c in class_names]
     fits = []
     for make in (_try_imagenet16, cifar10, fashion_mnist):
         space = make()

@@ -6,6 +6,7 @@ Importing this module does not import torch; :meth:`LabelMap.probs` does.
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,7 +35,10 @@ class LabelSpace:
         ids: stable identifiers (WNIDs for ImageNet), or the class names.
         groups: for a coarse space derived from another, the fine indices of each class
             (``imagenet16``: the ImageNet-1k indices of each category).
-        parent: name of the fine space ``groups`` index into.
+        parent: name of the space ``groups`` or ``subset`` index into.
+        subset: for a space that is a subset of ``parent`` (ImageNet-R's 200 classes), the
+            parent index of each class; models of the parent space are then scored by a
+            softmax over these classes only.
     """
 
     name: str
@@ -42,9 +46,15 @@ class LabelSpace:
     ids: tuple[str, ...] = ()
     groups: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
     parent: str | None = None
+    subset: tuple[int, ...] = field(default=(), repr=False)
 
     def __len__(self) -> int:
         return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """sha256 over everything that defines the space (names, ids, groups, subset)."""
+        text = repr((self.name, self.classes, self.ids, self.groups, self.parent, self.subset))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def index_of(self, name_or_id: str) -> int | None:
         """Index of a class given its name or id (case-insensitive), or None."""
@@ -53,6 +63,18 @@ class LabelSpace:
             if key in (c.lower(), cid.lower()):
                 return i
         return None
+
+
+def subset_space(parent: LabelSpace, indices: list[int]) -> LabelSpace:
+    """The space of some classes of ``parent`` (sorted by parent index), scored as a subset."""
+    idx = tuple(sorted(set(int(i) for i in indices)))
+    ids = parent.ids or parent.classes
+    digest = hashlib.sha1(",".join(ids[i] for i in idx).encode()).hexdigest()[:8]
+    name = f"{parent.name}-subset{len(idx)}:{digest}"
+    classes, sub_ids = tuple(parent.classes[i] for i in idx), tuple(ids[i] for i in idx)
+    if parent.groups:  # a coarse space (imagenet16): keep the chosen categories' groups
+        return LabelSpace(name, classes, sub_ids, tuple(parent.groups[i] for i in idx), parent=parent.parent)
+    return LabelSpace(name, classes, sub_ids, parent=parent.name, subset=idx)
 
 
 LABEL_SPACES: Registry = Registry("label space")
@@ -126,7 +148,9 @@ class LabelMap:
             coarse class the *mean* probability over its fine indices (the model-vs-human rule);
             rows are renormalised to sum to 1, which leaves the argmax decision unchanged.
         ``subset``: the dataset's classes are a subset of the model's (e.g. ImageNet-R's 200 WNIDs):
-            softmax over the logits of those classes only.
+            softmax over the logits of those classes only. Only a dataset that declares its
+            subset (or a user who asks for one) gets it: a folder that merely lacks some classes
+            is scored over all of the model's classes.
     """
 
     def __init__(self, kind: str, model_space: str, data_space: LabelSpace, indices=None) -> None:
@@ -141,7 +165,23 @@ class LabelMap:
         return len(self.data_space)
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "model_space": self.model_space, "data_space": self.data_space.name}
+        """Record fields: the kind, both spaces and the protocol in words."""
+        out = {"kind": self.kind, "model_space": self.model_space, "data_space": self.data_space.name,
+               "n_classes": self.num_classes, "protocol": self.protocol}
+        if self.kind == "subset":
+            out["indices_sha256"] = hashlib.sha256(repr(list(self.indices or [])).encode()).hexdigest()
+        if self.kind == "mean-prob":
+            out["groups_sha256"] = self.data_space.fingerprint()
+        return out
+
+    @property
+    def protocol(self) -> str:
+        """The label protocol in a few words (``full``, ``subset of K``, ``16-class mean-prob``)."""
+        if self.kind == "identity":
+            return f"full ({self.num_classes} classes)"
+        if self.kind == "subset":
+            return f"subset ({self.num_classes} of the model's classes)"
+        return f"{self.num_classes}-class mean-prob"
 
     def probs(self, logits: "torch.Tensor") -> "torch.Tensor":
         """Probabilities over the dataset's classes, float32, rows summing to 1."""
@@ -189,10 +229,12 @@ def label_map(model_space: str, model_classes: int, data_space: LabelSpace,
         return LabelMap("identity", model_space, data_space)
     if model_space == "imagenet1k" and data_space.parent == "imagenet1k" and data_space.groups:
         return LabelMap("mean-prob", model_space, data_space)
-    if model_space == "imagenet1k" and data_space.ids:
-        wnids = {w: i for i, w in enumerate(imagenet1k().ids)}
-        if all(i in wnids for i in data_space.ids):
-            return LabelMap("subset", model_space, data_space, [wnids[i] for i in data_space.ids])
+    if data_space.parent == model_space and data_space.subset:
+        if max(data_space.subset) >= model_classes:
+            raise LabelSpaceMismatch(
+                f"label space {data_space.name} selects class {max(data_space.subset)} of {model_space}, "
+                f"but the model has {model_classes} outputs")
+        return LabelMap("subset", model_space, data_space, list(data_space.subset))
     if model_class_names:
         lower = {n.lower(): i for i, n in enumerate(model_class_names)}
         idx = [lower.get(c.lower()) for c in data_space.classes]
