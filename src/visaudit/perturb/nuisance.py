@@ -10,6 +10,8 @@ from typing import Callable
 
 import torch
 
+from visaudit.rng import Generators
+
 from visaudit.perturb.corruptions import _filters as flt
 from visaudit.perturb.corruptions.digital import jpeg_roundtrip
 
@@ -45,12 +47,14 @@ def blur(x: torch.Tensor, sigma: float, gen: torch.Generator | None = None) -> t
     return x if sigma <= 0 else flt.gaussian_blur(x, sigma).clamp(0, 1)
 
 
-def noise(x: torch.Tensor, sigma: float, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Additive Gaussian noise of standard deviation ``sigma`` (seeded by ``gen``)."""
+def noise(x: torch.Tensor, sigma: float, gen: "Generators" = None) -> torch.Tensor:
+    """Additive Gaussian noise of standard deviation ``sigma`` (seeded by ``gen``: a generator
+    or :class:`~visaudit.rng.SampleGenerators`, one stream per image)."""
     if sigma <= 0:
         return x
-    dev = gen.device if gen is not None else x.device
-    z = torch.randn(x.shape, generator=gen, device=dev).to(x.device, x.dtype)
+    from visaudit.rng import randn
+
+    z = randn(gen, x.shape, device=x.device).to(x.dtype)
     return (x + sigma * z).clamp(0, 1)
 
 

@@ -6,6 +6,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from visaudit import rng
+from visaudit.rng import Generators
+
 PARAM_SETS = ("imagenet", "cifar")
 
 
@@ -14,31 +17,39 @@ def pick(table: dict[str, Sequence[Any]], params: str, severity: int) -> Any:
     return table[params][severity - 1]
 
 
-def _gen_device(gen: torch.Generator | None, x: torch.Tensor) -> torch.device:
+def _gen_device(gen: Generators, x: torch.Tensor) -> torch.device:
     return gen.device if gen is not None else x.device
 
 
-def rand(gen: torch.Generator | None, shape: Sequence[int], x: torch.Tensor) -> torch.Tensor:
+def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+
+
+# Every draw below takes a plain generator (one stream for the batch) or SampleGenerators (one
+# stream per image, the first axis of ``shape``): the probe uses the latter so an image is
+# corrupted the same way whatever batch it is in.
+
+def rand(gen: Generators, shape: int | Sequence[int], x: torch.Tensor) -> torch.Tensor:
     """Uniform [0, 1) draws in ``x``'s dtype on ``x``'s device."""
-    out = torch.rand(tuple(shape), generator=gen, device=_gen_device(gen, x), dtype=torch.float32)
+    out = rng.rand(gen, _shape(shape), device=_gen_device(gen, x), dtype=torch.float32)
     return out.to(device=x.device, dtype=x.dtype)
 
 
-def randn(gen: torch.Generator | None, shape: Sequence[int], x: torch.Tensor) -> torch.Tensor:
+def randn(gen: Generators, shape: int | Sequence[int], x: torch.Tensor) -> torch.Tensor:
     """Standard normal draws in ``x``'s dtype on ``x``'s device."""
-    out = torch.randn(tuple(shape), generator=gen, device=_gen_device(gen, x), dtype=torch.float32)
+    out = rng.randn(gen, _shape(shape), device=_gen_device(gen, x), dtype=torch.float32)
     return out.to(device=x.device, dtype=x.dtype)
 
 
-def uniform(gen: torch.Generator | None, n: int, lo: float, hi: float, x: torch.Tensor) -> torch.Tensor:
-    """``n`` float64 draws from U(lo, hi) on ``x``'s device (angles, offsets)."""
-    u = torch.rand(n, generator=gen, device=_gen_device(gen, x), dtype=torch.float64)
+def uniform(gen: Generators, shape: int | Sequence[int], lo: float, hi: float, x: torch.Tensor) -> torch.Tensor:
+    """float64 draws from U(lo, hi) on ``x``'s device (angles, offsets)."""
+    u = rng.rand(gen, _shape(shape), device=_gen_device(gen, x), dtype=torch.float64)
     return (lo + (hi - lo) * u).to(x.device)
 
 
-def randint(gen: torch.Generator | None, n: int, high: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
-    """``n`` integers in ``[0, high)`` (``high`` may be per sample) on ``x``'s device."""
-    u = torch.rand(n, generator=gen, device=_gen_device(gen, x), dtype=torch.float64).to(x.device)
+def randint(gen: Generators, shape: int | Sequence[int], high: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
+    """Integers in ``[0, high)`` (``high`` may be per sample) on ``x``'s device."""
+    u = rng.rand(gen, _shape(shape), device=_gen_device(gen, x), dtype=torch.float64).to(x.device)
     high_t = torch.as_tensor(high, device=x.device, dtype=torch.float64)
     return (u * high_t).floor().long()
 
@@ -74,8 +85,10 @@ def _chunked_cpu(gen: torch.Generator | None, numel: int, dtype: torch.dtype,
     return out
 
 
-def poisson(gen: torch.Generator | None, rate: torch.Tensor) -> torch.Tensor:
+def poisson(gen: Generators, rate: torch.Tensor) -> torch.Tensor:
     """Poisson draws with per-element ``rate``."""
+    if isinstance(gen, rng.SampleGenerators):
+        return rng.poisson(gen, rate)
     dev = _gen_device(gen, rate)
     if dev.type != "cpu" or rate.numel() < 2 * _CHUNK:
         return torch.poisson(rate.to(dev), generator=gen).to(rate.device)

@@ -66,8 +66,8 @@ def glass_blur(x: torch.Tensor, severity: int, gen: torch.Generator | None, para
         if delta >= 2:
             passes.append(GLASS_EXTRA_MOVE)
     for p_move in passes:
-        dy = randint(gen, n * h * w, 2 * delta, x).view(n, h, w) - delta
-        dx = randint(gen, n * h * w, 2 * delta, x).view(n, h, w) - delta
+        dy = randint(gen, (n, h, w), 2 * delta, x) - delta
+        dx = randint(gen, (n, h, w), 2 * delta, x) - delta
         move = interior
         if p_move < 1.0:
             move = interior & (rand(gen, (n, h, w), x) < p_move)

@@ -363,7 +363,7 @@ def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator | Non
     # anchor points written as ImageNet-C does: (size0, size1) pairs used as cv2 (x, y) points
     src = torch.tensor([[cy + sq, cx + sq], [cy + sq, cx - sq], [cy - sq, cx - sq]], dtype=torch.float64, device=x.device)
     src = src.expand(n, 3, 2)
-    dst = src + uniform(gen, n * 6, -jitter, jitter, x).view(n, 3, 2)
+    dst = src + uniform(gen, (n, 6), -jitter, jitter, x).view(n, 3, 2)
     affine = affine_from_points(src, dst)
     fields = []
     for _ in range(2):
