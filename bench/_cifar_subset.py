@@ -6,7 +6,7 @@ import torch
 
 from visaudit.data import open_dataset
 from visaudit.data.base import Preprocess
-from visaudit.engine.context import select_indices
+from visaudit.engine.subset import select_indices
 
 
 def cifar_subset(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

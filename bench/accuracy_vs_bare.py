@@ -28,7 +28,7 @@ def bare_loop(model_name: str, data: str, n: int, batch_size: int, workers: int,
 
     from visaudit.data import open_dataset
     from visaudit.data.labels import label_map
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
     from visaudit.models import load_model
 
     t0 = time.perf_counter()

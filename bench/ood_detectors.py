@@ -40,7 +40,7 @@ def main() -> None:
     from visaudit.data import open_dataset
     from visaudit.data.base import Preprocess, collate
     from visaudit.data.synthetic_ood import synthetic_ood
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
     from visaudit.models import load_model
     from visaudit.ood.evaluate import StoredSet, collect_chunk, evaluate
     from visaudit.probes.base import Batch

@@ -37,7 +37,7 @@ def correct_batch(model):
     """16 correctly classified CIFAR-10 test images (seeded subset of the real JPEGs)."""
     from visaudit.data import open_dataset
     from visaudit.data.base import Preprocess
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
 
     ds = open_dataset("cifar10-test").bind(Preprocess((3, 32, 32), "bilinear", 1.0))
     idx = select_indices(len(ds), 48, 7)

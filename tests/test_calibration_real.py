@@ -38,7 +38,7 @@ def test_exports_and_temperature_scaling_lowers_held_out_nll(record):
 def test_ece_matches_torchmetrics_on_the_same_images(record, resnet20):
     from visaudit.data import open_dataset
     from visaudit.data.base import Preprocess, collate
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
 
     ds = open_dataset("cifar10-test").bind(Preprocess((3, 32, 32)))
     idx = select_indices(len(ds), N, 0)

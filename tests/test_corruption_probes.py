@@ -109,7 +109,7 @@ def test_solarization_probe_matches_pil_solarize(tmp_path, resnet20):
     from pathlib import Path
 
     from visaudit.data import open_dataset
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
 
     ds = open_dataset(DATA)
     idx = select_indices(len(ds), 64, 0)

@@ -52,7 +52,7 @@ def test_out_of_memory_halves_the_batch_and_retries(tmp_path):
                          batch_size=64, probe_config={"test-oom": {"fail_above": 20}})
     rec = res.records[0]
     assert rec["status"] == "ok", rec.get("error")
-    assert rec["data"]["max_batch"] <= 16 and rec["batch_size"] == 16
+    assert rec["data"]["max_batch"] <= 16 and rec["run"]["batch_size_used"] == 16
     ref = visaudit.audit("cifar10_resnet20", "test-oom", "cifar10-test", store=tmp_path / "b", max_images=100,
                          batch_size=10, probe_config={"test-oom": {"fail_above": 100}})
     assert rec["metrics"]["mean_logit"] == pytest.approx(ref.records[0]["metrics"]["mean_logit"], rel=1e-5)

@@ -36,7 +36,7 @@ def test_spectral_bias_resnet20_against_numpy_reference(tmp_path):
 
     # the same images through an independent numpy implementation of the filters
     from visaudit.data.base import Preprocess
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
 
     model = visaudit.load_model("cifar10_resnet20")
     ds = visaudit.open_dataset("cifar10-test").bind(Preprocess((3, 32, 32), "bilinear", 1.0, "direct"))

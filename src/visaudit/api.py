@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from visaudit.errors import VisauditError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.engine.options import RunOptions
 
 DEFAULT_STORE = "visaudit-results"
 DEFAULT_MODELS = ["efficientnet_lite0"]
@@ -73,7 +76,7 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
           batch_size: int | None = None, workers: int | None = None, amp: bool = False,
           channels_last: bool = False, strict: bool = False, quiet: bool = True,
           probe_config: dict[str, dict[str, Any]] | None = None, chunk_size: int | None = None,
-          backend: str = "local", log=None) -> Results:
+          label_subset: bool = False, backend: str = "local", log=None) -> Results:
     """Audit models with probes on datasets; results are stored and answered from the store next time.
 
     Args:
@@ -85,15 +88,18 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
         store: results directory.
         max_images: use a seeded random subset of this many images per dataset.
         device: ``cuda``, ``mps`` or ``cpu`` (default: the best available).
-        seed: seeds the subset, the probes' randomness and torch.
+        seed: seeds the subset, the probes' randomness (per sample) and torch.
         force: recompute even when the store has the result.
         batch_size: images per batch (default 256 on CUDA, 64 otherwise; halved on out-of-memory).
         workers: DataLoader worker processes (default: cores - 1, at most 8).
-        amp: autocast (bf16/fp16) on GPU.  channels_last: channels-last memory format.
+        amp: autocast (bf16 on CUDA where supported and on the CPU; fp16 on MPS).
+        channels_last: channels-last memory format.
         strict: fail on undecodable images instead of skipping and listing them.
         quiet: no progress bars.
         probe_config: per-probe options, ``{"corruptions": {"severities": [1, 3]}}``.
         chunk_size: images per checkpointed chunk (default: the probe's choice, else 2048).
+        label_subset: score each dataset over the classes it holds instead of the model's whole
+            label space (the default; benchmarks that declare a subset, like ImageNet-R, use it anyway).
         backend: ``local`` (this process) or ``ray`` (one Ray task per model; the store must be on a
             file system every worker sees).
 
@@ -101,16 +107,29 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
         :class:`Results` with every record (``cached=True`` for the ones answered from the store).
 
     Raises:
-        VisauditError: bad names, unresolvable data, or no job that can run (every cell refused).
+        VisauditError: bad names or options, unresolvable data, or no job that can run (every cell refused).
     """
+    from visaudit.engine.options import RunOptions
+
+    opts = RunOptions(seed=seed, max_images=max_images, label_subset=label_subset, amp=amp,
+                      channels_last=channels_last, device=device, batch_size=batch_size, chunk_size=chunk_size,
+                      workers=workers, strict=strict, backend=backend, force=force)
+    return run_audit(_as_list(models), _as_list(probes), _as_list(datasets), opts, store=store,
+                     probe_config=probe_config, quiet=quiet, log=log)
+
+
+def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
+              store: str | Path = DEFAULT_STORE, probe_config: dict[str, dict[str, Any]] | None = None,
+              quiet: bool = True, log=None) -> Results:
+    """:func:`audit` with its options as one :class:`~visaudit.engine.options.RunOptions`."""
     from visaudit.data.catalog import open_dataset
-    from visaudit.engine.plan import make_probe, plan_jobs, resolve_models
+    from visaudit.engine.plan import make_probe, needs_device, plan_jobs, resolve_models
     from visaudit.engine.progress import make_bars
+    from visaudit.engine.runner import refused_record
     from visaudit.engine.store import Store
     from visaudit.errors import DataNotFoundError
 
-    model_names, probe_names, dataset_names, implicit = default_plan(_as_list(models), _as_list(probes),
-                                                                      _as_list(datasets))
+    model_names, probe_names, dataset_names, implicit = default_plan(models, probes, datasets)
     probe_config = probe_config or {}
     unknown_cfg = set(probe_config) - set(probe_names)
     if unknown_cfg:
@@ -121,13 +140,20 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
     if any(p.needs_data for p in probe_objs):
         for name in dataset_names:
             try:
-                opened.append(open_dataset(name))
+                ds = open_dataset(name)
             except DataNotFoundError as err:
                 if not implicit:
                     raise
                 skipped.append(f"{name}: {err}")
+                continue
+            opened.append(ds.with_label_subset() if opts.label_subset else ds)
     entries = resolve_models(model_names)
-    jobs = plan_jobs(entries, probe_objs, opened, max_images=max_images, seed=seed)
+    device = opts.device
+    if device is None and needs_device(probe_objs, opts):
+        from visaudit.engine.options import resolve_device
+
+        device = resolve_device(None)
+    jobs = plan_jobs(entries, probe_objs, opened, opts, device)
     if implicit:  # the default sweep drops cells that do not fit instead of reporting them
         jobs = [j for j in jobs if j.refused is None]
     refused = [j for j in jobs if j.refused]
@@ -143,29 +169,25 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
     records: list[dict] = []
     todo = []
     for job in runnable:
-        hit = None if force else st.get(job.key)
+        hit = None if opts.force else st.get(job.key)
         if hit is not None and hit.get("status") == "ok":
             records.append({**hit, "cached": True})
         else:
-            job.extra["force"] = force
             todo.append(job)
     if todo:
+        from visaudit.engine.options import resolve_device
+
         st.ensure_writable()
-        options = dict(device=device, seed=seed, max_images=max_images, batch_size=batch_size, workers=workers,
-                       amp=amp, channels_last=channels_last, strict=strict, chunk_size=chunk_size)
-        if backend == "ray":
+        device = resolve_device(opts.device) if device is None or opts.device else device
+        if opts.backend == "ray":
             from visaudit.engine.backends import run_on_ray
 
-            fresh = run_on_ray(todo, str(st.root.resolve()), options)
-        elif backend == "local":
+            fresh = run_on_ray(todo, str(st.root.resolve()), opts, device=device)
+        else:
             from visaudit.engine.runner import run_jobs
 
             with make_bars(quiet) as bars:
-                fresh = run_jobs(todo, st, bars=bars, **options)
-        else:
-            raise VisauditError(f"unknown backend {backend!r}: local or ray")
+                fresh = run_jobs(todo, st, opts, device=device, bars=bars)
         records += [{**r, "cached": r.get("cached", False)} for r in fresh]
-    from visaudit.engine.runner import refused_record
-
-    refused_records = [refused_record(j, seed=seed, max_images=max_images) for j in refused]
+    refused_records = [refused_record(j, opts) for j in refused]
     return Results(records=records, store=st.root, refused=refused_records)

@@ -59,6 +59,8 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: {probe: {option: value}}"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress bars"),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="images per checkpointed chunk"),
+    label_subset: bool = typer.Option(False, "--label-subset",
+                                      help="score each dataset over the classes it holds, not the model's whole label space"),
     backend: str = typer.Option("local", "--backend", help="local, or ray (one task per model)"),
 ) -> None:
     """Run probes on models and datasets; answered from the store when already computed."""
@@ -71,13 +73,16 @@ def run(
         console = _console()
         res = audit(model, probe, data, store=store, max_images=max_images, device=device, seed=seed, force=force,
                     batch_size=batch_size, workers=workers, amp=amp, channels_last=channels_last, strict=strict,
-                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, backend=backend, log=console.print)
+                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, label_subset=label_subset,
+                    backend=backend, log=console.print)
     except VisauditError as err:
         _fail(str(err))
         return
-    from visaudit.engine.summary import summary_table
+    from visaudit.report.terminal import problem_lines, summary_table
 
     console.print(summary_table(res.records + res.refused))
+    for line in problem_lines(res.records + res.refused):
+        console.print(line)
     console.print(f"store: {res.store.resolve()}")
     if res.errors:
         raise typer.Exit(1)
@@ -125,15 +130,30 @@ def list_(what: What = typer.Argument(..., help="models, probes or datasets")) -
 
 
 @app.command()
-def show(store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP)) -> None:
+def show(
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    details: bool = typer.Option(False, "--details", help="what keyed each record: label protocol, "
+                                 "precision, fingerprints, package versions"),
+    metrics: bool = typer.Option(False, "--metrics", help="every metric of each record"),
+    key: Optional[List[str]] = typer.Option(None, "-k", "--key", help="only these record keys (prefixes)"),
+) -> None:
     """Summarise the records in a store."""
     from visaudit.engine.store import Store
-    from visaudit.engine.summary import summary_table
+    from visaudit.report.terminal import problem_lines, record_details, summary_table
 
-    records = list(Store(store).records())
+    st = Store(store)
+    records = [r for r in st.records() if not key or any(r["key"].startswith(k) for k in key)]
+    console = _console()
+    for problem in st.problems:
+        console.print(f"[yellow]warning:[/] {problem}")
     if not records:
         _fail(f"no records in {store}")
-    _console().print(summary_table(records))
+    console.print(summary_table(records))
+    for line in problem_lines(records):
+        console.print(line)
+    if details or metrics:
+        for r in records:
+            console.print(record_details(r, metrics=metrics))
 
 
 @app.command()

@@ -6,23 +6,26 @@ loads a model once.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from visaudit.errors import VisauditError
 
-BACKENDS = ("local", "ray")
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.engine.options import RunOptions
 
 
-def _run_group(job_group, store_root: str, options: dict) -> list[dict]:
+
+def _run_group(job_group, store_root: str, options: "RunOptions", device: str) -> list[dict]:
     from visaudit.engine.progress import make_bars
     from visaudit.engine.runner import run_jobs
     from visaudit.engine.store import Store
 
     with make_bars(True) as bars:
-        return run_jobs(job_group, Store(store_root), bars=bars, **options)
+        return run_jobs(job_group, Store(store_root), options, device=device, bars=bars)
 
 
-def run_on_ray(jobs: list, store_root: str, options: dict[str, Any], *, gpus_per_job: float = 0) -> list[dict]:
+def run_on_ray(jobs: list, store_root: str, options: "RunOptions", *, device: str,
+               gpus_per_job: float = 0) -> list[dict]:
     """Run each model's jobs as one Ray task; returns all records. Starts a local Ray if none is running."""
     try:
         import ray
@@ -34,5 +37,5 @@ def run_on_ray(jobs: list, store_root: str, options: dict[str, Any], *, gpus_per
     for job in jobs:
         groups.setdefault(job.model.spec, []).append(job)
     task = ray.remote(num_gpus=gpus_per_job)(_run_group)
-    futures = [task.remote(group, store_root, options) for group in groups.values()]
+    futures = [task.remote(group, store_root, options, device) for group in groups.values()]
     return [rec for part in ray.get(futures) for rec in part]

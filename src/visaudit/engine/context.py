@@ -1,6 +1,7 @@
-"""The runner's implementation of :class:`~visaudit.probes.base.ProbeContext`."""
+"""The runner's implementation of :class:`~visaudit.engine.types.ProbeContext`."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from typing import Any, Callable, Iterator
 
@@ -9,31 +10,79 @@ import torch
 
 from visaudit.data.base import ImageDataset, collate
 from visaudit.data.catalog import open_dataset
-from visaudit.probes.base import Batch, ChunkResult, ProbeContext
+from visaudit.engine.options import RunOptions
+from visaudit.engine.subset import select_indices
+from visaudit.engine.types import Batch, ChunkResult, ProbeContext
+from visaudit.rng import tag_seed
 
 FAILED = "__failed__"
 NONFINITE = "__nonfinite__"
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in str(err).lower()
 
 
+def chunk_name(tag: str, positions: np.ndarray) -> str:
+    """A chunk's file stem: its pass tag and a hash of the dataset positions it covers."""
+    digest = hashlib.sha256(np.ascontiguousarray(positions, dtype=np.int64).tobytes()).hexdigest()[:20]
+    return f"{_safe(tag)}-{digest}"
+
+
+def plan_chunks(indices: np.ndarray, chunk_size: int, finished: dict[int, list[np.ndarray]]
+                ) -> list[tuple[np.ndarray, bool]]:
+    """Cover ``indices`` in order with chunks: ``(positions, already finished)``.
+
+    Finished chunks (from an earlier, possibly differently chunked run; keyed by their first
+    position) are reused wherever their positions appear as a run of ``indices``; the gaps are
+    cut into new chunks of at most ``chunk_size``, which end where a finished chunk begins.
+    The cover has no gap and no overlap, so any resume gives a clean run's samples.
+    """
+    out: list[tuple[np.ndarray, bool]] = []
+    i, n = 0, len(indices)
+    starts = set(finished)
+    while i < n:
+        best = None
+        for pos in finished.get(int(indices[i]), []):
+            length = len(pos)
+            if i + length <= n and np.array_equal(indices[i:i + length], pos):
+                if best is None or length > len(best):
+                    best = pos
+        if best is not None:
+            out.append((indices[i:i + len(best)], True))
+            i += len(best)
+            continue
+        j = i + 1
+        limit = min(n, i + chunk_size)
+        while j < limit and int(indices[j]) not in starts:
+            j += 1
+        out.append((indices[i:j], False))
+        i = j
+    return out
+
+
 class RunContext(ProbeContext):
     """Batches on the device, checkpointed chunks, OOM back-off, progress, seeded generators."""
 
-    def __init__(self, *, model, dataset, label_map, config, device, seed, batch_size, store, key,
-                 indices, bars, workers: int, amp: bool, channels_last: bool, chunk_size: int,
-                 strict: bool, max_images: int | None) -> None:
+    def __init__(self, *, model, dataset, label_map, config, device: torch.device, store, key: str,
+                 indices, bars, options: RunOptions, batch_size: int, workers: int, chunk_size: int,
+                 precision: str) -> None:
         self.model, self.dataset, self.label_map, self.config = model, dataset, label_map, config
-        self.device, self.seed, self.batch_size = device, seed, batch_size
-        self.store, self.key, self.indices, self.bars = store, key, indices, bars
-        self.workers, self.amp, self.channels_last = workers, amp, channels_last
-        self.chunk_size, self.strict, self.max_images = chunk_size, strict, max_images
+        self.device, self.store, self.key, self.bars = device, store, key, bars
+        self.options = options
+        self.seed, self.max_images, self.strict = options.seed, options.max_images, options.strict
+        self.channels_last = options.channels_last
+        self.indices = indices if indices is not None else np.empty(0, dtype=np.int64)
+        self.batch_size, self.workers, self.chunk_size = batch_size, workers, chunk_size
+        self.precision = precision
         self.failed: set[tuple[str, int]] = set()
         self._nonfinite = 0
         self._nonfinite_device: torch.Tensor | None = None  # running count, not yet read back
         self.images_seen = 0
+        self.forward_images = 0
+        self.chunks_run = 0
+        self.chunks_loaded = 0
 
     @property
     def nonfinite(self) -> int:
@@ -58,9 +107,9 @@ class RunContext(ProbeContext):
 
     def subset_indices(self, dataset: ImageDataset, tag: str) -> np.ndarray:
         """The positions a pass uses: the job's subset for the main dataset, a seeded one elsewhere."""
-        if dataset is self.dataset and self.indices is not None:
+        if dataset is self.dataset:
             return self.indices
-        return select_indices(len(dataset), self.max_images, _mix(self.seed, tag))
+        return select_indices(len(dataset), self.max_images, tag_seed(self.seed, tag))
 
     def batches(self, dataset: ImageDataset | None = None, indices: np.ndarray | None = None) -> Iterator[Batch]:
         dataset = dataset or self.dataset
@@ -83,26 +132,44 @@ class RunContext(ProbeContext):
             yield Batch(x=x, y=raw["y"].to(self.device, non_blocking=True), index=raw["index"], ids=ids)
 
     # -- model ------------------------------------------------------------------------------
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        if self.amp and self.device.type in ("cuda", "mps"):
-            dtype = torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast(self.device.type, dtype=dtype):
-                out = self.model(x)
-        else:
-            out = self.model(x)
-        out = out.float()
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = _DTYPES.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _count(self, out: torch.Tensor) -> None:
         # counted without reading it back: a host sync per forward pass would stall the GPU queue
-        bad = (~torch.isfinite(out).all(dim=1)).sum()
+        bad = (~torch.isfinite(out.detach()).all(dim=1)).sum()
         self._nonfinite_device = bad if self._nonfinite_device is None else self._nonfinite_device + bad
+        self.forward_images += len(out)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            out = self.model(self._prepare(x))
+        out = out.float()
+        self._count(out)
         return out
+
+    def penultimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.autocast():
+            feats, out = self.model.penultimate(self._prepare(x))
+        out = out.float()
+        self._count(out)
+        return feats.float(), out
 
     def generator(self, tag: str) -> torch.Generator:
         g = torch.Generator(device=self.device)
-        g.manual_seed(_mix(self.seed, tag))
+        g.manual_seed(tag_seed(self.seed, tag))
         return g
 
-    def progress(self, total: int, description: str):
-        return self.bars.add(total, description)
+    def progress(self, total: int, description: str, unit: str = "img"):
+        return self.bars.add(total, description, unit=unit)
 
     # -- checkpointed passes ------------------------------------------------------------------
     def map_chunks(self, fn: Callable[[Iterator[Batch]], ChunkResult], *, dataset: ImageDataset | None = None,
@@ -110,20 +177,24 @@ class RunContext(ProbeContext):
         dataset = dataset or self.dataset
         if indices is None:
             indices = self.subset_indices(dataset, tag)
-        chunks = [indices[i:i + self.chunk_size] for i in range(0, len(indices), self.chunk_size)]
-        bar = self.bars.add(len(indices), f"{self.model.info.name} · {tag} · {dataset.name}")
+        indices = np.asarray(indices, dtype=np.int64)
+        finished = self.store.finished_chunks(self.key, _safe(tag))
+        plan = plan_chunks(indices, self.chunk_size, finished)
+        bar = self.bars.add(len(indices), f"{self.model.info.name} · {tag} · {_short(dataset.name)}")
         results = []
-        for i, part in enumerate(chunks):
-            name = f"{_safe(tag)}-{i:05d}"
-            chunk = self.store.load_chunk(self.key, name)
+        for part, done in plan:
+            name = chunk_name(tag, part)
+            chunk = self.store.load_chunk(self.key, name) if done else None
             if chunk is None:
                 chunk = self._run_chunk(fn, dataset, part, bar)
-                self.store.save_chunk(self.key, name, chunk)
+                self.store.save_chunk(self.key, name, chunk, part)
+                self.chunks_run += 1
             else:
                 bar.advance(len(part))
                 for pos in chunk.stacks.get(FAILED, np.empty(0, dtype=np.int64)):
                     self.failed.add((dataset.name, int(pos)))
                 self.nonfinite += int(chunk.sums.get(NONFINITE, 0))
+                self.chunks_loaded += 1
             results.append(chunk)
         bar.done()
         merged = ChunkResult.merge(results)
@@ -170,17 +241,9 @@ def _advancing(batches: Iterator[Batch], bar) -> Iterator[Batch]:
         bar.advance(len(b.ids))
 
 
-def _mix(seed: int, tag: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{tag}".encode()).digest()[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
-
-
 def _safe(tag: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)
 
 
-def select_indices(n: int, max_images: int | None, seed: int) -> np.ndarray:
-    """All positions, or a seeded random subset of ``max_images`` in ascending order."""
-    if max_images is None or max_images >= n:
-        return np.arange(n, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=max_images, replace=False)).astype(np.int64)
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1):]

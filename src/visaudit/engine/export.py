@@ -1,10 +1,19 @@
 """Records -> long, tidy tables (one row per model, probe, dataset, metric)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Iterable
 
 COLUMNS = ["model", "probe", "dataset", "metric", "value", "higher_is_better", "probe_version", "n_samples",
-           "status", "key", "source", "weights_sha256"]
+           "status", "key", "source", "weights_sha256", "seed", "max_images", "config_sha256", "label_protocol",
+           "precision", "channels_last", "rng_device", "dataset_sha256", "schema"]
+
+
+def config_hash(config: dict | None) -> str:
+    """sha256 (16 hex digits) of a probe config's canonical JSON."""
+    from visaudit.engine.keys import canonical_json
+
+    return hashlib.sha256(canonical_json(config or {}).encode()).hexdigest()[:16]
 
 
 def records_to_frame(records: Iterable[dict]):
@@ -13,11 +22,17 @@ def records_to_frame(records: Iterable[dict]):
 
     rows = []
     for r in records:
+        numerics = (r.get("keyed_by") or {}).get("numerics") or {}
         base = {
             "model": r["model"]["name"], "probe": r["probe"]["name"],
             "dataset": (r.get("dataset") or {}).get("name"), "probe_version": r["probe"].get("version"),
             "n_samples": r.get("n_samples"), "status": r.get("status"), "key": r.get("key"),
             "source": r["model"].get("source"), "weights_sha256": r["model"].get("weights_sha256"),
+            "seed": r.get("seed"), "max_images": r.get("max_images"),
+            "config_sha256": config_hash(r["probe"].get("config")), "label_protocol": r.get("label_protocol"),
+            "precision": numerics.get("precision"), "channels_last": numerics.get("channels_last"),
+            "rng_device": numerics.get("rng_device"), "dataset_sha256": (r.get("dataset") or {}).get("fingerprint"),
+            "schema": r.get("schema", 1),
         }
         metrics = r.get("metrics") or {}
         info = r.get("metric_info") or {}

@@ -1,12 +1,18 @@
-"""Turn (models x probes x datasets x configs) into jobs with cache keys, without importing torch."""
+"""Turn (models x probes x datasets x configs) into jobs with cache keys, without importing torch.
+
+(Torch is imported only to resolve the device or the AMP dtype when a key needs them: a probe
+that draws random numbers, or ``--amp``.)
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from visaudit.data.base import ImageDataset, Preprocess
 from visaudit.data.labels import LabelMap, label_map
-from visaudit.engine.keys import job_key
+from visaudit.engine.keys import job_key, key_payload
+from visaudit.engine.options import RunOptions, device_type, precision
 from visaudit.errors import VisauditError
 from visaudit.models import ModelSource, resolve_model, weights_fingerprint
 from visaudit.models.info import ModelInfo
@@ -23,7 +29,12 @@ class ModelEntry:
 
 @dataclass
 class Job:
-    """One (model, probe, dataset) cell of the plan."""
+    """One (model, probe, dataset) cell of the plan.
+
+    Attributes:
+        keyed_by: the payload the key hashes (stored in the record).
+        refused: why the cell cannot run (no compute), or None.
+    """
 
     model: ModelEntry
     probe: Probe
@@ -31,8 +42,8 @@ class Job:
     label_map: LabelMap | None
     preprocess: Preprocess | None
     key: str
+    keyed_by: dict[str, Any] = field(default_factory=dict)
     refused: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         return f"{self.model.spec} · {self.probe.name} · {self.dataset.name if self.dataset else '-'}"
@@ -54,38 +65,75 @@ def make_probe(name: str, options: dict | None) -> Probe:
     return cls(cls.Config.from_dict(options))
 
 
-def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[ImageDataset], *,
-              max_images: int | None, seed: int) -> list[Job]:
+def protocol_versions(packages: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed versions of the packages that define a protocol (None: not installed)."""
+    out: dict[str, str | None] = {}
+    for pkg in sorted(set(packages)):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def numerics(probe: Probe, opts: RunOptions, device: str | None) -> dict[str, Any]:
+    """The part of the key that says how numbers were computed.
+
+    ``device`` is needed (and resolved by the caller) only for ``--amp`` and for probes that
+    draw random numbers: torch's CPU and CUDA samplers give different streams.
+    """
+    out: dict[str, Any] = {"precision": precision(opts.amp, device) if opts.amp else "fp32",
+                           "channels_last": bool(opts.channels_last)}
+    if probe.random:
+        if device is None:
+            raise ValueError("a probe that draws random numbers needs the device type for its key")
+        out["rng_device"] = device_type(device)
+    return out
+
+
+def needs_device(probes: list[Probe], opts: RunOptions) -> bool:
+    """Whether keys need the device resolved (which imports torch when none is given)."""
+    return opts.amp or any(p.random for p in probes)
+
+
+def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[ImageDataset],
+              opts: RunOptions, device: str | None = None) -> list[Job]:
     """Every compatible cell; incompatible cells come back with ``refused`` set (no compute)."""
     jobs: list[Job] = []
-    fingerprints = {id(ds): ds.describe() for ds in datasets}
+    described = {id(ds): ds.describe() for ds in datasets}
     for m in models:
         pre = Preprocess(tuple(m.info.input_size), m.info.interpolation, m.info.crop_pct)
         for probe in probes:
             targets: list[ImageDataset | None] = list(datasets) if probe.needs_data else [None]
             for ds in targets:
-                lmap, refused = None, None
+                lmap, refused, inputs = None, None, {}
                 bound_pre = None
                 if ds is not None:
                     bound_pre = Preprocess(pre.input_size, pre.interpolation, pre.crop_pct, ds.resize_policy)
                     try:
-                        lmap = label_map(m.info.label_space, m.info.num_classes, ds.label_space, m.info.extra.get("class_names"))
+                        lmap = label_map(m.info.label_space, m.info.num_classes, ds.label_space,
+                                         m.info.extra.get("class_names"))
                     except VisauditError as err:
                         refused = str(err)
                 if refused is None:
                     try:
                         probe.check(m.info, ds)
+                        inputs = probe.inputs(m.info, ds)
                     except VisauditError as err:
                         refused = str(err)
-                ds_desc = None
+                ds_key = None
                 if ds is not None:
-                    d = fingerprints[id(ds)]
-                    ds_desc = {"name": d["name"], "fingerprint": d["fingerprint"], "label_space": d["label_space"]}
-                key = job_key(
+                    d = described[id(ds)]
+                    ds_key = {"name": d["name"], "fingerprint": d["fingerprint"], "label_space": d["label_space"],
+                              "label_space_sha256": ds.label_space.fingerprint(), "label_subset": ds.label_subset}
+                payload = key_payload(
                     model=m.info.identity(), probe=probe.name, probe_version=probe.version,
-                    config=probe.config.to_dict(), dataset=ds_desc,
-                    preprocess=bound_pre.to_dict() if bound_pre else {}, label_map=lmap.describe() if lmap else None,
-                    max_images=max_images if ds is not None else None, seed=seed,
+                    config=probe.config.to_dict(), inputs=inputs, dataset=ds_key,
+                    preprocess=bound_pre.to_dict() if bound_pre else {},
+                    label_map=lmap.describe() if lmap else None,
+                    max_images=opts.max_images if ds is not None else None, seed=opts.seed,
+                    numerics=numerics(probe, opts, device),
+                    versions=protocol_versions(tuple(probe.protocol_packages) + tuple(m.source.protocol_packages)),
                 )
-                jobs.append(Job(m, probe, ds, lmap, bound_pre, key, refused))
+                jobs.append(Job(m, probe, ds, lmap, bound_pre, job_key(payload), payload, refused))
     return jobs

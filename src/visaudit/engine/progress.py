@@ -5,7 +5,7 @@ from typing import Any
 
 
 class _Silent:
-    def add(self, total: int, description: str) -> "_Handle":
+    def add(self, total: int, description: str, unit: str = "img") -> "_Handle":
         return _Handle(None, None)
 
     def __enter__(self):
@@ -43,15 +43,16 @@ class Bars:
                 from rich.text import Text
 
                 speed = task.finished_speed or task.speed
-                return Text(f"{speed:,.0f} img/s" if speed else "- img/s", style="cyan")
+                unit = task.fields.get("unit", "img")
+                return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s", style="cyan")
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
             _Rate(""), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=False,
         )
 
-    def add(self, total: int, description: str) -> _Handle:
-        return _Handle(self.progress, self.progress.add_task(description, total=total))
+    def add(self, total: int, description: str, unit: str = "img") -> _Handle:
+        return _Handle(self.progress, self.progress.add_task(description, total=total, unit=unit))
 
     def log(self, message: str) -> None:
         self.progress.console.print(message)

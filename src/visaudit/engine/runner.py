@@ -6,59 +6,49 @@ import time
 import traceback
 from typing import Any
 
+from visaudit.engine.options import RunOptions, precision
 from visaudit.engine.plan import Job
 from visaudit.engine.provenance import provenance
+from visaudit.engine.record import Record
 from visaudit.engine.store import Store
-
-
-def pick_device(device: str | None) -> str:
-    """cuda > mps > cpu unless given."""
-    if device:
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def default_workers() -> int:
     return min(8, max(0, (os.cpu_count() or 1) - 1))
 
 
-def base_record(job: Job, *, seed: int, max_images: int | None) -> dict[str, Any]:
+def _record(job: Job, status: str, opts: RunOptions, **fields: Any) -> Record:
     info = job.model.info
     model = info.to_dict()
     if job.preprocess is not None:
         model["preprocess"] = {**info.preprocess_dict(), "resize": job.preprocess.resize}
-    return {
-        "schema": 1, "key": job.key, "model": model,
-        "probe": {"name": job.probe.name, "version": job.probe.version, "config": job.probe.config.to_dict()},
-        "dataset": job.dataset.describe() if job.dataset is not None else None,
-        "label_map": job.label_map.describe() if job.label_map else None,
-        "seed": seed, "max_images": max_images, "provenance": provenance(),
-    }
+    return Record(
+        key=job.key, status=status,  # type: ignore[arg-type]
+        model=model,
+        probe={"name": job.probe.name, "version": job.probe.version, "config": job.probe.config.to_dict()},
+        dataset=job.dataset.describe() if job.dataset is not None else None,
+        label_map=job.label_map.describe() if job.label_map else None,
+        label_protocol=job.label_map.protocol if job.label_map else None,
+        seed=opts.seed, max_images=opts.max_images if job.dataset is not None else None,
+        keyed_by=job.keyed_by, provenance=provenance(), **fields,
+    )
 
 
-def refused_record(job: Job, *, seed: int, max_images: int | None) -> dict[str, Any]:
-    rec = base_record(job, seed=seed, max_images=max_images)
-    rec.update(status="refused", metrics={}, metric_info={}, data={}, warnings=[], n_samples=0,
-               error={"type": "refused", "message": job.refused})
-    return rec
+def refused_record(job: Job, opts: RunOptions) -> dict[str, Any]:
+    return _record(job, "refused", opts, error={"type": "refused", "message": job.refused}).to_dict()
 
 
-def run_jobs(jobs: list[Job], store: Store, *, device: str | None, seed: int, max_images: int | None,
-             batch_size: int | None, workers: int | None, amp: bool, channels_last: bool, strict: bool,
-             bars, chunk_size: int | None = None) -> list[dict]:
-    """Compute ``jobs`` (all cache misses) grouped by model; returns their records."""
+def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars) -> list[dict]:
+    """Compute ``jobs`` (all cache misses) grouped by model; returns their records.
+
+    ``device`` is the resolved device (:func:`visaudit.engine.options.resolve_device`).
+    """
     import torch
 
     from visaudit.data.base import ImageDecodeError
     from visaudit.models.classifier import Classifier
 
-    dev = torch.device(pick_device(device))
+    dev = torch.device(device)
     out: list[dict] = []
     by_model: dict[str, list[Job]] = {}
     for job in jobs:
@@ -71,7 +61,7 @@ def run_jobs(jobs: list[Job], store: Store, *, device: str | None, seed: int, ma
         try:
             net = entry.source.build()
             model = Classifier(net, entry.info, entry.source.factory()).to(dev).eval()
-            if channels_last:
+            if opts.channels_last:
                 model = model.to(memory_format=torch.channels_last)
         except Exception as err:  # isolate: every job of this model gets an error record
             load_error = err
@@ -79,56 +69,57 @@ def run_jobs(jobs: list[Job], store: Store, *, device: str | None, seed: int, ma
         for job in model_jobs:
             with store.lock(job.key):
                 existing = store.get(job.key)
-                if existing is not None and existing.get("status") == "ok" and not job.extra.get("force"):
-                    out.append({**existing, "cached": True})
+                if existing is not None and existing.get("status") == "ok" and not opts.force:
+                    out.append({**existing, "cached": True})  # another process finished it meanwhile
                     continue
-                record = base_record(job, seed=seed, max_images=max_images)
-                record["device"] = str(dev)
                 if load_error is not None:
-                    out.append(store.put(_error(record, load_error)))
+                    out.append(store.put(_error(job, opts, dev, load_error)))
                     continue
                 try:
-                    record = _run_one(job, model, dev, store, record, seed=seed, max_images=max_images,
-                                      batch_size=batch_size, workers=workers, amp=amp,
-                                      channels_last=channels_last, strict=strict, bars=bars,
-                                      chunk_size=chunk_size, load_s=load_s)
+                    record = _run_one(job, model, dev, store, opts, bars=bars, load_s=load_s)
                 except ImageDecodeError:
                     raise  # --strict: a broken image stops the audit
                 except KeyboardInterrupt:
                     raise
                 except Exception as err:
                     bars.log(f"[red]error in {job.describe()}: {type(err).__name__}: {err}")
-                    out.append(store.put(_error(record, err)))
+                    out.append(store.put(_error(job, opts, dev, err)))
                     continue
                 out.append(record)
         del model
     return out
 
 
-def _error(record: dict, err: BaseException) -> dict:
-    record.update(status="error", metrics={}, metric_info={}, data={}, warnings=[], n_samples=0,
-                  error={"type": type(err).__name__, "message": str(err), "traceback": traceback.format_exc()})
-    return record
+def _run_info(opts: RunOptions, dev, batch_size: int | None = None, **extra: Any) -> dict[str, Any]:
+    info = {k: v for k, v in opts.to_record().items() if RunOptions.side(k) == "record"}
+    info.update(device=str(dev), precision=precision(opts.amp, str(dev)), batch_size_used=batch_size, **extra)
+    return info
 
 
-def _run_one(job: Job, model, dev, store: Store, record: dict, *, seed, max_images, batch_size, workers, amp,
-             channels_last, strict, bars, chunk_size, load_s) -> dict:
+def _error(job: Job, opts: RunOptions, dev, err: BaseException) -> dict:
+    return _record(job, "error", opts, run=_run_info(opts, dev),
+                   error={"type": type(err).__name__, "message": str(err),
+                          "traceback": traceback.format_exc()}).to_dict()
+
+
+def _run_one(job: Job, model, dev, store: Store, opts: RunOptions, *, bars, load_s: float) -> dict:
     import contextlib
 
     import torch
 
-    from visaudit.engine.context import RunContext, select_indices
+    from visaudit.engine.context import RunContext
+    from visaudit.engine.subset import select_indices
 
-    torch.manual_seed(seed)
-    dataset = job.dataset.bind(job.preprocess, strict=strict) if job.dataset is not None else None
-    indices = select_indices(len(dataset), max_images, seed) if dataset is not None else None
+    torch.manual_seed(opts.seed)
+    dataset = job.dataset.bind(job.preprocess, strict=opts.strict) if job.dataset is not None else None
+    indices = select_indices(len(dataset), opts.max_images, opts.seed) if dataset is not None else None
     probe = job.probe
     ctx = RunContext(
-        model=model, dataset=dataset, label_map=job.label_map, config=probe.config, device=dev, seed=seed,
-        batch_size=batch_size or (256 if dev.type == "cuda" else 64), store=store, key=job.key, indices=indices,
-        bars=bars, workers=default_workers() if workers is None else workers, amp=amp,
-        channels_last=channels_last,
-        chunk_size=chunk_size or getattr(probe, "chunk_size", None) or 2048, strict=strict, max_images=max_images,
+        model=model, dataset=dataset, label_map=job.label_map, config=probe.config, device=dev,
+        store=store, key=job.key, indices=indices, bars=bars, options=opts,
+        batch_size=opts.batch_size or (256 if dev.type == "cuda" else 64),
+        workers=default_workers() if opts.workers is None else opts.workers,
+        chunk_size=opts.chunk_size or probe.chunk_size or 2048, precision=precision(opts.amp, str(dev)),
     )
     t0 = time.perf_counter()
     grad = contextlib.nullcontext() if probe.needs_grad else torch.inference_mode()
@@ -147,15 +138,20 @@ def _run_one(job: Job, model, dev, store: Store, record: dict, *, seed, max_imag
         spec = probe.metric_spec(name)
         metric_info[name] = {"higher_is_better": spec.higher_is_better if spec else None,
                              "description": spec.description if spec else ""}
-    record.update(
-        status="ok", metrics={k: float(v) for k, v in result.metrics.items()}, metric_info=metric_info,
-        data=result.data, n_samples=int(len(indices) - sum(1 for d, _ in ctx.failed if job.dataset and d == job.dataset.name)) if indices is not None else 0,
+    n_main_failed = sum(1 for d, _ in ctx.failed if job.dataset and d == job.dataset.name)
+    record = _record(
+        job, "ok", opts,
+        run=_run_info(opts, dev, ctx.batch_size, chunk_size_used=ctx.chunk_size, workers_used=ctx.workers,
+                      chunks_run=ctx.chunks_run, chunks_resumed=ctx.chunks_loaded),
+        metrics={k: float(v) for k, v in result.metrics.items()}, metric_info=metric_info, data=result.data,
+        n_samples=int(len(indices) - n_main_failed) if indices is not None else 0,
         n_selected=int(len(indices)) if indices is not None else 0,
         failed_images=failed, n_failed_images=len(failed), nonfinite_outputs=int(ctx.nonfinite),
-        batch_size=ctx.batch_size, warnings=warnings, error=None,
+        warnings=warnings,
         timings={"model_load_s": round(load_s, 3), "probe_s": round(probe_s, 3),
-                 "images_per_s": round(ctx.images_seen / probe_s, 2) if probe_s > 0 and ctx.images_seen else None},
+                 "images_per_s": round(ctx.images_seen / probe_s, 2) if probe_s > 0 and ctx.images_seen else None,
+                 "forward_images": int(ctx.forward_images)},
     )
-    stored = store.put(record, samples=result.samples, artifacts=result.artifacts)
+    stored = store.put(record.to_dict(), samples=result.samples, artifacts=result.artifacts)
     store.clear_work(job.key)
     return stored

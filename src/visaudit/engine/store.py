@@ -5,7 +5,8 @@ Layout::
     <store>/records/<key>.json        written atomically (temp file + rename)
     <store>/samples/<key>.parquet     per-sample outputs
     <store>/artifacts/<key>/<name>    example images, arrays
-    <store>/work/<key>/<tag>-<i>.npz  finished chunks of an unfinished job (+ .parquet rows)
+    <store>/work/<key>/<tag>-<h>.npz  finished chunks of an unfinished job (+ .parquet rows); <h> hashes
+                                      the dataset positions the chunk covers, listed in its .done marker
     <store>/locks/<key>.lock          advisory lock: one process computes a job at a time
 
 Several processes may share a store: every file appears by an atomic rename, and a job is
@@ -15,17 +16,30 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import io
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from visaudit.errors import VisauditError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.engine.types import ChunkResult
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # mkstemp makes 0600 files; a shared store must follow the user's umask
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -33,6 +47,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -54,6 +69,7 @@ class Store:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+        self.problems: list[str] = []  # records that could not be read, one line each
 
     # -- checks -------------------------------------------------------------------------------
     def ensure_writable(self) -> None:
@@ -74,19 +90,32 @@ class Store:
         return self.root / "records" / f"{key}.json"
 
     def get(self, key: str) -> dict | None:
-        """The record of a job, or None if absent or unreadable (a truncated file counts as absent)."""
-        path = self.record_path(key)
-        try:
-            record = json.loads(path.read_text())
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError, UnicodeDecodeError):
-            return None  # truncated or corrupt: the job is recomputed
-        return record if isinstance(record, dict) and record.get("key") == key else None
+        """The record of a job in the current schema, or None if absent or unreadable.
 
-    def has(self, key: str) -> bool:
-        record = self.get(key)
-        return record is not None and record.get("status") == "ok"
+        A truncated or corrupt file, a record whose key is not its file name, or one of an
+        unknown schema counts as absent (the job is recomputed); :attr:`problems` says why.
+        """
+        record, problem = self._read(self.record_path(key), key)
+        if problem:
+            self.problems.append(problem)
+        return record
+
+    def _read(self, path: Path, key: str) -> tuple[dict | None, str | None]:
+        from visaudit.engine.record import RecordSchemaError, read_record
+
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None, None
+        except (ValueError, OSError, UnicodeDecodeError) as err:
+            return None, f"{path}: unreadable ({type(err).__name__}); skipped"
+        if not isinstance(raw, dict) or raw.get("key") != key:
+            found = raw.get("key") if isinstance(raw, dict) else None
+            return None, f"{path}: holds the record of key {found!r}, not {key!r}; skipped"
+        try:
+            return read_record(raw, source=str(path)), None
+        except RecordSchemaError as err:
+            return None, f"{err}; skipped"
 
     def put(self, record: dict, samples: Any = None, artifacts: dict[str, bytes] | None = None) -> dict:
         """Write a record (and its per-sample table and artifacts); returns the record as stored."""
@@ -110,7 +139,7 @@ class Store:
         return record
 
     def records(self, *, include_errors: bool = True) -> Iterator[dict]:
-        """Every readable record (unreadable files are skipped)."""
+        """Every readable record; the others are skipped and described in :attr:`problems`."""
         folder = self.root / "records"
         if not folder.is_dir():
             return
@@ -145,8 +174,9 @@ class Store:
     def work_dir(self, key: str) -> Path:
         return self.root / "work" / key
 
-    def save_chunk(self, key: str, name: str, chunk) -> None:
-        """Store a finished chunk: arrays as .npz (no pickle), rows as .parquet, then a done marker."""
+    def save_chunk(self, key: str, name: str, chunk: "ChunkResult", positions: np.ndarray) -> None:
+        """Store a finished chunk: arrays as .npz (no pickle), rows as .parquet, then a done
+        marker that lists the dataset positions the chunk covers (int64)."""
         folder = self.work_dir(key)
         arrays = {f"sum:{k}": np.asarray(v) for k, v in chunk.sums.items()}
         arrays.update({f"stack:{k}": np.asarray(v) for k, v in chunk.stacks.items()})
@@ -158,11 +188,28 @@ class Store:
             rbuf = io.BytesIO()
             chunk.rows.to_parquet(rbuf, index=False)
             atomic_write(folder / f"{name}.parquet", rbuf.getvalue())
-        atomic_write(folder / f"{name}.done", b"")
+        atomic_write(folder / f"{name}.done", np.ascontiguousarray(positions, dtype="<i8").tobytes())
 
-    def load_chunk(self, key: str, name: str):
+    def finished_chunks(self, key: str, tag: str) -> dict[int, list[np.ndarray]]:
+        """Positions of the finished chunks of one pass, grouped by their first position."""
+        out: dict[int, list[np.ndarray]] = {}
+        folder = self.work_dir(key)
+        if not folder.is_dir():
+            return out
+        for marker in folder.glob(f"{glob.escape(tag)}-*.done"):
+            if marker.stem.rsplit("-", 1)[0] != tag:
+                continue
+            try:
+                pos = np.frombuffer(marker.read_bytes(), dtype="<i8").astype(np.int64)
+            except OSError:
+                continue
+            if len(pos):
+                out.setdefault(int(pos[0]), []).append(pos)
+        return out
+
+    def load_chunk(self, key: str, name: str) -> "ChunkResult | None":
         """A finished chunk, or None if it was not finished (or is unreadable)."""
-        from visaudit.probes.base import ChunkResult
+        from visaudit.engine.types import ChunkResult
 
         folder = self.work_dir(key)
         if not (folder / f"{name}.done").exists():

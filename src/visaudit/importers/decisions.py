@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-RECORD_SCHEMA = 1
-
-
 def _fingerprint(df: "pd.DataFrame") -> str:
     cols = [c for c in ("subj", "session", "trial", "object_response", "category", "imagename") if c in df.columns]
     text = df[cols].astype(str).to_csv(index=False)
@@ -60,60 +57,41 @@ def decision_record(subject: str, rows: "pd.DataFrame", files: list[str]) -> tup
         spec = ShapeBiasProbe.metric_spec(name)
         if spec is not None:
             metric_info[name] = {"higher_is_better": spec.higher_is_better, "description": spec.description}
+    from visaudit.data.fingerprint import file_digest
+    from visaudit.engine.keys import job_key
+    from visaudit.engine.record import Record
+
     fp = _fingerprint(rows)
     probe = {"name": ShapeBiasProbe.name, "version": ShapeBiasProbe.version, "config": {"source": "decisions"}}
-    key_src = json.dumps({"model": subject, "probe": probe, "data": fp}, sort_keys=True)
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    file_digests = {Path(f).name: file_digest(f) for f in sorted(set(files))}
+    keyed_by = {"schema": "decisions-1", "model": subject, "probe": probe, "rows_sha256": fp, "files": file_digests}
     warnings = []
     if math.isnan(metrics.get("shape_bias", math.nan)):
         warnings.append("no decision matched either cue; shape bias is undefined")
     samples = rows[[c for c in DECISION_COLUMNS if c in rows.columns]]
-    return {
-        "schema": RECORD_SCHEMA,
-        "key": key,
-        "status": "ok",
-        "model": {"name": subject, "source": "decisions", "arch": None, "weights_sha256": None,
-                  "n_params": None, "label_space": "imagenet16", "num_classes": 16, "preprocess": None},
-        "probe": probe,
-        "dataset": {"name": "cue-conflict", "path": ";".join(files), "fingerprint": fp,
-                    "label_space": "imagenet16", "n_total": int(len(rows))},
-        "metrics": metrics,
-        "metric_info": metric_info,
-        "data": {"counts": {k: int(v) for k, v in res.items() if k.startswith("n_")},
-                 "source_files": sorted(set(files)), "kind": "decisions"},
-        "n_samples": int(len(rows)),
-        "failed_images": 0,
-        "nonfinite_outputs": 0,
-        "seed": None,
-        "max_images": None,
-        "device": None,
-        "timings": {"total_s": 0.0},
-        "provenance": {"versions": _versions(), "git": None,
-                       "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
-        "samples_file": None,
-        "artifacts": [],
-        "warnings": warnings,
-        "error": None,
-    }, samples
+    record = Record(
+        key=job_key(keyed_by), status="ok",
+        model={"name": subject, "source": "decisions", "arch": None, "weights_sha256": None,
+               "n_params": None, "label_space": "imagenet16", "num_classes": 16, "preprocess": None},
+        probe=probe,
+        dataset={"name": "cue-conflict", "path": ";".join(files), "fingerprint": fp,
+                 "label_space": "imagenet16", "n_total": int(len(rows))},
+        label_protocol="16-class decisions (observer responses)",
+        keyed_by=keyed_by, metrics=metrics, metric_info=metric_info,
+        data={"counts": {k: int(v) for k, v in res.items() if k.startswith("n_")},
+              "source_files": sorted(set(files)), "kind": "decisions"},
+        n_samples=int(len(rows)), n_selected=int(len(rows)), warnings=warnings,
+        provenance={"versions": _versions(), "git": None,
+                    "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+    )
+    return record.to_dict(), samples
+
 
 
 def _put(store_dir: str | Path, record: dict[str, Any], samples: "pd.DataFrame") -> dict[str, Any]:
-    """Write through the core store when available, else in its documented layout."""
-    try:
-        from visaudit.engine.store import Store
-    except ImportError:
-        Store = None  # type: ignore[assignment]
-    if Store is not None:
-        out = Store(store_dir).put(record, samples=samples)
-        return out if isinstance(out, dict) else record
-    root = Path(store_dir)
-    (root / "records").mkdir(parents=True, exist_ok=True)
-    (root / "samples").mkdir(parents=True, exist_ok=True)
-    rel = f"samples/{record['key']}.parquet"
-    samples.to_parquet(root / rel, index=False)
-    record["samples_file"] = rel
-    (root / "records" / f"{record['key']}.json").write_text(json.dumps(record, indent=1, sort_keys=True))
-    return record
+    from visaudit.engine.store import Store
+
+    return Store(store_dir).put(record, samples=samples)
 
 
 def import_decisions(store_dir: str | Path, files: list[str | Path]) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ class _LogitsOnly:
 class HFSource(ModelSource):
     """A ``transformers`` ``AutoModelForImageClassification`` with its image-processor settings."""
 
+    protocol_packages = ("transformers",)
+
     def __init__(self, spec: str, repo: str) -> None:
         try:
             import transformers  # noqa: F401

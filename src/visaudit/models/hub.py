@@ -9,6 +9,8 @@ from visaudit.models.source import ModelSource
 class TimmSource(ModelSource):
     """``timm:<name>``; preprocessing from the model's ``pretrained_cfg`` (timm ``resolve_data_config``)."""
 
+    protocol_packages = ("timm",)
+
     def __init__(self, spec: str, name: str) -> None:
         import timm
 
@@ -56,6 +58,8 @@ class TimmSource(ModelSource):
 
 class TorchvisionSource(ModelSource):
     """``tv:<name>`` or ``tv:<name>:<WEIGHTS>`` (default: the weights enum's DEFAULT)."""
+
+    protocol_packages = ("torchvision",)
 
     def __init__(self, spec: str, name: str, weights: str | None) -> None:
         import torchvision

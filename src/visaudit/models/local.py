@@ -28,6 +28,7 @@ class CheckpointSource(ModelSource):
             raise VisauditError(f"weights file not found: {path}")
         self.spec, self.path, self.label_space = spec, path, label_space
         self.arch = resolve_model(arch_spec)
+        self.protocol_packages = self.arch.protocol_packages  # type: ignore[misc]
         self._state: dict | None = None
 
     def _sd(self) -> dict:

@@ -204,6 +204,8 @@ def _parse(spec: str) -> tuple[str, str, str]:
 class OpenClipSource(ModelSource):
     """``clip:<arch>:<weights>[:<label space>]`` (see the module docstring)."""
 
+    protocol_packages = ("open_clip_torch",)
+
     def __init__(self, spec: str, templates: Sequence[str] | None = None,
                  descriptions: str | os.PathLike | dict[str, list[str]] | None = None,
                  classes: Sequence[str] | None = None, space: str | None = None) -> None:

@@ -1,7 +1,7 @@
 """The interface each model source implements."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 from visaudit.models.info import ModelInfo
 
@@ -10,7 +10,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class ModelSource:
-    """Resolves one model spec. ``info`` must be cheap (no weights loaded) where the source allows."""
+    """Resolves one model spec. ``info`` must be cheap (no weights loaded) where the source allows.
+
+    ``protocol_packages`` name the packages whose code defines what the model computes beyond
+    its weights (architecture code, tokenizer, processor); their versions are part of the key.
+    """
+
+    protocol_packages: ClassVar[tuple[str, ...]] = ()
 
     def info(self) -> ModelInfo:
         raise NotImplementedError

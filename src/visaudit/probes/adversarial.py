@@ -61,10 +61,11 @@ class AdversarialProbe(Probe):
     """Robust accuracy under Linf / L2 attacks (AutoAttack standard, APGD, PGD, FGSM, FAB-T, Square)."""
 
     name = "adversarial"
-    version = 1
+    version = 2  # 2: random starts and Square's draws per image (seeded by its dataset position)
     Config = AdversarialConfig
     headline = "robust_top1"
     needs_grad = True
+    random = True
     metrics = {
         "clean_top1": MetricSpec(True, "top-1 accuracy without attack on the attacked images"),
         "robust_top1": MetricSpec(True, "share of images correct and not broken by the attack within eps"),
@@ -107,7 +108,6 @@ class AdversarialProbe(Probe):
             for b in batches:
                 oracle = oracle_for(ctx)
                 x, y = b.x.float(), b.y
-                gen_tag = f"adversarial:{int(b.index[0])}"
                 correct = oracle.logits(x).argmax(1) == y
                 row = {"index": b.index, "id": b.ids, "label": y.cpu().numpy(), "clean_correct": correct.cpu().numpy()}
                 sums["n"] += len(y)
@@ -121,7 +121,8 @@ class AdversarialProbe(Probe):
                         t0 = time.perf_counter()
                         before = oracle.budget()
                         x_adv, robust, info = run_attack(a, oracle, x, y, norm=norm, eps=eps,
-                                                         generator=ctx.generator(f"{gen_tag}:{key}"), options=options)
+                                                         generator=ctx.sample_rng(f"adversarial/{key}", b.index),
+                                                         options=options)
                         sums[f"outside:{key}"] = sums.get(f"outside:{key}", 0.0) + float(
                             (~inside(x_adv, x, eps, norm)).sum())
                         after = oracle.budget()
@@ -146,7 +147,7 @@ class AdversarialProbe(Probe):
                         row[f"robust@{k}"] = worst.cpu().numpy()
                 if cfg.curve_norm:
                     me = minimal_eps(oracle, x, y, norm=cfg.curve_norm, eps_max=curve_max, steps=cfg.curve_steps,
-                                     n_iter=cfg.curve_iter, generator=ctx.generator(f"{gen_tag}:curve"))
+                                     n_iter=cfg.curve_iter, generator=ctx.sample_rng("adversarial/curve", b.index))
                     row["min_eps"] = me.cpu().numpy()
                 for k in ("forward_images", "backward_images"):
                     sums[f"total_{k}"] = sums.get(f"total_{k}", 0.0) + oracle.budget()[k]

@@ -16,12 +16,18 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
+from visaudit.engine.types import Batch, ChunkResult, ProbeContext
 from visaudit.errors import VisauditError
+
+__all__ = ["Batch", "ChunkResult", "MetricSpec", "Probe", "ProbeConfig", "ProbeContext", "ProbeResult",
+           "register_probe"]
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -58,50 +64,50 @@ class ProbeConfig:
             raise VisauditError(
                 f"unknown option(s) {unknown} for {cls.__name__}; known: {sorted(names)}"
             )
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            problem = _type_problem(value, hints.get(name, Any))
+            if problem:
+                raise VisauditError(f"option {name!r} of {cls.__name__}: {problem}")
         return cls(**values)
 
 
-@dataclass
-class Batch:
-    """One batch on the device: images float RGB in [0,1] at model resolution."""
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the annotation ``hint`` (None when it fits).
 
-    x: "torch.Tensor"
-    y: "torch.Tensor"
-    index: np.ndarray  # positions in the dataset (stable ids across runs)
-    ids: list[str]     # sample ids (relative paths or "split/number")
-
-
-@dataclass
-class ChunkResult:
-    """Bounded state of one chunk of samples.
-
-    ``sums`` are added over chunks, ``stacks`` concatenated along axis 0 (use them for
-    per-sample vectors you need later, e.g. logits), ``rows`` concatenated as a table and
-    written as the per-sample columnar file.
+    Ints are accepted where floats are expected; bools are never taken for numbers.
     """
-
-    sums: dict[str, np.ndarray] = field(default_factory=dict)
-    stacks: dict[str, np.ndarray] = field(default_factory=dict)
-    rows: "pd.DataFrame | None" = None
-    n: int = 0
-
-    @staticmethod
-    def merge(chunks: list["ChunkResult"]) -> "ChunkResult":
-        """Sum ``sums``, concatenate ``stacks`` and ``rows`` (in chunk order)."""
-        import pandas as pd
-
-        out = ChunkResult()
-        for c in chunks:
-            out.n += c.n
-            for k, v in c.sums.items():
-                v = np.asarray(v, dtype=np.float64)
-                out.sums[k] = out.sums[k] + v if k in out.sums else v.copy()
-        for k in {k for c in chunks for k in c.stacks}:
-            parts = [c.stacks[k] for c in chunks if k in c.stacks]
-            out.stacks[k] = np.concatenate(parts, axis=0) if parts else np.empty(0)
-        frames = [c.rows for c in chunks if c.rows is not None and len(c.rows)]
-        out.rows = pd.concat(frames, ignore_index=True) if frames else None
-        return out
+    if hint is Any:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, a) for a in args]
+        return None if any(p is None for p in problems) else problems[0]
+    if hint is type(None):
+        return None if value is None else f"expected None, got {value!r}"
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return f"expected a list, got {type(value).__name__} {value!r}"
+        for item in value:
+            if args and (p := _type_problem(item, args[0])):
+                return f"in {value!r}: {p}"
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"expected a mapping, got {type(value).__name__} {value!r}"
+        for k, v in value.items():
+            if len(args) == 2 and ((p := _type_problem(k, args[0])) or (p := _type_problem(v, args[1]))):
+                return f"in {value!r}: {p}"
+        return None
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else f"expected a number, got {type(value).__name__} {value!r}"
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"expected an integer, got {type(value).__name__} {value!r}"
+    if hint in (str, bool):
+        return None if isinstance(value, hint) else f"expected {hint.__name__}, got {type(value).__name__} {value!r}"
+    return None
 
 
 @dataclass
@@ -124,79 +130,6 @@ class ProbeResult:
     warnings: list[str] = field(default_factory=list)
 
 
-class ProbeContext:
-    """What the runner gives a probe (interface; the runner provides the implementation).
-
-    Attributes:
-        model: the :class:`~visaudit.models.classifier.Classifier`, in eval mode, on ``device``.
-        dataset: the job's dataset, already bound to the model's preprocessing.
-        label_map: turns model logits into scores over the dataset's label space.
-        config: the probe's resolved config.
-        device: ``torch.device`` the job runs on.
-        seed: the job's seed.
-        batch_size: current batch size (may shrink after an out-of-memory error).
-    """
-
-    model: "Classifier"
-    dataset: "ImageDataset"
-    label_map: "LabelMap"
-    config: ProbeConfig
-    device: "torch.device"
-    seed: int
-    batch_size: int
-
-    def batches(self, dataset: "ImageDataset | None" = None, indices: np.ndarray | None = None) -> Iterator[Batch]:
-        """Iterate over the dataset (or the given positions of it) in batches on the device."""
-        raise NotImplementedError
-
-    def map_chunks(
-        self,
-        fn: Callable[[Iterator[Batch]], ChunkResult],
-        *,
-        dataset: "ImageDataset | None" = None,
-        tag: str = "main",
-        indices: np.ndarray | None = None,
-    ) -> ChunkResult:
-        """Run ``fn`` over the dataset chunk by chunk with checkpointing, return merged chunks.
-
-        Finished chunks are stored in the job's work folder; a run that was killed and is
-        started again loads them instead of recomputing. ``tag`` separates several passes
-        of one job (e.g. in-distribution and each OOD set).
-        """
-        raise NotImplementedError
-
-    def logits(self, x: "torch.Tensor") -> "torch.Tensor":
-        """Model logits (float32) for a [0,1] batch, with AMP if enabled; counts NaN/Inf rows."""
-        raise NotImplementedError
-
-    def scores(self, logits: "torch.Tensor") -> "torch.Tensor":
-        """Probabilities over the dataset's label space (rows sum to 1)."""
-        return self.label_map.probs(logits)
-
-    def open_dataset(self, name_or_path: str, **kwargs: Any) -> "ImageDataset":
-        """Resolve another dataset bound to this model's preprocessing (e.g. an OOD set)."""
-        raise NotImplementedError
-
-    def generator(self, tag: str) -> "torch.Generator":
-        """A ``torch.Generator`` on the device, seeded from the job seed and ``tag``.
-
-        For draws that belong to samples use :meth:`sample_rng`: a generator shared by a batch
-        makes the result depend on the batch size and the chunking.
-        """
-        raise NotImplementedError
-
-    def sample_rng(self, tag: str, index: "np.ndarray") -> "SampleGenerators":
-        """One generator per sample (dataset positions ``index``), seeded from the job seed,
-        ``tag`` and the position, on the job's device: draws that do not depend on batching."""
-        from visaudit.rng import SampleGenerators
-
-        return SampleGenerators.for_positions(self.seed, tag, index, self.device)
-
-    def progress(self, total: int, description: str) -> Any:
-        """A progress handle with ``advance(n)``; for work not driven by :meth:`map_chunks`."""
-        raise NotImplementedError
-
-
 class Probe:
     """Base class. Subclasses set ``name``, ``version``, ``Config``, ``metrics`` and implement ``run``.
 
@@ -210,6 +143,9 @@ class Probe:
     headline: ClassVar[str | None] = None  # metric shown in leaderboards
     needs_data: ClassVar[bool] = True       # False for weight-only probes (e.g. filter statistics)
     needs_grad: ClassVar[bool] = False      # True for attacks (runner then leaves inference mode)
+    random: ClassVar[bool] = False          # draws random numbers: the device type keys the job
+    chunk_size: ClassVar[int | None] = None  # default images per checkpointed chunk
+    protocol_packages: ClassVar[tuple[str, ...]] = ()  # packages whose version defines the protocol
 
     def __init__(self, config: ProbeConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -219,6 +155,14 @@ class Probe:
 
         ``model`` is a :class:`~visaudit.models.spec.ModelInfo` (metadata only, no weights).
         """
+
+    def inputs(self, model: Any, dataset: "ImageDataset | None") -> dict[str, Any]:
+        """Content fingerprints of everything the job reads besides the model and its dataset.
+
+        Part of the cache key and the record: an OOD set, a stored corruption tree, texture
+        files. Names alone are never enough: change a file and the job is a new one.
+        """
+        return {}
 
     def run(self, ctx: ProbeContext) -> ProbeResult:  # pragma: no cover - abstract
         raise NotImplementedError

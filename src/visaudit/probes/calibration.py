@@ -98,7 +98,7 @@ class CalibrationProbe(Probe):
         if merged.n < 4:
             raise VisauditError(f"calibration: only {merged.n} images of {ctx.dataset.name} could be read")
         logits, labels = merged.stacks["logits"].astype(np.float64), merged.stacks["labels"]
-        identity = getattr(ctx.label_map, "kind", "") == "identity"
+        identity = ctx.label_map.kind == "identity"
 
         def probs_fn(z: np.ndarray) -> np.ndarray:
             if identity:

@@ -55,7 +55,8 @@ class ConfidenceProbe(Probe):
     """Confidence of correct, wrong and adversarial predictions; over-confidence summaries."""
 
     name = "confidence"
-    version = 1
+    version = 2  # attack restarts drawn per image
+    random = True
     Config = ConfidenceConfig
     headline = "confident_error_rate"
     needs_grad = True
@@ -99,7 +100,7 @@ class ConfidenceProbe(Probe):
                     oracle = oracle_for(ctx)
                     x_adv, robust, _ = run_attack(cfg.attack, oracle, b.x.float(), b.y, norm=cfg.norm,
                                                   eps=parse_eps(cfg.eps), options={cfg.attack: cfg.attack_options or {}},
-                                                  generator=ctx.generator(f"confidence:{int(b.index[0])}"))
+                                                  generator=ctx.sample_rng("confidence", b.index))
                     fooled = ok & ~robust
                     sums["n_attacked"] += float(ok.sum())
                     if fooled.any():

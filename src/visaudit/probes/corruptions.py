@@ -54,9 +54,10 @@ class CorruptionsProbe(Probe):
     """Accuracy under the ImageNet-C corruptions, per family, CE, mCE and relative mCE."""
 
     name = "corruptions"
-    version = 1
+    version = 2  # 2: random corruptions draw per image (seeded by its dataset position)
     Config = CorruptionsConfig
     headline = "mce"
+    random = True
     metrics = {
         "mce": MetricSpec(False, "mean corruption error over the 15 benchmark corruptions (AlexNet-normalised on ImageNet-C)"),
         "relative_mce": MetricSpec(False, "relative mCE: error increase over clean, AlexNet-normalised"),
@@ -85,6 +86,34 @@ class CorruptionsProbe(Probe):
             errors.append(f"stored corruption folder {cfg.stored!r} does not exist")
         if errors:
             raise VisauditError("; ".join(errors))
+
+    def inputs(self, model, dataset) -> dict:
+        """Content fingerprints of the stored benchmark (the configured folders) or the frost photographs."""
+        from visaudit.data.fingerprint import tree_fingerprint
+
+        cfg = self.config
+        if cfg.stored:
+            root = Path(cfg.stored)
+            if (root / "labels.npy").is_file():
+                files = [root / "labels.npy"] + [root / f"{c}.npy" for c in cfg.corruptions]
+                missing = [f.name for f in files if not f.is_file()]
+                if missing:
+                    raise VisauditError(f"stored CIFAR-10-C folder {root} lacks {', '.join(missing)}")
+                return {"stored": {"format": "cifar-10-c npy", "sha256": tree_fingerprint(root, files)}}
+            trees = {}
+            for c, s in self._conditions():
+                folder = root / c / str(s)
+                if not folder.is_dir():
+                    raise VisauditError(f"stored ImageNet-C tree {root} has no folder {c}/{s} "
+                                        "(expected <root>/<corruption>/<severity>/<class>/<image>)")
+                trees[f"{c}/{s}"] = tree_fingerprint(folder)
+            return {"stored": {"format": "imagenet-c tree", "sha256": trees}}
+        if "frost" in cfg.corruptions:
+            from visaudit.perturb.corruptions.weather import FROST_FILES, frost_texture_dir
+
+            folder = frost_texture_dir()  # raises, naming what to install, before any compute
+            return {"frost_textures": tree_fingerprint(folder, [folder / f for f in FROST_FILES])}
+        return {}
 
     # -- helpers ----------------------------------------------------------------------------
     def _conditions(self) -> list[tuple[str, int]]:
@@ -117,7 +146,10 @@ class CorruptionsProbe(Probe):
         from visaudit.perturb.corruptions import corrupt, quantize_like_reference
         from visaudit.perturb.corruptions.digital import jpeg_roundtrip_uint8
 
+        from visaudit.perturb.corruptions import CORRUPTIONS
+
         conds = self._conditions()
+        random_names = {c for c in self.config.corruptions if CORRUPTIONS.get(c).random}
 
         def store(x: "torch.Tensor") -> "torch.Tensor":
             if storage == "none":
@@ -135,9 +167,8 @@ class CorruptionsProbe(Probe):
             n = 0
             for b in batches:
                 clean += (ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum()
-                first = int(b.index[0])
                 for i, (c, s) in enumerate(conds):
-                    g = ctx.generator(f"corruptions/{c}/{s}/{first}")
+                    g = ctx.sample_rng(f"corruptions/{c}/{s}", b.index) if c in random_names else None
                     xc = store(corrupt(b.x, c, s, generator=g, params=params))
                     correct[i] += (ctx.scores(ctx.logits(xc)).argmax(1) == b.y).sum()
                 n += len(b.y)
@@ -162,7 +193,7 @@ class CorruptionsProbe(Probe):
         import torch
 
         labels_all = np.load(root / "labels.npy")
-        limit = getattr(ctx, "max_images", None)
+        limit = ctx.max_images
         correct, counts = {}, {}
         for c, s in self._conditions():
             f = root / f"{c}.npy"

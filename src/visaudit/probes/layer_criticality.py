@@ -23,8 +23,7 @@ def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
     The job's images are its ``max_images`` subset when the runner has one, else the whole
     dataset; ``n`` <= 0 or larger than that keeps them all.
     """
-    base = getattr(ctx, "indices", None)
-    base = np.arange(len(ctx.dataset)) if base is None else np.asarray(base)
+    base = np.asarray(ctx.indices)
     if n <= 0 or n >= len(base):
         return base
     rng = np.random.default_rng([ctx.seed, 0x5EED])

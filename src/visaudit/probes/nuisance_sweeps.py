@@ -42,7 +42,8 @@ class NuisanceSweepsProbe(Probe):
     """Accuracy curves over continuous nuisances, their normalised AUC, and shift consistency."""
 
     name = "nuisance-sweeps"
-    version = 1
+    version = 2  # 2: the noise knob draws per image (seeded by its dataset position)
+    random = True
     Config = NuisanceSweepsConfig
     headline = "shift_consistency"
     metrics = {
@@ -92,7 +93,7 @@ class NuisanceSweepsProbe(Probe):
                 base = predict(b.x)
                 clean += float((base == b.y).sum())
                 for k, values in grids.items():
-                    g = ctx.generator(f"nuisance/{k}/{int(b.index[0])}")
+                    g = ctx.sample_rng(f"nuisance/{k}", b.index)
                     for i, v in enumerate(values):
                         sums[k][i] += float((predict(KNOBS[k].fn(b.x, v, g)) == b.y).sum())
                 same = torch.ones_like(base, dtype=torch.bool)

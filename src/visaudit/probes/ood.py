@@ -128,6 +128,23 @@ class OODProbe(Probe):
             if not held or (n and (not held < set(range(n)))):
                 raise VisauditError(f"ood: heldout_classes {cfg.heldout_classes} must be a proper subset of 0..{n - 1}")
 
+    def inputs(self, model: Any, dataset: "ImageDataset | None") -> dict[str, Any]:
+        """Content fingerprints of the real OOD sets (synthetic ones are made from the seed and config)."""
+        from visaudit.data.catalog import open_dataset
+
+        cfg = self.config
+        out: dict[str, Any] = {}
+        for name in resolve_sets(cfg.ood_sets, getattr(model, "label_space", "")):
+            if name in SYNTHETIC or name == HELDOUT:
+                continue
+            try:
+                out[name] = open_dataset(name).fingerprint()
+            except VisauditError as err:
+                if "auto" not in cfg.ood_sets:
+                    raise VisauditError(f"ood: OOD set {name!r} cannot be opened: {err}") from err
+                out[name] = "unavailable"  # skipped by `auto`; the key changes once it appears
+        return out
+
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import pandas as pd
 
@@ -135,7 +152,7 @@ class OODProbe(Probe):
 
         cfg = self.config
         info = ctx.model.info
-        identity = getattr(ctx.label_map, "kind", "") == "identity"
+        identity = ctx.label_map.kind == "identity"
         names = resolve_sets(cfg.ood_sets, info.label_space)
         warnings: list[str] = []
         heldout = None
@@ -153,8 +170,10 @@ class OODProbe(Probe):
                 return {}
             return {"all": None, HELDOUT_SET: keep} if held else {"all": None}
 
+        calls = ctx.model_calls()
+
         def pass_over(view: dict[str, Any], fit_split=None):
-            return lambda batches: collect_chunk(ctx.model, batches, view, cfg.odin_temperature, cfg.odin_eps,
+            return lambda batches: collect_chunk(calls, batches, view, cfg.odin_temperature, cfg.odin_eps,
                                                  fit_split)
 
         id_chunks = ctx.map_chunks(pass_over(views(heldout is not None), (cfg.fit_fraction, ctx.seed)), tag="id")
@@ -248,9 +267,8 @@ class OODProbe(Probe):
 
     def _subset(self, ctx: "ProbeContext", n: int, label: str, exclude: np.ndarray | None = None) -> np.ndarray:
         cap = self.config.max_ood_images
-        max_images = getattr(ctx, "max_images", None)
-        if max_images:
-            cap = min(cap, int(max_images))
+        if ctx.max_images:
+            cap = min(cap, int(ctx.max_images))
         pool = np.arange(n, dtype=np.int64)
         if exclude is not None:
             pool = np.setdiff1d(pool, exclude)
@@ -261,10 +279,10 @@ class OODProbe(Probe):
 
     @staticmethod
     def _fit_labels(ctx: "ProbeContext", id_set) -> np.ndarray | None:
-        kind = getattr(ctx.label_map, "kind", "")
+        kind = ctx.label_map.kind
         if kind == "identity":
             return id_set.labels
-        if kind == "subset" and getattr(ctx.label_map, "indices", None) is not None:
+        if kind == "subset" and ctx.label_map.indices is not None:
             return np.asarray(ctx.label_map.indices)[id_set.labels]
         return None  # model predictions
 

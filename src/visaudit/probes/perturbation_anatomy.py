@@ -45,7 +45,8 @@ class PerturbationAnatomyProbe(Probe):
     """Share of adversarial perturbation energy in the border band and in the Y channel."""
 
     name = "perturbation-anatomy"
-    version = 1
+    version = 2  # attack restarts drawn per image
+    random = True
     Config = PerturbationAnatomyConfig
     headline = "border_energy_share"
     needs_grad = True
@@ -78,7 +79,7 @@ class PerturbationAnatomyProbe(Probe):
                 x = b.x.float()
                 x_adv, robust, _ = run_attack(cfg.attack, oracle, x, b.y, norm=cfg.norm, eps=parse_eps(cfg.eps),
                                               options={cfg.attack: cfg.attack_options or {}},
-                                              generator=ctx.generator(f"anatomy:{int(b.index[0])}"))
+                                              generator=ctx.sample_rng("anatomy", b.index))
                 delta = (x_adv - x)
                 keep = delta.flatten(1).abs().amax(1) > 0
                 keep &= ~robust

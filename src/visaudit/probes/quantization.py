@@ -61,7 +61,7 @@ class QuantizationSensitivityProbe(Probe):
     """Which layers tolerate low-bit weights; mixed precision versus uniform at equal size."""
 
     name = "quantization-sensitivity"
-    version = 1
+    version = 2  # 2: the Hessian trace is of one loss over the whole Hessian sample
     Config = QuantizationConfig
     needs_grad = True  # only for the optional Hessian trace
     metrics = {
@@ -75,6 +75,7 @@ class QuantizationSensitivityProbe(Probe):
         "mixed_minus_uniform_top1": MetricSpec(True, "mixed-precision minus uniform top-1 at equal size"),
         "hessian_rank_corr": MetricSpec(True, "Spearman correlation, HAWQ-V2 score vs measured sensitivity"),
     }
+    random = True  # Rademacher probes of the Hessian trace
     headline = "mixed_precision_top1"
 
     def check(self, model: Any, dataset: Any) -> None:
@@ -195,20 +196,16 @@ class QuantizationSensitivityProbe(Probe):
         if cfg.hessian_iters > 0:
             hidx = sample[: max(1, cfg.hessian_images)]
             params = {nm: mods[nm].weight for nm in names}
-            traces = {nm: 0.0 for nm in names}
-            n_b = 0
-            gen = ctx.generator("hutchinson")
-            for b in ctx.batches(indices=hidx):
-                x, y = b.x.clone(), b.y.clone()  # leave inference mode tensors behind
+            # one loss over the whole Hessian sample, so the trace does not depend on the batch size
+            parts = [(b.x.clone(), b.y.clone()) for b in ctx.batches(indices=hidx)]  # out of inference mode
+            x = torch.cat([p[0] for p in parts])
+            y = torch.cat([p[1] for p in parts])
 
-                def loss_fn() -> "torch.Tensor":
-                    p = ctx.scores(model(x)).clamp_min(1e-12)
-                    return torch.nn.functional.nll_loss(p.log(), y)
+            def loss_fn() -> "torch.Tensor":
+                p = ctx.scores(ctx.logits(x)).clamp_min(1e-12)
+                return torch.nn.functional.nll_loss(p.log(), y)
 
-                for nm, t in hutchinson_traces(loss_fn, params, cfg.hessian_iters, gen).items():
-                    traces[nm] += t
-                n_b += 1
-            traces = {nm: t / max(n_b, 1) for nm, t in traces.items()}
+            traces = hutchinson_traces(loss_fn, params, cfg.hessian_iters, ctx.generator("hutchinson"))
             hawq = {
                 nm: traces[nm] / numels[nm] * float(((qw[(nm, bits[jb])] - weights[nm]) ** 2).sum())
                 for nm in names

@@ -124,7 +124,8 @@ class ShapeBiasProbe(Probe):
             for b in batches:
                 decisive = None
                 if describe is not None:
-                    logits, decisive = describe(ctx.model.normalize(b.x))
+                    with ctx.autocast():  # a zero-shot model's description head, in the run's precision
+                        logits, decisive = describe(ctx.model.normalize(b.x))
                     probs = ctx.scores(logits.float())
                 else:
                     probs = ctx.scores(forward(b.x))
@@ -170,7 +171,8 @@ class ShapeBiasProbe(Probe):
             steering: dict[str, dict[str, float]] = {}
             for set_name, templates in cfg.steering_templates.items():
                 steered = Classifier(steer(list(templates)), ctx.model.info).to(ctx.device).eval()
-                srows = self._decisions(ctx, lambda x, m=steered: m(x).float(), subject, f"prompt-{set_name}")
+                srows = self._decisions(ctx, lambda x, m=steered: _steered_logits(ctx, m, x), subject,
+                                        f"prompt-{set_name}")
                 sres = shape_bias_from_decisions(srows, per_category=False)
                 steering[set_name] = {k: float(sres[k]) for k in ("shape_bias", "shape_match", "texture_match")}
                 metrics[f"shape_bias_prompt@{set_name}"] = steering[set_name]["shape_bias"]
@@ -180,3 +182,9 @@ class ShapeBiasProbe(Probe):
         elif cfg.prompt_steering and steer is None:
             data["prompt_steering"] = "skipped: not a zero-shot model"
         return ProbeResult(metrics=metrics, data=data, samples=rows, warnings=warnings)
+
+
+def _steered_logits(ctx: "ProbeContext", model: Any, x: Any) -> Any:
+    """Logits of a re-prompted zero-shot head, in the run's precision."""
+    with ctx.autocast():
+        return model(x).float()

@@ -39,7 +39,8 @@ class SolarizationProbe(Probe):
     """Accuracy under solarization: threshold sweep (worst case) and RandSol robust accuracy."""
 
     name = "solarization"
-    version = 1
+    version = 2  # 2: RandSol thresholds drawn per image (seeded by its dataset position)
+    random = True
     Config = SolarizationConfig
     headline = "randsol_top1"
     metrics = {
@@ -61,6 +62,7 @@ class SolarizationProbe(Probe):
         import torch
 
         from visaudit.perturb.solarize import solarize, sweep_thresholds
+        from visaudit.rng import rand
 
         cfg = self.config
         ts = sweep_thresholds(cfg.step)
@@ -77,10 +79,10 @@ class SolarizationProbe(Probe):
                 clean += float((predict(b.x) == b.y).sum())
                 for i, t in enumerate(ts):
                     sweep[i] += float((predict(solarize(b.x, t)) == b.y).sum())
-                g = ctx.generator(f"randsol/{int(b.index[0])}")
+                g = ctx.sample_rng("randsol", b.index)
                 alive = torch.ones(len(b.y), dtype=torch.bool, device=b.x.device)
                 for it in range(cfg.randsol_iterations):
-                    t = torch.rand(len(b.y), generator=g, device=g.device).to(b.x.device)
+                    t = rand(g, (len(b.y),), device=b.x.device)
                     idx = alive.nonzero().flatten()
                     if idx.numel():
                         ok = predict(solarize(b.x[idx], t[idx])) == b.y[idx]

@@ -165,20 +165,24 @@ def synthetic_record(model: str, probe: str, rnd: random.Random, skill: float) -
     metrics, info, data = _probe_payload(probe, rnd, skill)
     ds = DATASET.get(probe, "cifar10-test")
     key = hashlib.sha256(f"{model}|{probe}|{ds}".encode()).hexdigest()[:20]
-    return {
-        "schema": 1, "key": key, "status": "ok",
-        "model": {"name": model, "source": "synthetic", "arch": model.split("-")[0], "weights_sha256": key * 3,
-                  "n_params": rnd.randint(200_000, 30_000_000), "label_space": "cifar10", "num_classes": 10,
-                  "preprocess": {"input_size": [3, 32, 32], "interpolation": "bilinear", "crop_pct": 1.0,
-                                 "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 32}},
-        "probe": {"name": probe, "version": 1, "config": {}},
-        "dataset": {"name": ds, "path": f"/data/{ds}", "fingerprint": "0" * 16, "label_space": "cifar10", "n_total": 10000},
-        "metrics": metrics, "metric_info": info, "data": data,
-        "n_samples": 1000, "failed_images": 0, "nonfinite_outputs": 0, "seed": 0, "max_images": 1000,
-        "device": "cpu", "timings": {"total_s": rnd.uniform(1, 100)},
-        "provenance": {"versions": {}, "git": None, "created_at": "2026-01-01T00:00:00+00:00"},
-        "samples_file": None, "artifacts": [], "warnings": [], "error": None,
-    }
+    from visaudit.engine.record import Record
+
+    return Record(
+        key=key, status="ok",
+        model={"name": model, "source": "synthetic", "arch": model.split("-")[0], "weights_sha256": key * 3,
+               "n_params": rnd.randint(200_000, 30_000_000), "label_space": "cifar10", "num_classes": 10,
+               "preprocess": {"input_size": [3, 32, 32], "interpolation": "bilinear", "crop_pct": 1.0,
+                              "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 32}},
+        probe={"name": probe, "version": 1, "config": {}},
+        dataset={"name": ds, "path": f"/data/{ds}", "fingerprint": "0" * 16, "label_space": "cifar10",
+                 "n_total": 10000},
+        label_map={"kind": "identity", "model_space": "cifar10", "data_space": "cifar10", "n_classes": 10,
+                   "protocol": "full (10 classes)"},
+        label_protocol="full (10 classes)", seed=0, max_images=1000,
+        metrics=metrics, metric_info=info, data=data, n_samples=1000, n_selected=1000,
+        run={"device": "cpu"}, timings={"total_s": rnd.uniform(1, 100)},
+        provenance={"versions": {}, "git": None, "created_at": "2026-01-01T00:00:00+00:00"},
+    ).to_dict()
 
 
 def synthetic_records(n_models: int = 7, seed: int = 0, probes: list[str] | None = None) -> list[dict[str, Any]]:
