@@ -118,15 +118,15 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
                      probe_config=probe_config, quiet=quiet, log=log)
 
 
-def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
-              store: str | Path = DEFAULT_STORE, probe_config: dict[str, dict[str, Any]] | None = None,
-              quiet: bool = True, log=None) -> Results:
-    """:func:`audit` with its options as one :class:`~visaudit.engine.options.RunOptions`."""
+def plan(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
+         probe_config: dict[str, dict[str, Any]] | None = None) -> tuple[list, list[str], bool]:
+    """The jobs of an audit with their keys, computing nothing (a dry run).
+
+    Returns:
+        ``(jobs, skipped datasets, implicit)``: ``implicit`` is True for the embedded default plan.
+    """
     from visaudit.data.catalog import open_dataset
     from visaudit.engine.plan import make_probe, needs_device, plan_jobs, resolve_models
-    from visaudit.engine.progress import make_bars
-    from visaudit.engine.runner import refused_record
-    from visaudit.engine.store import Store
     from visaudit.errors import DataNotFoundError
 
     model_names, probe_names, dataset_names, implicit = default_plan(models, probes, datasets)
@@ -135,7 +135,6 @@ def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "
     if unknown_cfg:
         raise VisauditError(f"probe_config names probes that are not run: {sorted(unknown_cfg)}")
     probe_objs = [make_probe(p, probe_config.get(p)) for p in probe_names]
-    st = Store(store)
     opened, skipped = [], []
     if any(p.needs_data for p in probe_objs):
         for name in dataset_names:
@@ -153,7 +152,20 @@ def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "
         from visaudit.engine.options import resolve_device
 
         device = resolve_device(None)
-    jobs = plan_jobs(entries, probe_objs, opened, opts, device)
+    return plan_jobs(entries, probe_objs, opened, opts, device), skipped, implicit
+
+
+def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
+              store: str | Path = DEFAULT_STORE, probe_config: dict[str, dict[str, Any]] | None = None,
+              quiet: bool = True, log=None) -> Results:
+    """:func:`audit` with its options as one :class:`~visaudit.engine.options.RunOptions`."""
+    from visaudit.engine.options import resolve_device
+    from visaudit.engine.progress import make_bars
+    from visaudit.engine.runner import refused_record
+    from visaudit.engine.store import Store
+
+    jobs, skipped, implicit = plan(models, probes, datasets, opts, probe_config=probe_config)
+    st = Store(store)
     if implicit:  # the default sweep drops cells that do not fit instead of reporting them
         jobs = [j for j in jobs if j.refused is None]
     refused = [j for j in jobs if j.refused]
@@ -175,10 +187,11 @@ def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "
         else:
             todo.append(job)
     if todo:
-        from visaudit.engine.options import resolve_device
-
         st.ensure_writable()
-        device = resolve_device(opts.device) if device is None or opts.device else device
+        planned = {j.keyed_by["numerics"].get("rng_device") for j in todo} - {None}
+        device = resolve_device(opts.device)
+        if planned and planned != {device.split(":")[0]}:  # cannot happen unless the machine changed
+            raise VisauditError(f"keys were planned for device {planned} but the run resolved {device}")
         if opts.backend == "ray":
             from visaudit.engine.backends import run_on_ray
 

@@ -106,7 +106,7 @@ def imagenet16_table() -> Path:
 
 
 @lru_cache(maxsize=None)
-def _imagenet16_cached(path: str) -> LabelSpace:
+def _imagenet16_cached(path: str, sha256: str) -> LabelSpace:  # the digest keys the cache: an edited table is re-read
     groups: dict[str, list[int]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
@@ -119,7 +119,10 @@ def _imagenet16_cached(path: str) -> LabelSpace:
 
 def imagenet16() -> LabelSpace:
     """The 16 entry-level categories of Geirhos et al., alphabetical, with their ImageNet indices."""
-    return _imagenet16_cached(str(imagenet16_table()))
+    from visaudit.data.fingerprint import file_digest
+
+    table = imagenet16_table()
+    return _imagenet16_cached(str(table), file_digest(table))
 
 
 def cifar10() -> LabelSpace:
