@@ -5,7 +5,7 @@ cue-conflict), ``filters`` (the four CIFAR ResNets and efficientnet_lite0) and
 ``quantization-sensitivity`` (cifar10_resnet20) through :func:`visaudit.audit`, stores the
 records in ``--store`` and prints: the criticality profiles, the filter statistics per depth
 bin with the between-model divergence, and the mixed-precision versus uniform comparison.
-The PNG figures are the probes' artifacts in the store.
+The report (`visaudit report`) draws the figures from these records.
 
 Usage:
     PYTHONPATH=src python scripts/mechanics_figures.py --store /tmp/mech-store

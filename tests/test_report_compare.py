@@ -57,7 +57,7 @@ def synth_store(tmp_path_factory):
 
 
 def test_compare_table_and_every_pair_agrees_with_hand_computation(synth_store):
-    comp = compare(synth_store)
+    comp = compare(synth_store, metrics=["all"])
     assert comp.table.shape[0] == 6
     assert {"top1 [accuracy]", "top1 [corruptions]", "mce", "shape_bias", "ece", "spectral_bias",
             "cb_bandwidth"} <= set(comp.table.columns)
@@ -119,3 +119,15 @@ def test_comparison_renders_all_formats(synth_store):
     csv = comp.render("csv", "bias")
     assert csv.splitlines()[0] == "bias,target,target_higher_is_better,n,spearman_rho,spearman_p,kendall_tau,kendall_p"
     assert comp.render("latex", "models").count("\\begin{tabular}") == 1
+
+
+def test_compare_shows_headline_metrics_unless_more_are_named(synth_store):
+    comp = compare(synth_store)
+    cols = set(comp.table.columns)
+    assert {"mce", "shape_bias", "ece", "top1"} <= {c.split(" [")[0] for c in cols}
+    assert "top1 [corruptions]" not in cols and not any(c.startswith("class_top1") for c in cols)
+    wider = compare(synth_store, metrics=["top5"])
+    assert set(wider.table.columns) == cols | {"top5"}
+    text = comp.render("md", "models")
+    assert max(len(line) for line in text.splitlines()) < len(compare(synth_store, metrics=["all"]).render(
+        "md", "models").splitlines()[2])

@@ -8,7 +8,7 @@ import pytest
 
 from visaudit.report.figures import figures_for
 from visaudit.report.figures.common import parse_attack, parse_condition
-from visaudit.report.records import RecordBook, headline_metric, read_record_files
+from visaudit.report.records import RecordBook, headline_metric, load_records
 from visaudit.report.render import render_report
 from visaudit.report.svg import nice_ticks
 from visaudit.report.synthetic import PROBES, synthetic_record, synthetic_records, write_store
@@ -67,7 +67,7 @@ def synth(tmp_path_factory):
 
 def test_every_probe_layout_is_drawn(synth):
     root, recs, _ = synth
-    book = RecordBook(read_record_files(root / "store"), root / "store")
+    book = RecordBook(load_records(root / "store"), root / "store")
     for probe in PROBES:
         rec = book.for_model("synthetic-model-00", probe)[0]
         figs = figures_for(rec, book.artifact_path, book.for_probe(probe))
@@ -141,7 +141,9 @@ def test_malformed_layouts_never_raise(tmp_path):
     res = render_report(tmp_path / "store", tmp_path / "out")
     html = res.path.read_text(encoding="utf-8")
     assert "future-probe" in html and ">curve</div>" in html
-    assert "just-a-string" in html
+    # a record that no schema can read is refused by name, not half-drawn
+    assert "just-a-string" not in html and "odd.json" in html and "Skipped records" in html
+    assert any("odd.json" in n for n in res.notes)
 
 
 def test_artifact_images_are_inlined(tmp_path):

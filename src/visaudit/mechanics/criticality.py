@@ -192,7 +192,7 @@ def accumulate(
 def scan_chunk_fn(ctx, scanner, variants: dict, names: list[str], n_variants: int) -> Callable:
     """A ``map_chunks`` function: for each batch, swap in every module variant and accumulate
     cosine, KL and top-1 sums (shared by layer criticality and quantization sensitivity)."""
-    from visaudit.probes.base import ChunkResult
+    from visaudit.engine.types import ChunkResult
 
     index = {n: i for i, n in enumerate(names)}
 

@@ -54,7 +54,6 @@ class FilterStatsProbe(Probe):
         from torch import nn
 
         from visaudit.mechanics.filter_stats import filter_histograms, filter_stats
-        from visaudit.mechanics.plots import filter_stats_png
 
         cfg: FilterStatsConfig = ctx.config  # type: ignore[assignment]
         net = getattr(ctx.model, "net", ctx.model)
@@ -87,9 +86,7 @@ class FilterStatsProbe(Probe):
         metrics["mean_sparsity"] = float(np.mean([r["sparsity"] for r in rows]))
         metrics["mean_variance_entropy_norm"] = float(np.mean([r["variance_entropy_norm"] for r in rows]))
         metrics["mean_orthogonality"] = float(np.mean([r["orthogonality"] for r in rows]))
-        png = filter_stats_png(rows, f"{ctx.model.info.name}: 3x3 filter statistics")
         return ProbeResult(
             metrics=metrics,
             data={"layers": rows, "hist_bins": cfg.hist_bins, "basis": "dct3"},
-            artifacts={"filter_stats.png": png},
         )

@@ -86,7 +86,6 @@ class LayerCriticalityProbe(Probe):
         import torch
 
         from visaudit.mechanics import criticality as C
-        from visaudit.mechanics.plots import criticality_profile_png
         from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
 
         cfg: LayerCriticalityConfig = ctx.config  # type: ignore[assignment]
@@ -136,5 +135,4 @@ class LayerCriticalityProbe(Probe):
             "n_images": int(merged.n),
             "most_critical": [r["module"] for r in sorted(rows, key=lambda r: -r["criticality"])[:5]],
         }
-        png = criticality_profile_png(rows, f"{model.info.name}: layer criticality ({cfg.reset})")
-        return ProbeResult(metrics=metrics, data=data, artifacts={"criticality_profile.png": png}, warnings=warnings)
+        return ProbeResult(metrics=metrics, data=data, warnings=warnings)

@@ -94,7 +94,6 @@ class QuantizationSensitivityProbe(Probe):
 
         from visaudit.mechanics import criticality as C
         from visaudit.mechanics.hessian import hutchinson_traces, spearman
-        from visaudit.mechanics.plots import quantization_png
         from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
         from visaudit.mechanics.quantize import fake_quantize, greedy_allocation, model_size_bits
 
@@ -225,5 +224,4 @@ class QuantizationSensitivityProbe(Probe):
                 r["hessian_trace"] = traces[r["module"]]
                 r["hawq_score"] = hawq[r["module"]]
 
-        png = quantization_png(sizes_mb, whole, f"{model.info.name}: mixed precision vs uniform")
-        return ProbeResult(metrics=metrics, data=data, artifacts={"quantization.png": png})
+        return ProbeResult(metrics=metrics, data=data)

@@ -43,6 +43,8 @@ def compare_command(
     table: str = typer.Option("all", "--table", help="models, correlations, bias or all"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="write to this file instead of stdout"),
     min_models: int = typer.Option(3, "--min-models", help="leave out pairs with fewer models"),
+    metrics: Optional[List[str]] = typer.Option(None, "--metrics",
+                                                help="metrics shown besides each probe's headline ('all': every one)"),
 ) -> None:
     """Compare models: metric table, Spearman/Kendall correlations, which bias predicts what."""
     from visaudit.report.comparison import compare
@@ -52,7 +54,7 @@ def compare_command(
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     if not (store / "records").is_dir():
         raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
-    comp = compare(store, models=model or None, min_models=min_models)
+    comp = compare(store, models=model or None, min_models=min_models, metrics=metrics)
     if model:
         missing = sorted(set(model) - set(comp.table.index))
         if missing:

@@ -239,7 +239,8 @@ def correlation_rows(book: RecordBook, models: Iterable[str] | None = None, min_
 
 
 def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_models: int = 3,
-            records: list[dict[str, Any]] | None = None, pairs: str = "all") -> Comparison:
+            records: list[dict[str, Any]] | None = None, pairs: str = "all",
+            metrics: Iterable[str] | None = None) -> Comparison:
     """Compare models of a store: metric table, pairwise rank correlations, bias analysis.
 
     Args:
@@ -248,16 +249,30 @@ def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_mode
         min_models: pairs with fewer models holding both metrics are left out.
         records: use these records instead of loading the store (for tests).
         pairs: ``"all"`` or ``"bias"`` (see :func:`correlation_rows`).
+        metrics: metric names shown in the per-model table besides each probe's headline
+            (``["all"]``: every compared metric). The correlations always use every metric.
     """
     import pandas as pd
 
     book = RecordBook(records if records is not None else load_records(store_dir), store_dir)
     values, columns, rows, bias_rows = correlation_rows(book, models, min_models, pairs)
     subjects = sorted({m for v in values.values() for m in v})
-    table = pd.DataFrame({label: [v.get(m, math.nan) for m in subjects] for label, v in values.items()},
+    shown = _shown_columns(book, columns, list(metrics or []))
+    table = pd.DataFrame({label: [values[label].get(m, math.nan) for m in subjects] for label in shown},
                          index=pd.Index(subjects, name="model"))
     return Comparison(table=table, columns=columns, correlations=pd.DataFrame(rows, columns=CORR_COLUMNS),
                       bias=pd.DataFrame(bias_rows, columns=BIAS_COLUMNS))
+
+
+def _shown_columns(book: RecordBook, columns: dict[str, MetricColumn], wanted: list[str]) -> list[str]:
+    """Column labels of the per-model table: each (probe, dataset)'s headline plus ``wanted``."""
+    from visaudit.report.records import headline_metric
+
+    if "all" in wanted:
+        return list(columns)
+    heads = {(probe, ds): headline_metric(rec) for (_, probe, ds), rec in book.latest.items() if is_ok(rec)}
+    return [label for label, col in columns.items()
+            if col.name in wanted or heads.get((col.probe, col.dataset)) == col.name]
 
 
 __all__ = ["compare", "correlation_rows", "Comparison", "rank_correlation"]

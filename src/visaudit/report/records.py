@@ -46,35 +46,17 @@ HEADLINE_FALLBACK = {
 }
 
 
-def read_record_files(store_dir: str | Path) -> list[dict[str, Any]]:
-    """Read every ``<store>/records/*.json`` (sorted by file name); unreadable files are skipped.
+def load_store(store_dir: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """All readable records of a store (current schema) and one line per record it skipped."""
+    from visaudit.engine.store import Store
 
-    This is the stand-in for ``visaudit.engine.store.Store(path).records()``; see
-    :func:`load_records`.
-    """
-    out = []
-    for path in sorted(Path(store_dir, "records").glob("*.json")):
-        try:
-            rec = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(rec, dict):
-            rec.setdefault("key", path.stem)
-            out.append(rec)
-    return out
+    st = Store(Path(store_dir))
+    return [dict(r) for r in st.records()], list(st.problems)
 
 
 def load_records(store_dir: str | Path) -> list[dict[str, Any]]:
-    """All records of a store as plain dicts.
-
-    Uses the core's ``Store(path).records()`` when it exists and falls back to reading the
-    JSON files directly, so the report works on a bare folder of records too.
-    """
-    try:
-        from visaudit.engine.store import Store
-    except ImportError:
-        return read_record_files(store_dir)
-    return [dict(r) for r in Store(Path(store_dir)).records()]
+    """All readable records of a store as plain dicts (see :func:`load_store`)."""
+    return load_store(store_dir)[0]
 
 
 def _finite(v: Any) -> float | None:

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from visaudit.report.assets import CSS, JS
 from visaudit.report.figures import Figure, across, figures_for
 from visaudit.report.figures.bias import shape_bias_subjects
-from visaudit.report.records import (PROBE_ORDER, RecordBook, dataset_name, is_ok, load_records, metrics_of,
+from visaudit.report.records import (PROBE_ORDER, RecordBook, dataset_name, is_ok, load_store, metrics_of,
                                      model_name, n_of, probe_name, probe_version)
 from visaudit.report.svg import fmt
 
@@ -259,9 +259,15 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
         the written path, counts and the ids of every figure on the page.
     """
     store_dir, out_dir = Path(store_dir), Path(out_dir)
-    book = RecordBook(records if records is not None else load_records(store_dir), store_dir)
+    skipped: list[str] = []
+    if records is None:
+        records, skipped = load_store(store_dir)
+    book = RecordBook(records, store_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     page = _Page(book, out_dir)
+    page.notes.extend(f"skipped: {s}" for s in skipped)
+    skipped_html = ("<h2 id=skipped>Skipped records</h2><ul>" + "".join(f"<li>{escape(s)}</li>" for s in skipped)
+                    + "</ul>") if skipped else ""
     models = book.models()
     all_probes = list(dict.fromkeys(PROBE_ORDER + book.probes()))
     leaderboard = _leaderboard(page)
@@ -281,7 +287,7 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
         f'<h2 id="leaderboard-h">Leaderboard</h2>{leaderboard}'
         f'<h2 id="across">Across models</h2>{across}'
         f"<h2>Model cards</h2>{cards or '<p class=meta>The store holds no records.</p>'}"
-        f"</main><script>{JS}</script></body></html>"
+        f"{skipped_html}</main><script>{JS}</script></body></html>"
     )
     path = out_dir / "index.html"
     path.write_text(doc, encoding="utf-8")
