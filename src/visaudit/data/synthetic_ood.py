@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -109,24 +108,3 @@ def synthetic_ood(kind: str, n: int = 1000, seed: int = 0) -> SyntheticOOD:
         resize_policy="direct", fingerprint_parts=[("synthetic", kind, n, seed, GENERATOR_VERSION)],
         note=f"synthetic far-OOD set generated at the model's input size (seed {seed})", kind=kind, seed=seed,
     )
-
-
-# Factories with the signature of the core's dataset registry entries: fn(path) -> ImageDataset.
-def uniform_noise(path: Path | None = None) -> SyntheticOOD:
-    """1000 uniform-noise images."""
-    return synthetic_ood("uniform-noise")
-
-
-def gaussian_noise(path: Path | None = None) -> SyntheticOOD:
-    """1000 Gaussian-noise images."""
-    return synthetic_ood("gaussian-noise")
-
-
-def blobs(path: Path | None = None) -> SyntheticOOD:
-    """1000 smooth-blob images."""
-    return synthetic_ood("blobs")
-
-
-def solid_colours(path: Path | None = None) -> SyntheticOOD:
-    """1000 solid-colour images."""
-    return synthetic_ood("solid-colours")

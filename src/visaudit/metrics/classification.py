@@ -13,13 +13,6 @@ def safe_ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray |
     return out if out.ndim else float(out)
 
 
-def topk_correct(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Boolean per sample: is the label among the ``k`` highest scores (ties broken by index)."""
-    k = min(k, scores.shape[1])
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return (top == labels[:, None]).any(axis=1)
-
-
 def nll(probs_of_true: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Negative log-likelihood per sample from the probability of the true class."""
     return -np.log(np.clip(probs_of_true, eps, 1.0))

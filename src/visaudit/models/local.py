@@ -128,5 +128,5 @@ def local_source(spec: str) -> ModelSource:
     load_state_dict(path)  # raises a clear error for files that are not checkpoints or need unpickling
     raise VisauditError(
         f"{path} is a state dict without an architecture: name it as ARCH@PATH, e.g. timm:resnet18@{path} "
-        "or cifar10_resnet20@{path}"
+        f"or cifar10_resnet20@{path}"
     )
