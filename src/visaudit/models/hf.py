@@ -34,6 +34,8 @@ class HFSource(ModelSource):
     """A ``transformers`` ``AutoModelForImageClassification`` with its image-processor settings."""
 
     protocol_packages = ("transformers",)
+    example = "hf:{tmp}/tiny-vit"
+    example_builds_offline = True
 
     def __init__(self, spec: str, repo: str) -> None:
         try:

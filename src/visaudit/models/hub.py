@@ -10,6 +10,7 @@ class TimmSource(ModelSource):
     """``timm:<name>``; preprocessing from the model's ``pretrained_cfg`` (timm ``resolve_data_config``)."""
 
     protocol_packages = ("timm",)
+    example = "timm:resnet18"
 
     def __init__(self, spec: str, name: str) -> None:
         import timm
@@ -47,8 +48,20 @@ class TimmSource(ModelSource):
         return lambda: timm.create_model(self.name, pretrained=False)
 
     def build(self):
+        import os
+
         import timm
 
+        from visaudit import settings
+
+        if settings.offline():  # the hub then answers from its cache only, at once, instead of retrying
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            try:
+                import huggingface_hub.constants as hf_constants
+
+                hf_constants.HF_HUB_OFFLINE = True  # read at import time; set it where it is looked up
+            except ImportError:
+                pass
         try:
             return timm.create_model(self.name, pretrained=True).eval()
         except Exception as err:
@@ -60,6 +73,7 @@ class TorchvisionSource(ModelSource):
     """``tv:<name>`` or ``tv:<name>:<WEIGHTS>`` (default: the weights enum's DEFAULT)."""
 
     protocol_packages = ("torchvision",)
+    example = "tv:resnet18"
 
     def __init__(self, spec: str, name: str, weights: str | None) -> None:
         import torchvision
@@ -97,8 +111,17 @@ class TorchvisionSource(ModelSource):
         return lambda: torchvision.models.get_model(self.name, weights=None)
 
     def build(self):
+        import os
+
+        import torch
         import torchvision
 
+        from visaudit import settings
+
+        cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(self.weights.url))
+        if settings.offline() and not os.path.exists(cached):
+            raise VisauditError(f"the weights of tv:{self.name} ({self.weights}) are not in torch's cache ({cached}) "
+                                f"and downloads are disabled ({settings.OFFLINE_ENV}=1)")
         try:
             return torchvision.models.get_model(self.name, weights=self.weights).eval()
         except Exception as err:

@@ -21,6 +21,9 @@ def _default_space(n: int) -> str:
 class CheckpointSource(ModelSource):
     """An architecture plus a weight file."""
 
+    example = "cifar10_resnet20@{tmp}/w.safetensors"
+    example_builds_offline = True
+
     def __init__(self, spec: str, arch_spec: str, path: Path, label_space: str | None) -> None:
         from visaudit.models import resolve_model
 
@@ -81,6 +84,9 @@ class CheckpointSource(ModelSource):
 
 class TorchScriptSource(ModelSource):
     """A TorchScript archive (``torch.jit.save``); preprocessing defaults to ImageNet's unless given."""
+
+    example = "{tmp}/model.ts"
+    example_builds_offline = True
 
     def __init__(self, spec: str, path: Path, label_space: str | None) -> None:
         self.spec, self.path, self.label_space = spec, path, label_space

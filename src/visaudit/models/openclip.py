@@ -205,6 +205,8 @@ class OpenClipSource(ModelSource):
     """``clip:<arch>:<weights>[:<label space>]`` (see the module docstring)."""
 
     protocol_packages = ("open_clip_torch",)
+    example = "clip:tiny-clip-test:random:cifar10"
+    example_builds_offline = True
 
     def __init__(self, spec: str, templates: Sequence[str] | None = None,
                  descriptions: str | os.PathLike | dict[str, list[str]] | None = None,

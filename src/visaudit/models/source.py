@@ -17,6 +17,10 @@ class ModelSource:
     """
 
     protocol_packages: ClassVar[tuple[str, ...]] = ()
+    # a spec this source resolves without a network (``{tmp}``: a folder where the test
+    # writes the file the spec names), and whether that example also builds offline
+    example: ClassVar[str] = ""
+    example_builds_offline: ClassVar[bool] = False
 
     def info(self) -> ModelInfo:
         raise NotImplementedError

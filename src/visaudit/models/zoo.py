@@ -28,6 +28,8 @@ class EfficientNetLite(ModelSource):
     ``tf_efficientnet_lite*`` (the tensors correspond one to one; ``num_batches_tracked`` skipped)."""
 
     protocol_packages = ("timm",)
+    example = "efficientnet_lite0"
+    example_builds_offline = True
 
     def __init__(self, name: str, variant: int) -> None:
         self.name, self.variant = name, variant
@@ -82,6 +84,9 @@ class EfficientNetLite(ModelSource):
 class CifarResNetSource(ModelSource):
     """``cifar10_resnet{20,32,44,56}``: akamaster's checkpoints, resolved through ``VISAUDIT_WEIGHTS``
     (``cifar10-resnet-akamaster/<file>``), the cache, or downloaded from GitHub and checked by sha256."""
+
+    example = "cifar10_resnet20"
+    example_builds_offline = True
 
     def __init__(self, name: str, depth: int) -> None:
         self.name, self.depth = name, depth
