@@ -21,8 +21,8 @@ the way in and out because parent code may modify module outputs in place
 (``out += identity``).
 
 Example:
-    >>> scanner = ModuleSwapScanner(model, model.net, x[:1])
-    >>> for target, key, logits in scanner.scan(x, {"fc": [("zeros", zero_state)]}):
+    >>> scanner = ModuleSwapScanner(model, model.net, x[:1])  # doctest: +SKIP
+    >>> for target, key, logits in scanner.scan(x, {"fc": [("zeros", zero_state)]}):  # doctest: +SKIP
     ...     pass
 """
 from __future__ import annotations
