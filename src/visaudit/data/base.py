@@ -188,7 +188,7 @@ def collate(items: list[tuple[np.ndarray | None, int, int]]) -> dict[str, Any]:
     """DataLoader collate: stacks good images (uint8), lists positions of failed ones."""
     import torch
 
-    good = [it for it in items if it[0] is not None]
+    good = [(img, label, pos) for img, label, pos in items if img is not None]
     failed = [it[2] for it in items if it[0] is None]
     if good:
         x = torch.from_numpy(np.stack([g[0] for g in good]))

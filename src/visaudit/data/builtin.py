@@ -4,12 +4,13 @@ from __future__ import annotations
 import gzip
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from visaudit.data.base import ImageDataset, ImageDecodeError
 from visaudit.data.folders import _file_dataset, image_folder, list_images
-from visaudit.data.labels import cifar10, fashion_mnist, imagenet16
+from visaudit.data.labels import LabelSpace, cifar10, fashion_mnist, imagenet16
 from visaudit.data.fingerprint import file_digest
 from visaudit.data.resolver import Remote, resolve
 from visaudit.errors import VisauditError
@@ -125,14 +126,15 @@ class _ArrayLoader:
     def __init__(self, images: np.ndarray) -> None:
         self.images = images
 
-    def __call__(self, i: int):
+    def __call__(self, i: int) -> Any:
         from PIL import Image
 
         a = self.images[i]
         return Image.fromarray(a if a.ndim == 3 else a, mode=None).convert("RGB")
 
 
-def _array_dataset(name, images, labels, space, path: Path, split: str, also: list[Path] | None = None) -> ImageDataset:
+def _array_dataset(name: str, images: np.ndarray, labels: np.ndarray, space: LabelSpace, path: Path, split: str,
+                   also: list[Path] | None = None) -> ImageDataset:
     return ImageDataset(
         name=name, label_space=space, labels=labels, ids=[f"{split}/{i}" for i in range(len(labels))],
         load=_ArrayLoader(images), path=str(path), resize_policy="direct",

@@ -51,10 +51,10 @@ class DigestMemo:
     def digests(self, files: Sequence[str | os.PathLike]) -> list[str]:
         """The sha256 of each file, in order (hashing only those not remembered)."""
         paths = [os.path.abspath(os.fspath(f)) for f in files]
-        stats = []
+        stats: list[tuple[int, int, int]] = []
         for p in paths:
-            st = os.stat(p)
-            stats.append((st.st_size, st.st_mtime_ns, st.st_ino))
+            info = os.stat(p)
+            stats.append((info.st_size, info.st_mtime_ns, info.st_ino))
         known: dict[str, tuple[int, int, int, str]] = {}
         con = self._connect()
         if con is not None:
@@ -67,7 +67,8 @@ class DigestMemo:
                         known[row[0]] = (row[1], row[2], row[3], row[4])
             except sqlite3.Error:
                 known = {}
-        out, fresh = [], []
+        out: list[str] = []
+        fresh: list[tuple[str, int, int, int, str]] = []
         for p, st in zip(paths, stats):
             hit = known.get(p)
             if hit is not None and hit[:3] == st:

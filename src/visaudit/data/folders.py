@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,11 +78,11 @@ def image_folder(root: Path, name: str | None = None, *, resize_policy: str = "m
     if label_space is None:
         space, mapped = infer_label_space(classes)
     else:
-        mapped = [label_space.index_of(c) for c in classes]
-        if any(m is None for m in mapped):
-            bad = [c for c, m in zip(classes, mapped) if m is None]
+        found = [label_space.index_of(c) for c in classes]
+        if any(m is None for m in found):
+            bad = [c for c, m in zip(classes, found) if m is None]
             raise VisauditError(f"folders {bad[:5]} are not classes of {label_space.name}")
-        space = label_space
+        space, mapped = label_space, [int(m) for m in found if m is not None]
     files, labels = [], []
     for cls, lab in zip(classes, mapped):
         imgs = list_images(root / cls)
@@ -92,7 +93,8 @@ def image_folder(root: Path, name: str | None = None, *, resize_policy: str = "m
     return _file_dataset(name or str(root), root, files, labels, space, resize_policy, note)
 
 
-def _file_dataset(name, root, files, labels, space, resize_policy, note, aux=None) -> ImageDataset:
+def _file_dataset(name: str, root: Path, files: list[Path], labels: list[int], space: LabelSpace, resize_policy: str,
+                  note: str, aux: dict[str, np.ndarray] | None = None) -> ImageDataset:
     paths = [str(f) for f in files]
     return ImageDataset(
         name=name, label_space=space, labels=np.asarray(labels, dtype=np.int64),
@@ -107,7 +109,7 @@ class _PathLoader:
     def __init__(self, paths: list[str]) -> None:
         self.paths = paths
 
-    def __call__(self, i: int):
+    def __call__(self, i: int) -> Any:
         return open_image_file(self.paths[i])
 
 

@@ -11,7 +11,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from visaudit.errors import LabelSpaceMismatch, UnknownNameError
 from visaudit.registry import Registry
@@ -139,7 +139,8 @@ for _n, _f in {"imagenet1k": imagenet1k, "imagenet16": imagenet16, "cifar10": ci
 
 def label_space(name: str) -> LabelSpace:
     """Look up a label space by name."""
-    return LABEL_SPACES.get(name)()
+    space: LabelSpace = LABEL_SPACES.get(name)()
+    return space
 
 
 class LabelMap:
@@ -156,12 +157,13 @@ class LabelMap:
             is scored over all of the model's classes.
     """
 
-    def __init__(self, kind: str, model_space: str, data_space: LabelSpace, indices=None) -> None:
+    def __init__(self, kind: str, model_space: str, data_space: LabelSpace,
+                 indices: list[int] | None = None) -> None:
         self.kind = kind
         self.model_space = model_space
         self.data_space = data_space
         self.indices = indices
-        self._cache: dict = {}
+        self._cache: dict[tuple[str, str], "torch.Tensor"] = {}
 
     @property
     def num_classes(self) -> int:
@@ -201,7 +203,7 @@ class LabelMap:
         p = torch.softmax(logits, dim=1) @ mat
         return p / p.sum(dim=1, keepdim=True).clamp_min(1e-30)
 
-    def _mean_matrix(self):
+    def _mean_matrix(self) -> "torch.Tensor":
         import torch
 
         n_fine = len(imagenet1k())
@@ -210,7 +212,7 @@ class LabelMap:
             m[list(group), j] = 1.0 / len(group)
         return m
 
-    def _tensor(self, name, device, make):
+    def _tensor(self, name: str, device: "torch.device", make: "Callable[[], torch.Tensor]") -> "torch.Tensor":
         key = (name, str(device))
         if key not in self._cache:
             self._cache[key] = make().to(device)
@@ -240,8 +242,9 @@ def label_map(model_space: str, model_classes: int, data_space: LabelSpace,
         return LabelMap("subset", model_space, data_space, list(data_space.subset))
     if model_class_names:
         lower = {n.lower(): i for i, n in enumerate(model_class_names)}
-        idx = [lower.get(c.lower()) for c in data_space.classes]
-        if all(i is not None for i in idx):
+        found = [lower.get(c.lower()) for c in data_space.classes]
+        idx = [i for i in found if i is not None]
+        if len(idx) == len(found):
             if idx == list(range(model_classes)):
                 return LabelMap("identity", model_space, data_space)
             return LabelMap("subset", model_space, data_space, idx)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
 
 from visaudit.data.base import ImageDataset
@@ -73,7 +75,7 @@ class _Loader:
     def __init__(self, kind: str, seed: int, size: tuple[int, int] = (224, 224)) -> None:
         self.kind, self.seed, self.size = kind, seed, size
 
-    def __call__(self, i: int):
+    def __call__(self, i: int) -> Any:
         from PIL import Image
 
         return Image.fromarray(generate(self.kind, i, self.size, self.seed).transpose(1, 2, 0))

@@ -12,10 +12,11 @@ from visaudit.errors import VisauditError
 
 if TYPE_CHECKING:  # pragma: no cover
     from visaudit.engine.options import RunOptions
+    from visaudit.engine.plan import Job
 
 
 
-def _run_group(job_group, store_root: str, options: "RunOptions", device: str) -> list[dict]:
+def _run_group(job_group: list["Job"], store_root: str, options: "RunOptions", device: str) -> list[dict]:
     from visaudit.engine.progress import make_bars
     from visaudit.engine.runner import run_jobs
     from visaudit.engine.store import Store

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -14,6 +14,11 @@ from visaudit.engine.options import RunOptions
 from visaudit.engine.subset import select_indices
 from visaudit.engine.types import Batch, ChunkResult, ProbeContext
 from visaudit.rng import tag_seed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.data.labels import LabelMap
+    from visaudit.engine.store import Store
+    from visaudit.models.classifier import Classifier
 
 FAILED = "__failed__"
 NONFINITE = "__nonfinite__"
@@ -65,10 +70,12 @@ def plan_chunks(indices: np.ndarray, chunk_size: int, finished: dict[int, list[n
 class RunContext(ProbeContext):
     """Batches on the device, checkpointed chunks, OOM back-off, progress, seeded generators."""
 
-    def __init__(self, *, model, dataset, label_map, config, device: torch.device, store, key: str,
-                 indices, bars, options: RunOptions, batch_size: int, workers: int, chunk_size: int,
-                 precision: str) -> None:
-        self.model, self.dataset, self.label_map, self.config = model, dataset, label_map, config
+    def __init__(self, *, model: Classifier, dataset: ImageDataset | None, label_map: LabelMap | None, config: Any,
+                 device: torch.device, store: Store, key: str, indices: np.ndarray | None, bars: Any,
+                 options: RunOptions, batch_size: int, workers: int, chunk_size: int, precision: str) -> None:
+        # dataset and label map are None only for weight-only probes (``needs_data = False``)
+        self.model, self.config = model, config
+        self.dataset, self.label_map = dataset, label_map  # type: ignore[assignment]
         self.device, self.store, self.key, self.bars = device, store, key, bars
         self.options = options
         self.seed, self.max_images, self.strict = options.seed, options.max_images, options.strict
@@ -99,11 +106,8 @@ class RunContext(ProbeContext):
 
     # -- data -------------------------------------------------------------------------------
     def open_dataset(self, name_or_path: str, **kwargs: Any) -> ImageDataset:
-        from visaudit.data.base import Preprocess
-
-        info = self.model.info
         ds = open_dataset(name_or_path, **kwargs)
-        return ds.bind(Preprocess(tuple(info.input_size), info.interpolation, info.crop_pct), strict=self.strict)
+        return ds.bind(self.model.info.preprocess(), strict=self.strict)
 
     def subset_indices(self, dataset: ImageDataset, tag: str) -> np.ndarray:
         """The positions a pass uses: the job's subset for the main dataset, a seeded one elsewhere."""
@@ -115,8 +119,8 @@ class RunContext(ProbeContext):
         dataset = dataset or self.dataset
         if indices is None:
             indices = self.subset_indices(dataset, "main")
-        loader = torch.utils.data.DataLoader(
-            _Positions(dataset, indices), batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
+        loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
+            _Positions(dataset, indices),  # type: ignore[arg-type]  # a map-style dataset by protocol batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
             collate_fn=collate, pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
         for raw in loader:
@@ -152,23 +156,23 @@ class RunContext(ProbeContext):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         with self.autocast():
             out = self.model(self._prepare(x))
-        out = out.float()
-        self._count(out)
-        return out
+        logits: torch.Tensor = out.float()
+        self._count(logits)
+        return logits
 
     def penultimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with self.autocast():
             feats, out = self.model.penultimate(self._prepare(x))
-        out = out.float()
-        self._count(out)
-        return feats.float(), out
+        logits: torch.Tensor = out.float()
+        self._count(logits)
+        return feats.float(), logits
 
     def generator(self, tag: str) -> torch.Generator:
         g = torch.Generator(device=self.device)
         g.manual_seed(tag_seed(self.seed, tag))
         return g
 
-    def progress(self, total: int, description: str, unit: str = "img"):
+    def progress(self, total: int, description: str, unit: str = "img") -> Any:
         return self.bars.add(total, description, unit=unit)
 
     # -- checkpointed passes ------------------------------------------------------------------
@@ -202,11 +206,12 @@ class RunContext(ProbeContext):
         merged.sums.pop(NONFINITE, None)
         return merged
 
-    def _run_chunk(self, fn, dataset, part, bar) -> ChunkResult:
+    def _run_chunk(self, fn: Callable[[Iterator[Batch]], ChunkResult], dataset: ImageDataset, part: np.ndarray,
+                   bar: Any) -> ChunkResult:
         while True:
             failed_before, nonfinite_before = set(self.failed), self.nonfinite
             try:
-                chunk = fn(_advancing(self.batches(dataset, part), bar))
+                chunk: ChunkResult = fn(_advancing(self.batches(dataset, part), bar))
                 break
             except RuntimeError as err:
                 if not is_oom(err) or self.batch_size <= 1:
@@ -231,11 +236,11 @@ class _Positions:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, i: int) -> tuple[np.ndarray | None, int, int]:
         return self.dataset[int(self.indices[i])]
 
 
-def _advancing(batches: Iterator[Batch], bar) -> Iterator[Batch]:
+def _advancing(batches: Iterator[Batch], bar: Any) -> Iterator[Batch]:
     for b in batches:
         yield b
         bar.advance(len(b.ids))

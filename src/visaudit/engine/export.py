@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 COLUMNS = ["model", "probe", "dataset", "metric", "value", "higher_is_better", "probe_version", "n_samples",
            "status", "key", "source", "weights_sha256", "seed", "max_images", "config_sha256", "label_protocol",
@@ -16,7 +19,7 @@ def config_hash(config: dict | None) -> str:
     return hashlib.sha256(canonical_json(config or {}).encode()).hexdigest()[:16]
 
 
-def records_to_frame(records: Iterable[dict]):
+def records_to_frame(records: Iterable[dict]) -> "pd.DataFrame":
     """A pandas DataFrame with :data:`COLUMNS`; records without metrics give one row with metric None."""
     import pandas as pd
 
@@ -44,7 +47,7 @@ def records_to_frame(records: Iterable[dict]):
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def write_table(frame, path: str, fmt: str) -> None:
+def write_table(frame: "pd.DataFrame", path: str, fmt: str) -> None:
     """Write csv, json (records) or parquet."""
     if fmt == "csv":
         frame.to_csv(path, index=False)

@@ -82,7 +82,8 @@ class RunOptions:
         """Which side of the rule a field is on: ``key``, ``record`` or ``none``."""
         for f in dataclasses.fields(RunOptions):
             if f.name == name:
-                return f.metadata["side"]
+                side: Side = f.metadata["side"]
+                return side
         raise KeyError(name)
 
     def to_record(self) -> dict[str, Any]:

@@ -62,7 +62,8 @@ def resolve_models(specs: list[str]) -> list[ModelEntry]:
 
 def make_probe(name: str, options: dict | None) -> Probe:
     cls = PROBES.get(name)
-    return cls(cls.Config.from_dict(options))
+    probe: Probe = cls(cls.Config.from_dict(options))
+    return probe
 
 
 def protocol_versions(packages: tuple[str, ...]) -> dict[str, str | None]:
@@ -82,7 +83,9 @@ def numerics(probe: Probe, opts: RunOptions, device: str | None) -> dict[str, An
     ``device`` is needed (and resolved by the caller) only for ``--amp`` and for probes that
     draw random numbers: torch's CPU and CUDA samplers give different streams.
     """
-    out: dict[str, Any] = {"precision": precision(opts.amp, device) if opts.amp else "fp32",
+    if opts.amp and device is None:
+        raise ValueError("--amp needs the device resolved for its key")
+    out: dict[str, Any] = {"precision": precision(opts.amp, device) if opts.amp and device else "fp32",
                            "channels_last": bool(opts.channels_last)}
     if probe.random:
         if device is None:
@@ -102,7 +105,7 @@ def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[Imag
     jobs: list[Job] = []
     described = {id(ds): ds.describe() for ds in datasets}
     for m in models:
-        pre = Preprocess(tuple(m.info.input_size), m.info.interpolation, m.info.crop_pct)
+        pre = m.info.preprocess()
         for probe in probes:
             targets: list[ImageDataset | None] = list(datasets) if probe.needs_data else [None]
             for ds in targets:

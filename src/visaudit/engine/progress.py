@@ -1,14 +1,17 @@
 """rich progress bars with images/s and ETA; a silent stand-in for quiet mode."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.text import Text
 
 
 class _Silent:
     def add(self, total: int, description: str, unit: str = "img") -> "_Handle":
         return _Handle(None, None)
 
-    def __enter__(self):
+    def __enter__(self) -> "_Silent":
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -19,7 +22,7 @@ class _Silent:
 
 
 class _Handle:
-    def __init__(self, progress, task) -> None:
+    def __init__(self, progress: Any, task: Any) -> None:
         self.progress, self.task = progress, task
 
     def advance(self, n: int) -> None:
@@ -39,7 +42,7 @@ class Bars:
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         class _Rate(TextColumn):
-            def render(self, task):  # images per second
+            def render(self, task: Any) -> "Text":  # units per second
                 from rich.text import Text
 
                 speed = task.finished_speed or task.speed
@@ -57,7 +60,7 @@ class Bars:
     def log(self, message: str) -> None:
         self.progress.console.print(message)
 
-    def __enter__(self):
+    def __enter__(self) -> "Bars":
         self.progress.__enter__()
         return self
 
@@ -65,5 +68,5 @@ class Bars:
         self.progress.__exit__(*exc)
 
 
-def make_bars(quiet: bool):
+def make_bars(quiet: bool) -> "_Silent | Bars":
     return _Silent() if quiet else Bars()

@@ -38,7 +38,7 @@ def refused_record(job: Job, opts: RunOptions) -> dict[str, Any]:
     return _record(job, "refused", opts, error={"type": "refused", "message": job.refused}).to_dict()
 
 
-def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars) -> list[dict]:
+def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars: Any) -> list[dict]:
     """Compute ``jobs`` (all cache misses) grouped by model; returns their records.
 
     ``device`` is the resolved device (:func:`visaudit.engine.options.resolve_device`).
@@ -90,19 +90,19 @@ def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, ba
     return out
 
 
-def _run_info(opts: RunOptions, dev, batch_size: int | None = None, **extra: Any) -> dict[str, Any]:
+def _run_info(opts: RunOptions, dev: Any, batch_size: int | None = None, **extra: Any) -> dict[str, Any]:
     info = {k: v for k, v in opts.to_record().items() if RunOptions.side(k) == "record"}
     info.update(device=str(dev), precision=precision(opts.amp, str(dev)), batch_size_used=batch_size, **extra)
     return info
 
 
-def _error(job: Job, opts: RunOptions, dev, err: BaseException) -> dict:
+def _error(job: Job, opts: RunOptions, dev: Any, err: BaseException) -> dict:
     return _record(job, "error", opts, run=_run_info(opts, dev),
                    error={"type": type(err).__name__, "message": str(err),
                           "traceback": traceback.format_exc()}).to_dict()
 
 
-def _run_one(job: Job, model, dev, store: Store, opts: RunOptions, *, bars, load_s: float) -> dict:
+def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, bars: Any, load_s: float) -> dict:
     import contextlib
 
     import torch
@@ -111,7 +111,9 @@ def _run_one(job: Job, model, dev, store: Store, opts: RunOptions, *, bars, load
     from visaudit.engine.subset import select_indices
 
     torch.manual_seed(opts.seed)
-    dataset = job.dataset.bind(job.preprocess, strict=opts.strict) if job.dataset is not None else None
+    dataset = None
+    if job.dataset is not None and job.preprocess is not None:
+        dataset = job.dataset.bind(job.preprocess, strict=opts.strict)
     indices = select_indices(len(dataset), opts.max_images, opts.seed) if dataset is not None else None
     probe = job.probe
     ctx = RunContext(

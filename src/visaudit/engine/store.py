@@ -30,6 +30,8 @@ import numpy as np
 from visaudit.errors import VisauditError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
     from visaudit.engine.types import ChunkResult
 
 
@@ -150,7 +152,7 @@ class Store:
             if include_errors or record.get("status") == "ok":
                 yield record
 
-    def samples(self, key: str):
+    def samples(self, key: str) -> "pd.DataFrame | None":
         """The per-sample table of a job as a DataFrame (None if none)."""
         import pandas as pd
 
@@ -182,7 +184,7 @@ class Store:
         arrays.update({f"stack:{k}": np.asarray(v) for k, v in chunk.stacks.items()})
         arrays["__n__"] = np.asarray(chunk.n)
         buf = io.BytesIO()
-        np.savez(buf, **arrays)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
         atomic_write(folder / f"{name}.npz", buf.getvalue())
         if chunk.rows is not None and len(chunk.rows):
             rbuf = io.BytesIO()

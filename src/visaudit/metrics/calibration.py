@@ -42,7 +42,7 @@ def bin_index(values: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
     return np.clip(idx, 0, n_bins - 1)
 
 
-def _binned_gaps(conf: np.ndarray, hit: np.ndarray, bins: np.ndarray, n_bins: int):
+def _binned_gaps(conf: np.ndarray, hit: np.ndarray, bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, ...]:
     count = np.bincount(bins, minlength=n_bins).astype(np.float64)
     conf_sum = np.bincount(bins, weights=conf, minlength=n_bins)
     hit_sum = np.bincount(bins, weights=hit.astype(np.float64), minlength=n_bins)
@@ -138,7 +138,8 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64) / temperature
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def nll_from_logits(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:

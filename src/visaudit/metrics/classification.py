@@ -15,4 +15,5 @@ def safe_ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray |
 
 def nll(probs_of_true: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     """Negative log-likelihood per sample from the probability of the true class."""
-    return -np.log(np.clip(probs_of_true, eps, 1.0))
+    out: np.ndarray = -np.log(np.clip(probs_of_true, eps, 1.0))
+    return out

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.data.base import Preprocess
 
 
 @dataclass
@@ -39,6 +42,13 @@ class ModelInfo:
     n_params: int | None = None
     config_source: str = "model"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def preprocess(self) -> "Preprocess":
+        """How images become this model's input (the dataset's resize policy is set when bound)."""
+        from visaudit.data.base import Preprocess
+
+        c, h, w = (int(v) for v in self.input_size)
+        return Preprocess((c, h, w), self.interpolation, self.crop_pct)
 
     def preprocess_dict(self) -> dict[str, Any]:
         return {
