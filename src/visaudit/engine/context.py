@@ -120,7 +120,8 @@ class RunContext(ProbeContext):
         if indices is None:
             indices = self.subset_indices(dataset, "main")
         loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
-            _Positions(dataset, indices),  # type: ignore[arg-type]  # a map-style dataset by protocol batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
+            _Positions(dataset, indices),  # type: ignore[arg-type]  # a map-style dataset by protocol
+            batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
             collate_fn=collate, pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
         for raw in loader:
