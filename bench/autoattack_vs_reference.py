@@ -17,8 +17,8 @@ import json
 import time
 
 import torch
-
 from _cifar_subset import cifar_subset
+
 from visaudit.attacks.autoattack import autoattack
 from visaudit.attacks.oracle import Oracle
 from visaudit.attacks.threat import inside, parse_eps

@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.corruption_fixtures import (cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr,  # noqa: E402
-                                       reference_outputs)
+from tests.corruption_fixtures import cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr, reference_outputs  # noqa: E402
 
 TOL = 1.5  # points
 from tests.corruption_oracle import load_reference  # noqa: E402

@@ -22,8 +22,8 @@ import zlib
 from pathlib import Path
 
 import torch
-
 from _cifar_subset import cifar_subset
+
 from visaudit.attacks.autoattack import standard_config
 from visaudit.attacks.oracle import Oracle
 from visaudit.attacks.runs import parse_cells

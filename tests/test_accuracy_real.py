@@ -1,8 +1,6 @@
 """The accuracy probe on real models and real data (the issue's must-show numbers)."""
 from __future__ import annotations
 
-import pytest
-
 import visaudit
 
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from visaudit.errors import UnknownNameError, VisauditError
-from visaudit.perturb.corruptions import (BENCHMARK, CORRUPTIONS, EXTRA, FAMILIES, corrupt, prepare_batch,
-                                          resolve_params)
+from visaudit.perturb.corruptions import BENCHMARK, CORRUPTIONS, EXTRA, FAMILIES, corrupt, prepare_batch, resolve_params
 
 NAMES = CORRUPTIONS.names()
 

@@ -34,12 +34,26 @@ import torch
 from visaudit.perturb.corruptions import CORRUPTIONS
 
 try:
-    from tests.corruption_fixtures import (PACKAGE_VARIANTS, cifar_images, cue_conflict_images, mse_ratio, ours_uint8,
-                                           psnr, reference_outputs)
+    from tests.corruption_fixtures import (
+        PACKAGE_VARIANTS,
+        cifar_images,
+        cue_conflict_images,
+        mse_ratio,
+        ours_uint8,
+        psnr,
+        reference_outputs,
+    )
     from tests.corruption_oracle import load_reference
 except ImportError:  # tests/ not a package
-    from corruption_fixtures import (PACKAGE_VARIANTS, cifar_images, cue_conflict_images, mse_ratio, ours_uint8, psnr,
-                                     reference_outputs)
+    from corruption_fixtures import (
+        PACKAGE_VARIANTS,
+        cifar_images,
+        cue_conflict_images,
+        mse_ratio,
+        ours_uint8,
+        psnr,
+        reference_outputs,
+    )
     from corruption_oracle import load_reference
 
 NAMES = CORRUPTIONS.names()

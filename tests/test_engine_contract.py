@@ -15,11 +15,10 @@ import pytest
 import torch
 
 import visaudit
+from tests.helpers import REPO
 from visaudit.api import plan
 from visaudit.engine.options import RunOptions
 from visaudit.engine.store import Store
-
-from tests.helpers import REPO
 
 DATA = Path(os.environ["VISAUDIT_DATA"])
 

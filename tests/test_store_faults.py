@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 import visaudit
-from visaudit.engine.store import Store
-
 from tests.helpers import REPO, run_cli
+from visaudit.engine.store import Store
 
 DATA = Path(os.environ["VISAUDIT_DATA"])
 

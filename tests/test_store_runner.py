@@ -10,13 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 import visaudit
-from visaudit.engine.store import Store
-from visaudit.errors import LabelSpaceMismatch, VisauditError
-
 from tests.helpers import REPO, run_python
+from visaudit.engine.store import Store
+from visaudit.errors import VisauditError
 
 
 def test_repeated_run_is_answered_from_the_store_without_the_model(tmp_path, monkeypatch):

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from visaudit.data.base import ImageDataset, ImageDecodeError
-from visaudit.data.folders import _file_dataset, image_folder, list_images
-from visaudit.data.labels import LabelSpace, cifar10, fashion_mnist, imagenet16
+from visaudit.data.base import ImageDataset
 from visaudit.data.fingerprint import file_digest
+from visaudit.data.folders import image_folder
+from visaudit.data.labels import LabelSpace, cifar10, fashion_mnist, imagenet16
 from visaudit.data.resolver import Remote, resolve
 from visaudit.errors import VisauditError
 

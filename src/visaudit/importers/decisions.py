@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

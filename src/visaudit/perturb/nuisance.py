@@ -10,10 +10,9 @@ from typing import Callable
 
 import torch
 
-from visaudit.rng import Generators
-
 from visaudit.perturb.corruptions import _filters as flt
 from visaudit.perturb.corruptions.digital import jpeg_roundtrip
+from visaudit.rng import Generators
 
 
 def _tvf():

@@ -19,9 +19,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from visaudit.engine.types import Batch, ChunkResult, ProbeContext
 from visaudit.errors import VisauditError
@@ -31,12 +29,8 @@ __all__ = ["Batch", "ChunkResult", "MetricSpec", "Probe", "ProbeConfig", "ProbeC
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    import torch
 
     from visaudit.data.base import ImageDataset
-    from visaudit.data.labels import LabelMap
-    from visaudit.models.classifier import Classifier
-    from visaudit.rng import SampleGenerators
 
 
 @dataclass(frozen=True)

@@ -143,10 +143,8 @@ class CorruptionsProbe(Probe):
     def _run_generated(self, ctx: "ProbeContext", params: str, storage: str):
         import torch
 
-        from visaudit.perturb.corruptions import corrupt, quantize_like_reference
+        from visaudit.perturb.corruptions import CORRUPTIONS, corrupt, quantize_like_reference
         from visaudit.perturb.corruptions.digital import jpeg_roundtrip_uint8
-
-        from visaudit.perturb.corruptions import CORRUPTIONS
 
         conds = self._conditions()
         random_names = {c for c in self.config.corruptions if CORRUPTIONS.get(c).random}
@@ -274,7 +272,6 @@ class CorruptionsProbe(Probe):
         return metrics, data
 
     def _examples(self, ctx: "ProbeContext", params: str) -> bytes:
-        import torch
 
         from visaudit.perturb.corruptions import corrupt
         from visaudit.probes.example_images import grid_png, to_hwc

@@ -59,11 +59,9 @@ class PerturbationAnatomyProbe(Probe):
     }
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
-        import torch
         import torch.nn.functional as F
 
-        from visaudit.attacks.anatomy import (border_energy_share, uniform_border_share, uniform_y_share,
-                                              y_energy_share)
+        from visaudit.attacks.anatomy import border_energy_share, uniform_border_share, uniform_y_share, y_energy_share
         from visaudit.attacks.runs import oracle_for, run_attack
         from visaudit.attacks.threat import parse_eps
 

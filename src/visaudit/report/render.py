@@ -22,8 +22,18 @@ from urllib.parse import quote
 from visaudit.report.assets import CSS, JS
 from visaudit.report.figures import Figure, across, figures_for
 from visaudit.report.figures.bias import shape_bias_subjects
-from visaudit.report.records import (PROBE_ORDER, RecordBook, dataset_name, is_ok, load_store, metrics_of,
-                                     model_name, n_of, probe_name, probe_version)
+from visaudit.report.records import (
+    PROBE_ORDER,
+    RecordBook,
+    dataset_name,
+    is_ok,
+    load_store,
+    metrics_of,
+    model_name,
+    n_of,
+    probe_name,
+    probe_version,
+)
 from visaudit.report.svg import fmt
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'")

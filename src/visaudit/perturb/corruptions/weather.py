@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from visaudit.errors import VisauditError
 from visaudit.perturb.corruptions import _filters as flt
-from visaudit.perturb.corruptions.blur import clipped_zoom, zoom_centre
 from visaudit.perturb.corruptions._common import pick, rand, randint, randn, uniform
+from visaudit.perturb.corruptions.blur import clipped_zoom, zoom_centre
 
 # (loc, scale, zoom, threshold, blur radius, blur sigma, blend)
 SNOW = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visaudit.report.figures.common import Figure, by_prefix, numbers, short_module
+from visaudit.report.figures.common import Figure, by_prefix, short_module
 from visaudit.report.svg import Series, line_chart
 
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from visaudit.report.figures.common import (Figure, by_prefix, first, matrix, numbers, parse_attack,
-                                            parse_condition, parse_number)
+from visaudit.report.figures.common import (
+    Figure,
+    by_prefix,
+    first,
+    matrix,
+    numbers,
+    parse_attack,
+    parse_condition,
+    parse_number,
+)
 from visaudit.report.records import metrics_of
 from visaudit.report.svg import Series, heatmap, line_chart
 
