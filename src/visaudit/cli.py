@@ -169,7 +169,12 @@ def export(
     records = list(Store(store).records(include_errors=False))
     if not records:
         _fail(f"no records in {store}")
-    write_table(records_to_frame(records), str(output), format.value)
+    if not output.parent.is_dir():
+        _fail(f"cannot write {output}: the folder {output.parent} does not exist")
+    try:
+        write_table(records_to_frame(records), str(output), format.value)
+    except OSError as err:
+        _fail(f"cannot write {output}: {err.strerror or err}")
     _console().print(f"wrote {output}")
 
 

@@ -14,12 +14,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from visaudit.data.labels import LabelSpace
+from visaudit.errors import VisauditError
 
 ImageLoader = Callable[[int], "Any"]  # index -> PIL.Image
 
 
-class ImageDecodeError(Exception):
-    """An image could not be decoded (corrupt, truncated, not an image)."""
+class ImageDecodeError(VisauditError):
+    """An image could not be decoded (corrupt, truncated, not an image); the message names the file."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 import torch
 
-from visaudit.data.base import ImageDataset, collate
+from visaudit.data.base import ImageDataset, ImageDecodeError, collate
 from visaudit.data.catalog import open_dataset
 from visaudit.engine.options import RunOptions
 from visaudit.engine.subset import select_indices
@@ -107,7 +107,7 @@ class RunContext(ProbeContext):
     # -- data -------------------------------------------------------------------------------
     def open_dataset(self, name_or_path: str, **kwargs: Any) -> ImageDataset:
         ds = open_dataset(name_or_path, **kwargs)
-        return ds.bind(self.model.info.preprocess(), strict=self.strict)
+        return ds.bind(self.model.info.preprocess())  # --strict is applied in batches(), in this process
 
     def subset_indices(self, dataset: ImageDataset, tag: str) -> np.ndarray:
         """The positions a pass uses: the job's subset for the main dataset, a seeded one elsewhere."""
@@ -125,6 +125,10 @@ class RunContext(ProbeContext):
             collate_fn=collate, pin_memory=self.device.type == "cuda", persistent_workers=False,
         )
         for raw in loader:
+            if self.strict and raw["failed"]:
+                # decode again here: a worker's exception would reach the user wrapped in its traceback
+                dataset.load(int(raw["failed"][0]))
+                raise ImageDecodeError(f"{dataset.ids[int(raw['failed'][0])]} of {dataset.name}: cannot be decoded")
             for pos in raw["failed"]:
                 self.failed.add((dataset.name, int(pos)))
             if len(raw["index"]) == 0:

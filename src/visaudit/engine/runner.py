@@ -113,7 +113,7 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
     torch.manual_seed(opts.seed)
     dataset = None
     if job.dataset is not None and job.preprocess is not None:
-        dataset = job.dataset.bind(job.preprocess, strict=opts.strict)
+        dataset = job.dataset.bind(job.preprocess)  # --strict is applied by the context
     indices = select_indices(len(dataset), opts.max_images, opts.seed) if dataset is not None else None
     probe = job.probe
     ctx = RunContext(

@@ -106,7 +106,14 @@ def import_decisions(store_dir: str | Path, files: list[str | Path]) -> list[dic
     """
     from visaudit.metrics.shape_bias import normalise_decisions, read_decision_csvs
 
+    from visaudit.errors import VisauditError
+
     names = [str(f) for f in files]
+    for name in names:  # check each file on its own, so the message names the offending one
+        try:
+            normalise_decisions(read_decision_csvs([name]))
+        except ValueError as err:
+            raise VisauditError(f"{name}: {err}") from err
     table = normalise_decisions(read_decision_csvs(names)).drop(columns=["texture"])
     records = []
     for subject, rows in table.groupby("subj", sort=True):

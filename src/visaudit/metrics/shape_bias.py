@@ -127,7 +127,10 @@ def read_decision_csvs(files: list[str]) -> "pd.DataFrame":
 
     frames = []
     for f in files:
-        t = pd.read_csv(f)
+        try:
+            t = pd.read_csv(f)
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{f}: not a readable CSV file ({type(err).__name__}: {err})") from err
         if "subj" not in t.columns and "subject" in t.columns:
             t = t.rename(columns={"subject": "subj"})
         t["source_file"] = str(f)

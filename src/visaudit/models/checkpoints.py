@@ -33,6 +33,10 @@ def load_state_dict(path: str | Path) -> dict:
             return load_file(str(path))
         except Exception as err:
             raise VisauditError(f"{path} is not a valid safetensors file: {err}") from err
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and head[:1] != b"\x80":  # neither torch's zip format nor a legacy pickle
+        raise VisauditError(f"{path} is neither a PyTorch checkpoint, a TorchScript file nor safetensors")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:

@@ -83,7 +83,14 @@ class CheckpointSource(ModelSource):
 
 
 class TorchScriptSource(ModelSource):
-    """A TorchScript archive (``torch.jit.save``); preprocessing defaults to ImageNet's unless given."""
+    """A TorchScript archive (``torch.jit.save``).
+
+    Preprocessing comes from an extra file ``visaudit.json`` in the archive when there is one
+    (``torch.jit.save(m, path, _extra_files={"visaudit.json": json.dumps({...})})`` with any of
+    ``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``, ``label_space``); otherwise
+    the input size is found by trying sizes (CIFAR-10 models at 32 px first, then 224 and others)
+    and the normalisation defaults to ImageNet's.
+    """
 
     example = "{tmp}/model.ts"
     example_builds_offline = True
@@ -91,18 +98,61 @@ class TorchScriptSource(ModelSource):
     def __init__(self, spec: str, path: Path, label_space: str | None) -> None:
         self.spec, self.path, self.label_space = spec, path, label_space
 
-    def _n(self) -> int:
+    def _meta(self) -> dict:
+        import json
+
         import torch
 
-        net = self.build()
-        with torch.inference_mode():
-            return int(net(torch.zeros(1, 3, 224, 224)).shape[1])
+        extra = {"visaudit.json": ""}
+        torch.jit.load(str(self.path), map_location="cpu", _extra_files=extra)
+        try:
+            meta = json.loads(extra["visaudit.json"] or "{}")
+        except ValueError as err:
+            raise VisauditError(f"{self.path}: its visaudit.json extra file is not JSON ({err})") from err
+        return meta if isinstance(meta, dict) else {}
+
+    def _probe_size(self, net) -> tuple[int, int]:
+        """(input side, number of outputs): the first size the network accepts."""
+        import torch
+
+        outputs = {}
+        for side in (224, 32, 28, 64, 96, 128, 256, 299, 384):
+            try:
+                with torch.inference_mode():
+                    outputs[side] = int(net(torch.zeros(1, 3, side, side)).shape[1])
+            except Exception:  # noqa: BLE001 - a size the network does not take
+                continue
+            if side == 224 and outputs[side] == 10:
+                continue  # 10 outputs: also try 32 px, the CIFAR-10 size
+            break
+        if not outputs:
+            raise VisauditError(f"{self.path}: the TorchScript model accepts none of the usual input sizes; "
+                                "add a visaudit.json extra file with its input_size")
+        side = 32 if outputs.get(32) == 10 else next(iter(outputs))
+        return side, outputs[side]
 
     def info(self) -> ModelInfo:
-        n = self._n()
-        return ModelInfo(name=self.spec, source="torchscript", arch=self.path.stem, num_classes=n,
-                         label_space=self.label_space or _default_space(n), weights=str(self.path),
-                         config_source="default")
+        import torch
+
+        meta = self._meta()
+        net = self.build()
+        if "input_size" in meta:
+            size = tuple(int(v) for v in meta["input_size"])
+            with torch.inference_mode():
+                n = int(net(torch.zeros(1, *size)).shape[1])
+        else:
+            side, n = self._probe_size(net)
+            size = (3, side, side)
+        defaults = ModelInfo(name="", source="", arch="", num_classes=0, label_space="")
+        return ModelInfo(
+            name=self.spec, source="torchscript", arch=self.path.stem, num_classes=n,
+            label_space=self.label_space or meta.get("label_space") or _default_space(n),
+            input_size=size,  # type: ignore[arg-type]
+            interpolation=str(meta.get("interpolation", defaults.interpolation)),
+            crop_pct=float(meta.get("crop_pct", defaults.crop_pct)),
+            mean=tuple(meta.get("mean", defaults.mean)), std=tuple(meta.get("std", defaults.std)),
+            weights=str(self.path), config_source="visaudit.json" if meta else "default",
+        )
 
     def memo_key(self) -> str:
         return file_memo_key(self.path, "ts")
@@ -110,7 +160,10 @@ class TorchScriptSource(ModelSource):
     def build(self):
         import torch
 
-        return torch.jit.load(str(self.path), map_location="cpu").eval()
+        try:
+            return torch.jit.load(str(self.path), map_location="cpu").eval()
+        except Exception as err:  # a damaged archive: say so instead of a traceback
+            raise VisauditError(f"{self.path} is not a loadable TorchScript file: {str(err).splitlines()[0]}") from err
 
 
 def local_source(spec: str) -> ModelSource:

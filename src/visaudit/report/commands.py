@@ -29,7 +29,11 @@ def report_command(
     if not (store / "records").is_dir():
         raise typer.BadParameter(f"{store} holds no records/ folder; run `visaudit run --store {store}` first",
                                  param_hint="STORE")
-    res = render_report(store, out, title=title)
+    try:
+        res = render_report(store, out, title=title)
+    except OSError as err:
+        typer.echo(f"error: cannot write the report to {out}: {err.strerror or err}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"wrote {res.path} ({res.n_models} subjects, {res.n_records} records, "
                f"{len(res.figure_ids)} figures)")
     for note in res.notes:
