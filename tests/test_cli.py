@@ -79,3 +79,15 @@ def test_config_file_is_read_safely(tmp_path):
     cfg.write_text("accuracy: {store_top_k: 3, bogus: 1}\n")
     out = run_cli("run", "-m", "cifar10_resnet20", "-d", "cifar10-test", "--config", str(cfg), "--store", str(tmp_path))
     assert out.returncode == 2 and "bogus" in out.stderr
+
+
+def test_probe_options_are_listed_with_types_defaults_and_meaning():
+    out = run_cli("probe", "corruptions")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "list[int]" in text and "[1, 2, 3, 4, 5]" in text and "which severities" in text
+    assert "stored" in text and "ImageNet-C tree" in text.replace("\n", " ")
+    out = run_cli("list", "probes", "--options")
+    assert out.returncode == 0 and all(f"{p} options" in out.stdout for p in ("accuracy", "ood", "adversarial"))
+    out = run_cli("probe", "corruptons")
+    assert out.returncode == 2 and "Did you mean 'corruptions'" in out.stderr

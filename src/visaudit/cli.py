@@ -103,9 +103,19 @@ def _read_config(path: Path) -> dict:
 
 
 @app.command("list")
-def list_(what: What = typer.Argument(..., help="models, probes or datasets")) -> None:
+def list_(
+    what: What = typer.Argument(..., help="models, probes or datasets"),
+    options: bool = typer.Option(False, "--options", help="with probes: every option, its type, default and meaning"),
+) -> None:
     """List registered models, probes or datasets (imports no model)."""
     from rich.table import Table
+
+    if options and what is What.probes:
+        from visaudit.probes import PROBES
+
+        for name in PROBES.names():
+            _console().print(_probe_options_table(name))
+        return
 
     table = Table(title=what.value)
     table.add_column("name")
@@ -127,6 +137,84 @@ def list_(what: What = typer.Argument(..., help="models, probes or datasets")) -
     for name in reg.names():
         table.add_row(name, reg.help(name))
     _console().print(table)
+
+
+@app.command()
+def probe(name: str = typer.Argument(..., help="a probe name (see `visaudit list probes`)")) -> None:
+    """A probe's options (type, default, meaning) and metrics."""
+    from rich.table import Table
+
+    from visaudit.errors import UnknownNameError
+    from visaudit.probes import PROBES
+
+    try:
+        cls = PROBES.get(name)
+    except UnknownNameError as err:
+        _fail(str(err))
+        return
+    console = _console()
+    console.print(f"[bold]{name}[/] v{cls.version}: {PROBES.help(name)}")
+    console.print(_probe_options_table(name))
+    metrics = Table(title="metrics", show_edge=False)
+    metrics.add_column("metric", no_wrap=True)
+    metrics.add_column("better", no_wrap=True)
+    metrics.add_column("meaning")
+    for m, spec in cls.metrics.items():
+        metrics.add_row(m, "higher" if spec.higher_is_better else "lower", spec.description)
+    console.print(metrics)
+
+
+def _probe_options_table(name: str):
+    import dataclasses
+    import typing
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from visaudit.probes import PROBES
+
+    cls = PROBES.get(name)
+    hints = typing.get_type_hints(cls.Config)
+    meanings = _attribute_docs(cls.Config.__doc__ or "")
+    table = Table(title=f"{name} options (--config FILE: {{{name}: {{option: value}}}})", show_edge=False)
+    table.add_column("option", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    table.add_column("default")
+    table.add_column("meaning")
+    defaults = cls.Config().to_dict()
+    for f in dataclasses.fields(cls.Config):
+        hint = hints.get(f.name, f.type)
+        plain = isinstance(hint, type) and typing.get_origin(hint) is None
+        kind = hint.__name__ if plain else str(hint).replace("typing.", "")
+        default = repr(defaults[f.name])
+        default = default if len(default) <= 40 else default[:37] + "..."
+        table.add_row(*(escape(v) for v in (f.name, kind, default, meanings.get(f.name, ""))))
+    return table
+
+
+def _attribute_docs(doc: str) -> dict[str, str]:
+    """``{name: meaning}`` from a Google-style ``Attributes:`` section (``a, b: text`` lines too)."""
+    out: dict[str, str] = {}
+    lines = doc.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
+    except StopIteration:
+        return out
+    current: list[str] = []
+    for line in lines[start + 1:]:
+        text = line.strip()
+        if not text:
+            continue
+        head, sep, rest = text.partition(": ")
+        names = [n.strip() for n in head.split(",")]
+        if sep and all(n.isidentifier() for n in names):
+            current = names
+            for n in names:
+                out[n] = rest.strip()
+        elif current:
+            for n in current:
+                out[n] += " " + text
+    return out
 
 
 @app.command()
