@@ -91,3 +91,35 @@ def test_probe_options_are_listed_with_types_defaults_and_meaning():
     assert out.returncode == 0 and all(f"{p} options" in out.stdout for p in ("accuracy", "ood", "adversarial"))
     out = run_cli("probe", "corruptons")
     assert out.returncode == 2 and "Did you mean 'corruptions'" in out.stderr
+
+
+def test_progress_is_printed_as_plain_lines_when_stdout_is_not_a_terminal(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    env = {**os.environ, "VISAUDIT_PROGRESS_EVERY": "0"}
+    out = subprocess.run([sys.executable, "-m", "visaudit.cli", "run", "-m", "cifar10_resnet20", "-d", "cifar10-test",
+                          "--store", str(tmp_path), "--max-images", "96", "--batch-size", "32", "--workers", "0"],
+                         capture_output=True, text=True, cwd=str(REPO), env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("[start]") and "96 img" in line for line in lines)
+    progress = [line for line in lines if line.startswith("[progress]")]
+    assert progress and all("img/s" in line and "ETA" in line and "- img/s" not in line for line in progress)
+    assert any(line.startswith("[done]") and "96/96" in line for line in lines)
+
+
+def test_plain_progress_reports_rate_eta_and_a_failed_pass():
+    from visaudit.engine.progress import PlainLines
+
+    written: list[str] = []
+    bars = PlainLines(every=0.0, write=written.append)
+    h = bars.add(10, "layers x trials", unit="layer")
+    h.advance(4)
+    bars.fail_open()
+    assert written[0] == "[start] layers x trials: 10 layer"
+    assert written[1].startswith("[progress] layers x trials: 4/10 layer (40%)") and "layer/s" in written[1]
+    assert written[-1].startswith("[failed]")

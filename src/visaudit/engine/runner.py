@@ -82,6 +82,7 @@ def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, ba
                 except KeyboardInterrupt:
                     raise
                 except Exception as err:
+                    bars.fail_open()  # the failed job's bars stop, marked as failed
                     bars.log(f"[red]error in {job.describe()}: {type(err).__name__}: {err}")
                     out.append(store.put(_error(job, opts, dev, err)))
                     continue
