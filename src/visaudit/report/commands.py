@@ -18,19 +18,41 @@ import typer
 from visaudit.errors import VisauditError
 
 
+def _selected(store: Path, max_images: int | None, seed: int | None, all_images: bool) -> tuple[list, list[str]]:
+    """The store's records that match the filters, and the lines of records it could not read."""
+    from visaudit.report.records import load_store
+
+    records, skipped = load_store(store)
+    if all_images:
+        records = [r for r in records if r.get("max_images") is None]
+    elif max_images is not None:
+        records = [r for r in records if r.get("max_images") == max_images]
+    if seed is not None:
+        records = [r for r in records if r.get("seed") == seed]
+    return records, skipped
+
+
 def report_command(
-    store: Path = typer.Argument(Path("visaudit-results"), help="results store to report on"),
+    store_arg: Optional[Path] = typer.Argument(None, metavar="[STORE]", help="results store (same as --store)"),
+    store_opt: Optional[Path] = typer.Option(None, "--store", help="results store (default visaudit-results)"),
     out: Path = typer.Option(Path("visaudit-report"), "-o", "--out", help="folder for index.html"),
     title: str = typer.Option("visaudit report", "--title", help="page title"),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="only records of this subset size"),
+    all_images: bool = typer.Option(False, "--all-images", help="only records of whole datasets"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="only records of this seed"),
 ) -> None:
     """Write a static HTML report (leaderboard, figures, model cards) from stored records."""
     from visaudit.report.render import render_report
 
+    if store_arg is not None and store_opt is not None and store_arg != store_opt:
+        raise typer.BadParameter("give the store once (STORE or --store)", param_hint="--store")
+    store = store_opt or store_arg or Path("visaudit-results")
     if not (store / "records").is_dir():
         raise typer.BadParameter(f"{store} holds no records/ folder; run `visaudit run --store {store}` first",
                                  param_hint="STORE")
+    records, skipped = _selected(store, max_images, seed, all_images)
     try:
-        res = render_report(store, out, title=title)
+        res = render_report(store, out, title=title, records=records, skipped=skipped)
     except OSError as err:
         typer.echo(f"error: cannot write the report to {out}: {err.strerror or err}", err=True)
         raise typer.Exit(2) from None
@@ -49,6 +71,9 @@ def compare_command(
     min_models: int = typer.Option(3, "--min-models", help="leave out pairs with fewer models"),
     metrics: Optional[List[str]] = typer.Option(None, "--metrics",
                                                 help="metrics shown besides each probe's headline ('all': every one)"),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="only records of this subset size"),
+    all_images: bool = typer.Option(False, "--all-images", help="only records of whole datasets"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="only records of this seed"),
 ) -> None:
     """Compare models: metric table, Spearman/Kendall correlations, which bias predicts what."""
     from visaudit.report.comparison import compare
@@ -58,12 +83,13 @@ def compare_command(
         raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
     if not (store / "records").is_dir():
         raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
-    comp = compare(store, models=model or None, min_models=min_models, metrics=metrics)
-    if model:
-        missing = sorted(set(model) - set(comp.table.index))
-        if missing:
-            raise typer.BadParameter(f"no records for {missing}; known: {sorted(comp.table.index)}",
-                                     param_hint="--model")
+    records, _ = _selected(store, max_images, seed, all_images)
+    known = sorted({str(r["model"]["name"]) for r in records})
+    missing = sorted(set(model or []) - set(known))
+    if missing:
+        raise typer.BadParameter(f"no records for {missing}; the store holds: {', '.join(known) or 'none'}",
+                                 param_hint="--model")
+    comp = compare(store, models=model or None, min_models=min_models, metrics=metrics, records=records)
     try:
         text = comp.render(format, table)
     except ValueError as err:

@@ -11,6 +11,7 @@ Example:
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -165,16 +166,71 @@ class Column:
         return f"{self.probe}: {self.metric}"
 
 
+def run_variant(rec: dict[str, Any]) -> dict[str, Any]:
+    """What besides the model keyed a record's numbers: subset size, seed, probe config, label
+    protocol, precision, probe version. Records of one (probe, dataset) that differ here are
+    different measurements and are never put in one row or column."""
+    keyed = rec.get("keyed_by") if isinstance(rec.get("keyed_by"), dict) else {}
+    numerics = keyed.get("numerics") if isinstance(keyed.get("numerics"), dict) else {}
+    probe = rec.get("probe") if isinstance(rec.get("probe"), dict) else {}
+    return {"n": rec.get("max_images"), "seed": rec.get("seed"),
+            "config": config_digest(probe.get("config")), "v": probe.get("version"),
+            "labels": rec.get("label_protocol"), "precision": numerics.get("precision")}
+
+
+def config_digest(config: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _variant_label(variant: dict[str, Any], differing: list[str]) -> str:
+    parts = []
+    for k in differing:
+        v = variant.get(k)
+        parts.append(f"{k}={'all' if v is None and k == 'n' else v}")
+    return ", ".join(parts)
+
+
 class RecordBook:
-    """Records of a store indexed by subject, probe and dataset (latest record wins)."""
+    """Records of a store indexed by subject, probe and dataset cell.
+
+    A cell is a (probe, dataset) measured one way: when a store holds records of one
+    (probe, dataset) that differ in subset size, seed, config, label protocol, precision or
+    probe version, each variant becomes its own cell, labelled ``dataset [n=300]`` (only the
+    fields that differ), so numbers of different runs never share a row or a column. Within a
+    cell the newest record of a subject wins.
+    """
 
     def __init__(self, records: Iterable[dict[str, Any]], store_dir: str | Path) -> None:
         self.store_dir = Path(store_dir)
         self.records = [r for r in records if isinstance(r, dict)]
+        variants: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in self.records:
+            v = run_variant(r)
+            group = variants.setdefault((probe_name(r), dataset_name(r)), [])
+            if v not in group:
+                group.append(v)
+        self._cell: dict[int, str] = {}
+        for r in self.records:
+            group = variants[(probe_name(r), dataset_name(r))]
+            name = dataset_name(r)
+            if len(group) > 1:
+                differing = [k for k in group[0] if len({json.dumps(g.get(k), default=str) for g in group}) > 1]
+                name = f"{name} [{_variant_label(run_variant(r), differing)}]"
+            self._cell[id(r)] = name
         latest: dict[tuple[str, str, str], dict[str, Any]] = {}
         for r in sorted(self.records, key=_created_at):
-            latest[(model_name(r), probe_name(r), dataset_name(r))] = r
+            latest[(model_name(r), probe_name(r), self.cell(r))] = r
         self.latest = latest
+
+    def cell(self, rec: dict[str, Any]) -> str:
+        """The dataset cell a record belongs to (its dataset, qualified by the run variant if needed)."""
+        return self._cell.get(id(rec), dataset_name(rec))
+
+    def failed(self) -> list[dict[str, Any]]:
+        """Every record that is not ok (errors, refusals), newest first."""
+        return sorted([r for r in self.records if not is_ok(r)], key=_created_at, reverse=True)
 
     def models(self) -> list[str]:
         return sorted({k[0] for k in self.latest})
@@ -187,10 +243,18 @@ class RecordBook:
         """Latest record per (probe, dataset) of one subject, in probe order."""
         recs = [r for (m, p, _), r in self.latest.items() if m == model and (probe is None or p == probe)]
         order = {p: i for i, p in enumerate(self.probes())}
-        return sorted(recs, key=lambda r: (order.get(probe_name(r), 99), dataset_name(r)))
+        return sorted(recs, key=lambda r: (order.get(probe_name(r), 99), self.cell(r)))
 
     def for_probe(self, probe: str) -> list[dict[str, Any]]:
         return [r for (_, p, _), r in sorted(self.latest.items()) if p == probe]
+
+    def cells(self, probe: str) -> list[list[dict[str, Any]]]:
+        """The records of a probe grouped by dataset cell (one measurement each)."""
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for (_, p, d), r in sorted(self.latest.items()):
+            if p == probe:
+                groups.setdefault(d, []).append(r)
+        return list(groups.values())
 
     def model_meta(self, model: str) -> dict[str, Any]:
         """The ``model`` block of the subject's newest record."""

@@ -133,13 +133,15 @@ def _leaderboard(page: _Page) -> str:
 
 def _across(page: _Page) -> str:
     parts = []
-    figs = shape_bias_subjects([r for r in page.book.for_probe("shape-bias") if is_ok(r)],
-                               "Shape bias per category, every subject")
+    figs = []
+    for cell in page.book.cells("shape-bias"):  # one figure per measurement: runs are never mixed
+        figs += shape_bias_subjects([r for r in cell if is_ok(r)], "Shape bias per category, every subject")
     for fn, probe in ((across.corruption_severity, "corruptions"), (across.robust_accuracy, "adversarial")):
-        try:
-            figs += fn(page.book.for_probe(probe))
-        except Exception as exc:  # noqa: BLE001 - an odd record must not break the report
-            page.notes.append(f"{fn.__name__}: {exc}")
+        for cell in page.book.cells(probe):
+            try:
+                figs += fn(cell)
+            except Exception as exc:  # noqa: BLE001 - an odd record must not break the report
+                page.notes.append(f"{fn.__name__}: {exc}")
     if figs:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:
@@ -214,7 +216,7 @@ def _metrics_block(rec: dict[str, Any]) -> str:
 
 
 def _probe_section(page: _Page, rec: dict[str, Any]) -> str:
-    probe, ds = probe_name(rec), dataset_name(rec)
+    probe, ds = probe_name(rec), page.book.cell(rec)
     head = (f'<h3>{escape(probe)} <span class="dir">v{escape(probe_version(rec))} · {escape(ds)} · '
             f'n={n_of(rec) if n_of(rec) is not None else "?"} · <a href="{page.link(rec)}">record</a></span></h3>')
     if not is_ok(rec):
@@ -250,12 +252,18 @@ def _card(page: _Page, model: str, all_probes: list[str]) -> str:
             f'<div class="meta">{meta_line}</div>{sections}{notrun}</section>')
 
 
+def _error_text(rec: dict[str, Any]) -> str:
+    err = rec.get("error")
+    text = err.get("message") if isinstance(err, dict) else err
+    return str(text or "")[:300]
+
+
 def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
 
 
 def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict[str, Any]] | None = None,
-                  title: str = "visaudit report") -> ReportResult:
+                  title: str = "visaudit report", skipped: list[str] | None = None) -> ReportResult:
     """Write ``<out_dir>/index.html`` from the records of ``store_dir``.
 
     Args:
@@ -269,7 +277,7 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
         the written path, counts and the ids of every figure on the page.
     """
     store_dir, out_dir = Path(store_dir), Path(out_dir)
-    skipped: list[str] = []
+    skipped = list(skipped or [])
     if records is None:
         records, skipped = load_store(store_dir)
     book = RecordBook(records, store_dir)
@@ -285,19 +293,25 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
     cards = "".join(_card(page, m, all_probes) for m in models)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#model-{escape(_slug(m))}">{escape(m)}</a>' for m in models)
-    n_ok = sum(is_ok(r) for r in book.latest.values())
+    n_ok = sum(is_ok(r) for r in book.records)
+    failed = book.failed()
+    failed_html = ("<h2 id=failed>Failed and refused jobs</h2><ul>" + "".join(
+        f"<li>{escape(model_name(r))} · {escape(probe_name(r))} · {escape(book.cell(r))}: "
+        f"{escape(str(r.get('status', '?')))}: {escape(_error_text(r))}</li>"
+        for r in failed) + "</ul>") if failed else ""
     doc = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
         f"<style>{CSS}</style></head><body>"
         f"<header><h1>{escape(title)}</h1><p>store {escape(str(store_dir))} · {len(models)} subjects · "
-        f"{len(book.latest)} records ({n_ok} ok) · generated {now} from stored records only</p></header>"
+        f"{len(book.records)} records ({n_ok} ok, {len(failed)} failed) · generated {now} from stored records only"
+        f"</p></header>"
         f'<nav><a href="#leaderboard-h">leaderboard</a><a href="#across">across models</a>{nav}</nav><main>'
         f'<h2 id="leaderboard-h">Leaderboard</h2>{leaderboard}'
         f'<h2 id="across">Across models</h2>{across}'
         f"<h2>Model cards</h2>{cards or '<p class=meta>The store holds no records.</p>'}"
-        f"{skipped_html}</main><script>{JS}</script></body></html>"
+        f"{failed_html}{skipped_html}</main><script>{JS}</script></body></html>"
     )
     path = out_dir / "index.html"
     path.write_text(doc, encoding="utf-8")
