@@ -108,3 +108,23 @@ def test_offline_hub_models_fail_at_once_with_a_clear_message(spec, tmp_path):
         visaudit.audit(spec, "accuracy", "cue-conflict", store=tmp_path, max_images=4)
     assert time.perf_counter() - t0 < 30, "no minute of hub retries"
     assert spec.split(":")[1] in str(err.value)
+
+
+def test_audit_accepts_an_nn_module_and_keys_it_by_its_weights(tmp_path):
+    from visaudit.models import from_module, load_model
+
+    net = load_model("cifar10_resnet20").net.eval()
+    res = visaudit.audit(net, "accuracy", "cifar10-test", store=tmp_path, max_images=64)
+    rec = res.records[0]
+    assert rec["status"] == "ok" and rec["model"]["source"] == "module"
+    assert list(rec["model"]["input_size"]) == [3, 32, 32] and rec["label_map"]["kind"] == "identity"
+    zoo = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=64)
+    assert rec["metrics"]["top1"] == zoo.records[0]["metrics"]["top1"], "same network, same numbers"
+    assert rec["model"]["weights_sha256"] == zoo.records[0]["model"]["weights_sha256"]
+    named = visaudit.audit(from_module(net, "my-r20", label_space="cifar10", input_size=(3, 32, 32)), "accuracy",
+                           "cifar10-test", store=tmp_path, max_images=64)
+    assert named.records[0]["model"]["name"] == "my-r20"
+    from visaudit.errors import VisauditError
+
+    with pytest.raises(VisauditError, match="name, a visaudit ModelSource or an nn.Module"):
+        visaudit.audit(42, "accuracy", "cifar10-test", store=tmp_path)

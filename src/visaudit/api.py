@@ -50,10 +50,16 @@ class Results:
         return [r for r in self.records if r.get("status") == "error"]
 
 
-def _as_list(value: str | Iterable[str] | None) -> list[str]:
+def _as_list(value: Any) -> list[Any]:
+    """A list of names; one name, one model object (an ``nn.Module`` or model source) or None also do."""
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str) or hasattr(value, "state_dict") or hasattr(value, "info"):
+        return [value]
+    try:
+        return list(value)
+    except TypeError:
+        return [value]  # not a collection: the planner says what a model can be
 
 
 def default_plan(models: list[str], probes: list[str], datasets: list[str]) -> tuple[list[str], list[str], list[str], bool]:
@@ -81,7 +87,8 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
 
     Args:
         models: model names (``efficientnet_lite0``, ``cifar10_resnet20``, ``timm:resnet50``, ``tv:resnet50``,
-            ``ARCH@PATH``); default ``efficientnet_lite0``.
+            ``ARCH@PATH``), ``nn.Module`` objects (see :func:`visaudit.models.from_module` for their
+            preprocessing) or model sources; default ``efficientnet_lite0``.
         probes: probe names (see ``visaudit list probes``); default ``accuracy``.
         datasets: dataset names or folder paths; default every built-in dataset that resolves offline
             and fits the model's label space.

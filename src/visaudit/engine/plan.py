@@ -49,12 +49,26 @@ class Job:
         return f"{self.model.spec} · {self.probe.name} · {self.dataset.name if self.dataset else '-'}"
 
 
-def resolve_models(specs: list[str]) -> list[ModelEntry]:
-    """Model metadata and weight fingerprints (remembered per weight file, so usually no load)."""
+def resolve_models(specs: list[Any]) -> list[ModelEntry]:
+    """Model metadata and weight fingerprints (remembered per weight file, so usually no load).
+
+    A spec is a model name, a :class:`ModelSource` or an ``nn.Module`` (wrapped as one).
+    """
     out = []
     for spec in specs:
-        source = resolve_model(spec)
+        if isinstance(spec, str):
+            source = resolve_model(spec)
+        elif isinstance(spec, ModelSource):
+            source = spec
+        elif hasattr(spec, "state_dict") and callable(spec):
+            from visaudit.models.module import ModuleSource
+
+            source = ModuleSource(spec)
+        else:
+            raise VisauditError(f"a model is a name, a visaudit ModelSource or an nn.Module, not {type(spec).__name__}")
         info = source.info()
+        if not isinstance(spec, str):
+            spec = info.name
         info.weights_sha256 = weights_fingerprint(source)
         out.append(ModelEntry(spec, source, info))
     return out

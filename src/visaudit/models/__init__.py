@@ -23,6 +23,7 @@ for _name, _target, _help in (
     ("hf", "visaudit.models.hf:HFSource", "hf:<repo or folder>"),
     ("checkpoint", "visaudit.models.local:CheckpointSource", "ARCH@PATH (state dict or safetensors)"),
     ("torchscript", "visaudit.models.local:TorchScriptSource", "a TorchScript file"),
+    ("module", "visaudit.models.module:ModuleSource", "an nn.Module passed to visaudit.audit (from_module)"),
 ):
     SOURCES.add_lazy(_name, _target, _help)
 
@@ -78,6 +79,13 @@ def resolve_model(spec: str) -> ModelSource:
         f"unknown model {spec!r}.{hint} Known names: {', '.join(ZOO_NAMES)}; or a prefix "
         f"{', '.join(PREFIXES)} or a file path (see `visaudit list models`)."
     )
+
+
+def from_module(net, name: str | None = None, **meta):  # noqa: ANN001, ANN201 - re-export
+    """See :func:`visaudit.models.module.from_module`."""
+    from visaudit.models.module import from_module as make
+
+    return make(net, name, **meta)
 
 
 def weights_fingerprint(source: ModelSource, net=None) -> str:
