@@ -12,7 +12,7 @@ from visaudit.data.base import ImageDataset, ImageDecodeError, collate
 from visaudit.data.catalog import open_dataset
 from visaudit.engine.options import RunOptions
 from visaudit.engine.subset import select_indices
-from visaudit.engine.types import Batch, ChunkResult, ProbeContext
+from visaudit.engine.types import Batch, CleanPass, ChunkResult, ProbeContext
 from visaudit.rng import tag_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,7 +72,8 @@ class RunContext(ProbeContext):
 
     def __init__(self, *, model: Classifier, dataset: ImageDataset | None, label_map: LabelMap | None, config: Any,
                  device: torch.device, store: Store, key: str, indices: np.ndarray | None, bars: Any,
-                 options: RunOptions, batch_size: int, workers: int, chunk_size: int, precision: str) -> None:
+                 options: RunOptions, batch_size: int, workers: int, chunk_size: int, precision: str,
+                 pass_cache: dict[tuple[Any, ...], CleanPass] | None = None) -> None:
         # dataset and label map are None only for weight-only probes (``needs_data = False``)
         self.model, self.config = model, config
         self.dataset, self.label_map = dataset, label_map  # type: ignore[assignment]
@@ -90,6 +91,8 @@ class RunContext(ProbeContext):
         self.forward_images = 0
         self.chunks_run = 0
         self.chunks_loaded = 0
+        self.pass_cache = pass_cache if pass_cache is not None else {}
+        self.clean_pass = "none"  # "computed" or "shared": said in the record
 
     @property
     def nonfinite(self) -> int:
@@ -171,6 +174,38 @@ class RunContext(ProbeContext):
         logits: torch.Tensor = out.float()
         self._count(logits)
         return feats.float(), logits
+
+    def clean_logits(self) -> CleanPass:
+        import json
+
+        pre = self.dataset.preprocess.to_dict() if self.dataset.preprocess else {}
+        key = (self.dataset.fingerprint(), json.dumps(pre, sort_keys=True), chunk_name("", self.indices),
+               self.precision, self.channels_last)
+        if key in self.pass_cache:
+            self.clean_pass = "shared"
+            return self.pass_cache[key]
+
+        def fn(batches: Iterator[Batch]) -> ChunkResult:
+            logits, labels, index = [], [], []
+            for b in batches:
+                logits.append(self.logits(b.x).cpu().numpy().astype(np.float32))
+                labels.append(b.y.cpu().numpy())
+                index.append(np.asarray(b.index, dtype=np.int64))
+            if not logits:
+                return ChunkResult()
+            stacks = {"logits": np.concatenate(logits), "labels": np.concatenate(labels),
+                      "index": np.concatenate(index)}
+            return ChunkResult(stacks=stacks, n=len(stacks["index"]))
+
+        merged = self.map_chunks(fn, tag="clean-logits")
+        n_cls = int(self.model.info.num_classes)
+        index = merged.stacks.get("index", np.empty(0, dtype=np.int64)).astype(np.int64)
+        out = CleanPass(logits=merged.stacks.get("logits", np.empty((0, n_cls), np.float32)).reshape(-1, n_cls),
+                        labels=merged.stacks.get("labels", np.empty(0, np.int64)).astype(np.int64), index=index,
+                        ids=[self.dataset.ids[int(i)] for i in index])
+        self.pass_cache[key] = out
+        self.clean_pass = "computed"
+        return out
 
     def generator(self, tag: str) -> torch.Generator:
         g = torch.Generator(device=self.device)

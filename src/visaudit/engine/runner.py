@@ -53,8 +53,9 @@ def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, ba
     by_model: dict[str, list[Job]] = {}
     for job in jobs:
         by_model.setdefault(job.model.spec, []).append(job)
-    for spec, model_jobs in by_model.items():
+    for model_jobs in by_model.values():
         entry = model_jobs[0].model
+        pass_cache: dict = {}  # clean logits shared by this model's jobs on the same data
         t0 = time.perf_counter()
         model = None
         load_error = None
@@ -76,7 +77,7 @@ def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, ba
                     out.append(store.put(_error(job, opts, dev, load_error)))
                     continue
                 try:
-                    record = _run_one(job, model, dev, store, opts, bars=bars, load_s=load_s)
+                    record = _run_one(job, model, dev, store, opts, bars=bars, load_s=load_s, pass_cache=pass_cache)
                 except ImageDecodeError:
                     raise  # --strict: a broken image stops the audit
                 except KeyboardInterrupt:
@@ -103,7 +104,8 @@ def _error(job: Job, opts: RunOptions, dev: Any, err: BaseException) -> dict:
                           "traceback": traceback.format_exc()}).to_dict()
 
 
-def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, bars: Any, load_s: float) -> dict:
+def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, bars: Any, load_s: float,
+             pass_cache: dict | None = None) -> dict:
     import contextlib
 
     import torch
@@ -123,6 +125,7 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
         batch_size=opts.batch_size or (256 if dev.type == "cuda" else 64),
         workers=default_workers() if opts.workers is None else opts.workers,
         chunk_size=opts.chunk_size or probe.chunk_size or 2048, precision=precision(opts.amp, str(dev)),
+        pass_cache=pass_cache,
     )
     t0 = time.perf_counter()
     grad = contextlib.nullcontext() if probe.needs_grad else torch.inference_mode()
@@ -145,7 +148,7 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
     record = _record(
         job, "ok", opts,
         run=_run_info(opts, dev, ctx.batch_size, chunk_size_used=ctx.chunk_size, workers_used=ctx.workers,
-                      chunks_run=ctx.chunks_run, chunks_resumed=ctx.chunks_loaded),
+                      chunks_run=ctx.chunks_run, chunks_resumed=ctx.chunks_loaded, clean_pass=ctx.clean_pass),
         metrics={k: float(v) for k, v in result.metrics.items()}, metric_info=metric_info, data=result.data,
         n_samples=int(len(indices) - n_main_failed) if indices is not None else 0,
         n_selected=int(len(indices)) if indices is not None else 0,

@@ -70,6 +70,23 @@ class ChunkResult:
         return out
 
 
+@dataclass
+class CleanPass:
+    """The model's logits on the job's images, in dataset-position order (one pass, shared).
+
+    Attributes:
+        logits: float32 (n, model classes), the raw model outputs.
+        labels: the dataset labels (int64).
+        index: the dataset positions.
+        ids: the sample ids.
+    """
+
+    logits: np.ndarray
+    labels: np.ndarray
+    index: np.ndarray
+    ids: list[str]
+
+
 class ModelCalls:
     """The model as a callable with ``penultimate``, routed through a context's call path
     (for code written against a model object, e.g. ODIN or the attacks' oracle)."""
@@ -144,6 +161,11 @@ class ProbeContext:
 
     def penultimate(self, x: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":
         """(pre-logit features, logits), both float32, from one pass in the run's precision."""
+        raise NotImplementedError
+
+    def clean_logits(self) -> CleanPass:
+        """The logits of the job's images, computed once per model, data, preprocessing and
+        numerics and shared by every probe of the run that asks for them (accuracy, shape bias)."""
         raise NotImplementedError
 
     def model_calls(self) -> ModelCalls:
