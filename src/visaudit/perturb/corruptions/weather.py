@@ -94,18 +94,46 @@ def fog(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str
 _FROST_CACHE: dict[tuple[str, float, float], list[torch.Tensor]] = {}
 
 
+# the frost photographs as published with imagecorruptions (the same bytes as its PyPI 1.1.2 release)
+FROST_REMOTE_URL = ("https://github.com/bethgelab/imagecorruptions/archive/"
+                    "c959e659c9713837d2acd7ce785a81202d4be799.zip")
+FROST_TREE_SHA256 = "d60c816a3676f26d9f758544deaaf18534a26435ced54e9f5292affb9232fdb1"
+
+
 def frost_texture_dir() -> Path:
-    """Folder of the benchmark's frost images, taken from the installed ``imagecorruptions`` package."""
+    """Folder of the benchmark's frost images.
+
+    Found like any data file: ``frost/`` under a ``VISAUDIT_DATA`` folder, the installed
+    ``imagecorruptions`` package, the cache, else downloaded from the imagecorruptions repository
+    (checked by the tree's sha256). Raises a clear error naming both ways when none works.
+    """
+    from visaudit.data.resolver import Remote, resolve
+    from visaudit.errors import DataNotFoundError
+    from visaudit.settings import data_roots
+
+    def complete(folder: Path) -> bool:
+        return all((folder / f).is_file() for f in FROST_FILES)
+
+    for root in data_roots():
+        if complete(root / "frost"):
+            return root / "frost"
     spec = importlib.util.find_spec("imagecorruptions")
     if spec is not None and spec.submodule_search_locations:
         folder = Path(list(spec.submodule_search_locations)[0]) / "frost"
-        if all((folder / f).is_file() for f in FROST_FILES):
+        if complete(folder):
             return folder
-    raise VisauditError(
-        "the frost corruption needs the benchmark's frost texture images, which ship with the "
-        "`imagecorruptions` package: `pip install imagecorruptions==1.1.2 --no-deps` "
-        "(only its image files are used), or leave out frost."
-    )
+    try:
+        folder = resolve("frost", kind="data", what="the frost corruption's texture photographs",
+                         remote=Remote(FROST_REMOTE_URL, archive_subdir="imagecorruptions/frost",
+                                       tree_sha256=FROST_TREE_SHA256))
+    except DataNotFoundError as err:
+        raise VisauditError(
+            f"{err} They also ship with the `imagecorruptions` package: `pip install imagecorruptions==1.1.2 "
+            "--no-deps` (only its image files are used); or leave out frost."
+        ) from err
+    if not complete(folder):
+        raise VisauditError(f"{folder} lacks some of the frost photographs {', '.join(FROST_FILES)}")
+    return folder
 
 
 def _frost_textures(device: torch.device, scale: float, zoom: float = 1.0) -> list[torch.Tensor]:
