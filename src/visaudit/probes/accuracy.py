@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -23,6 +23,21 @@ class AccuracyConfig(ProbeConfig):
     store_top_k: int = 5
 
 
+class ClassAccuracy(TypedDict):
+    """Accuracy of one class of the dataset's label space."""
+
+    n: int  # images of the class in the measured subset
+    top1: float | None  # None when the subset holds no image of the class
+
+
+class AccuracyData(TypedDict):
+    """``data`` of an accuracy record."""
+
+    per_class: dict[str, ClassAccuracy]  # every class of the label space, by name
+    label_map: dict[str, Any]  # LabelMap.describe(): how model outputs became dataset labels
+    n: int  # images scored
+
+
 @register_probe
 class AccuracyProbe(Probe):
     """Top-1/top-5 accuracy, per-class accuracy, NLL and mean max-softmax confidence.
@@ -35,6 +50,7 @@ class AccuracyProbe(Probe):
     name = "accuracy"
     version = 1
     Config = AccuracyConfig
+    Data = AccuracyData
     headline = "top1"
     metrics = {
         "top1": MetricSpec(True, "top-1 accuracy"),
@@ -106,7 +122,7 @@ class AccuracyProbe(Probe):
                 metrics[f"class_top1@{c}"] = float(per_class[i])
         for a in aux:
             metrics[f"agreement@{a}"] = float(s[f"aux:{a}"]) / n
-        data = {
+        data: AccuracyData = {
             "per_class": {c: {"n": int(s["class_n"][i]), "top1": None if np.isnan(per_class[i]) else float(per_class[i])}
                           for i, c in enumerate(classes)},
             "label_map": ctx.label_map.describe(), "n": n,

@@ -133,6 +133,7 @@ class Probe:
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
     Config: ClassVar[type[ProbeConfig]] = ProbeConfig
+    Data: ClassVar[type] = dict  # TypedDict of ProbeResult.data, declared beside each probe
     metrics: ClassVar[dict[str, MetricSpec]] = {}
     headline: ClassVar[str | None] = None  # metric shown in leaderboards
     needs_data: ClassVar[bool] = True       # False for weight-only probes (e.g. filter statistics)

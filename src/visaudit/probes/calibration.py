@@ -10,7 +10,7 @@ scaling, so the comparison is on the same images and T never saw them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -49,6 +49,49 @@ class CalibrationConfig(ProbeConfig):
     ts_fit_fraction: float = 0.5
 
 
+class ReliabilityBins(TypedDict):
+    """Reliability-diagram data, one entry per equal-width bin (``metrics.calibration.reliability_bins``)."""
+
+    lower: list[float]
+    upper: list[float]
+    count: list[int]
+    confidence: list[float | None]  # mean confidence; None for an empty bin
+    accuracy: list[float | None]  # accuracy; None for an empty bin
+
+
+class TemperatureScaling(TypedDict):
+    """The temperature fit and the held-out part before and after scaling."""
+
+    temperature: float
+    n_fit: int
+    n_held_out: int
+    seed: int  # seeds the fit / held-out split
+    before: dict[str, float]  # every scalar of ``calibration_metrics`` on the held-out part, T = 1
+    after: dict[str, float]  # the same with the fitted T
+    reliability_before: ReliabilityBins
+    reliability_after: ReliabilityBins
+
+
+class CalibrationData(TypedDict):
+    """``data`` of a calibration record."""
+
+    n: int
+    n_bins: int
+    binning: str
+    reliability: ReliabilityBins  # every image
+    temperature_scaling: TemperatureScaling
+    label_map: dict[str, Any] | None  # LabelMap.describe(); None for a label map without one
+
+
+def _reliability(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> ReliabilityBins:
+    """Reliability bins with exactly the declared keys (the metric function may return more)."""
+    from visaudit.metrics.calibration import reliability_bins
+
+    b = reliability_bins(probs, labels, n_bins)
+    return {"lower": b["lower"], "upper": b["upper"], "count": b["count"], "confidence": b["confidence"],
+            "accuracy": b["accuracy"]}
+
+
 def _metric_specs() -> dict[str, MetricSpec]:
     specs = dict(_BASE)
     specs["temperature"] = MetricSpec(False, "fitted temperature T (not a quality: 1 = no change)")
@@ -65,6 +108,7 @@ class CalibrationProbe(Probe):
     name = "calibration"
     version = 1
     Config = CalibrationConfig
+    Data = CalibrationData
     headline = "ece"
     metrics = _metric_specs()
 
@@ -127,14 +171,14 @@ class CalibrationProbe(Probe):
             "correct": pred == labels, "confidence": conf.astype(np.float32),
             "p_true": probs[np.arange(len(labels)), labels].astype(np.float32), "ts_fit": in_fit,
         })
-        data = {
+        data: CalibrationData = {
             "n": int(merged.n), "n_bins": cfg.n_bins, "binning": "equal-width, (lo, hi]",
-            "reliability": cal.reliability_bins(probs, labels, cfg.n_bins),
+            "reliability": _reliability(probs, labels, cfg.n_bins),
             "temperature_scaling": {
                 "temperature": t, "n_fit": int(len(fit)), "n_held_out": int(len(held)), "seed": ctx.seed,
                 "before": before, "after": after,
-                "reliability_before": cal.reliability_bins(probs[held], labels[held], cfg.n_bins),
-                "reliability_after": cal.reliability_bins(probs_t, labels[held], cfg.n_bins),
+                "reliability_before": _reliability(probs[held], labels[held], cfg.n_bins),
+                "reliability_after": _reliability(probs_t, labels[held], cfg.n_bins),
             },
             "label_map": ctx.label_map.describe() if hasattr(ctx.label_map, "describe") else None,
         }

@@ -9,7 +9,7 @@ errors and the share of errors above a threshold (0.9).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -43,6 +43,25 @@ class ConfidenceConfig(ProbeConfig):
     bins: int = 20
 
 
+class AttackSetting(TypedDict):
+    """The attack a probe ran, as configured."""
+
+    name: str  # "" when no attack ran
+    norm: str
+    eps: str  # radius as text, e.g. "8/255"
+    options: dict[str, Any]  # keyword overrides of the attack
+
+
+class ConfidenceData(TypedDict):
+    """``data`` of a confidence record."""
+
+    bin_edges: list[float]  # bins + 1 edges on [0, 1], shared by every histogram
+    threshold: float  # confidence above which a prediction counts as confident
+    histograms: dict[str, list[float]]  # {"correct" | "error" | "adversarial": counts per bin}
+    counts: dict[str, int]  # predictions per group
+    attack: AttackSetting
+
+
 def overconfidence(conf_errors_sum: float, n_errors: float, n_confident: float) -> tuple[float, float]:
     """(mean confidence on errors, share of errors above the threshold); NaN without errors."""
     if n_errors <= 0:
@@ -58,6 +77,7 @@ class ConfidenceProbe(Probe):
     version = 2  # attack restarts drawn per image
     random = True
     Config = ConfidenceConfig
+    Data = ConfidenceData
     headline = "confident_error_rate"
     needs_grad = True
     metrics = {
@@ -125,8 +145,10 @@ class ConfidenceProbe(Probe):
             metrics["mean_confidence_on_adversarial"] = mean_adv
             metrics["confident_adversarial_rate"] = rate_adv
             metrics["attack_success_rate"] = (f["n:adversarial"] / f["n_attacked"]) if f["n_attacked"] else float("nan")
-        data = {"bin_edges": edges.tolist(), "threshold": cfg.threshold,
-                "histograms": {g: np.asarray(f[f"hist:{g}"]).tolist() for g in GROUPS},
-                "counts": {g: int(f[f"n:{g}"]) for g in GROUPS},
-                "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps, "options": cfg.attack_options or {}}}
+        data: ConfidenceData = {
+            "bin_edges": edges.tolist(), "threshold": cfg.threshold,
+            "histograms": {g: np.asarray(f[f"hist:{g}"]).tolist() for g in GROUPS},
+            "counts": {g: int(f[f"n:{g}"]) for g in GROUPS},
+            "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps, "options": cfg.attack_options or {}},
+        }
         return ProbeResult(metrics=metrics, data=data)

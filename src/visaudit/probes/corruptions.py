@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
@@ -49,6 +49,34 @@ class CorruptionsConfig(ProbeConfig):
     examples: int = 1
 
 
+class GeneratedSource(TypedDict):
+    """Where the numbers came from: corrupted on the fly."""
+
+    kind: str  # "generated"
+    params: str  # parameter table, "imagenet" or "cifar"
+    storage: str  # quantisation emulating the stored benchmark: "uint8", "jpeg85" or "none"
+    note: str
+
+
+class StoredSource(TypedDict):
+    """Where the numbers came from: a stored ImageNet-C tree or CIFAR-10-C folder."""
+
+    kind: str  # "stored"
+    format: str  # "cifar-10-c npy" or "imagenet-c tree"
+    path: str
+
+
+class CorruptionsData(TypedDict):
+    """``data`` of a corruptions record."""
+
+    params: str  # parameter table used, "imagenet" or "cifar"
+    normalisation: str  # CE normalisation: "alexnet" or "none"
+    grid: dict[str, dict[str, float]]  # {corruption: {severity as text: top1}}
+    families: dict[str, list[str]]  # {family: its corruptions}
+    n: dict[str, float]  # images per condition, {"<corruption>/<severity>": count}
+    source: GeneratedSource | StoredSource
+
+
 @register_probe
 class CorruptionsProbe(Probe):
     """Accuracy under the ImageNet-C corruptions, per family, CE, mCE and relative mCE."""
@@ -56,6 +84,7 @@ class CorruptionsProbe(Probe):
     name = "corruptions"
     version = 2  # 2: random corruptions draw per image (seeded by its dataset position)
     Config = CorruptionsConfig
+    Data = CorruptionsData
     headline = "mce"
     random = True
     metrics = {
@@ -127,14 +156,14 @@ class CorruptionsProbe(Probe):
         params = resolve_params(h, w, cfg.params)
         storage = cfg.storage if cfg.storage != "auto" else ("jpeg85" if params == "imagenet" else "uint8")
         warnings: list[str] = []
+        source: GeneratedSource | StoredSource
         if cfg.stored:
             correct, n, clean_correct, n_clean, source = self._run_stored(ctx, Path(cfg.stored))
         else:
             correct, n, clean_correct, n_clean = self._run_generated(ctx, params, storage)
             source = {"kind": "generated", "params": params, "storage": storage,
                       "note": "corrupted on the fly from the decoded images; storage emulates how the stored benchmark was saved"}
-        metrics, data = self._summarise(correct, n, clean_correct, n_clean, params, warnings)
-        data["source"] = source
+        metrics, data = self._summarise(correct, n, clean_correct, n_clean, params, warnings, source)
         artifacts = {}
         if cfg.examples and not cfg.stored:
             artifacts["corruption_examples.png"] = self._examples(ctx, params)
@@ -232,7 +261,8 @@ class CorruptionsProbe(Probe):
         merged = ctx.map_chunks(_top1_chunk(ctx), tag="clean")
         return float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
 
-    def _summarise(self, correct, counts, clean_correct, n_clean, params, warnings):
+    def _summarise(self, correct, counts, clean_correct, n_clean, params, warnings,
+                   source: GeneratedSource | StoredSource) -> tuple[dict[str, float], CorruptionsData]:
         from visaudit.metrics.corruption_errors import mean_corruption_error, relative_mce
 
         top1 = {cs: (correct[cs] / counts[cs] if counts[cs] else float("nan")) for cs in correct}
@@ -262,12 +292,13 @@ class CorruptionsProbe(Probe):
         if not normalise:
             warnings.append("no AlexNet errors exist for CIFAR-10-C parameters: mce and ce@* are unnormalised "
                             "mean errors (the CIFAR-10-C convention), relative_mce the mean error increase")
-        data = {
+        data: CorruptionsData = {
             "params": params,
             "normalisation": "alexnet" if normalise else "none",
             "grid": {c: {str(s): top1[(c, s)] for s in sev} for c in self.config.corruptions},
             "families": {f: list(v) for f, v in FAMILIES.items()},
             "n": {f"{c}/{s}": counts[(c, s)] for (c, s) in counts},
+            "source": source,
         }
         return metrics, data
 

@@ -5,7 +5,7 @@ plus prediction consistency under 1-pixel shifts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
@@ -37,6 +37,25 @@ class NuisanceSweepsConfig(ProbeConfig):
     examples: int = 1
 
 
+class NuisanceCurve(TypedDict):
+    """Top-1 over one knob's grid (same length lists)."""
+
+    value: list[float]  # nuisance strength, in ``unit``
+    top1: list[float]
+    unit: str
+    neutral: float  # the value that leaves the image unchanged
+
+
+class NuisanceSweepsData(TypedDict):
+    """``data`` of a nuisance-sweeps record."""
+
+    curves: dict[str, NuisanceCurve]  # {knob: curve}, the configured knobs in order
+    shift_window: int
+    shifts: list[list[int]]  # every (dy, dx) of the consistency check
+    shift_border: str  # how shifted-in pixels are filled
+    n: float  # images measured (summed as a float)
+
+
 @register_probe
 class NuisanceSweepsProbe(Probe):
     """Accuracy curves over continuous nuisances, their normalised AUC, and shift consistency."""
@@ -45,6 +64,7 @@ class NuisanceSweepsProbe(Probe):
     version = 2  # 2: the noise knob draws per image (seeded by its dataset position)
     random = True
     Config = NuisanceSweepsConfig
+    Data = NuisanceSweepsData
     headline = "shift_consistency"
     metrics = {
         "auc": MetricSpec(True, "normalised area under accuracy vs nuisance strength (mean top-1 over the range)"),
@@ -110,7 +130,7 @@ class NuisanceSweepsProbe(Probe):
         if n == 0:
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
         metrics: dict[str, float] = {"clean_top1": float(merged.sums["clean"]) / n}
-        curves = {}
+        curves: dict[str, NuisanceCurve] = {}
         for k, values in grids.items():
             acc = merged.sums[f"knob:{k}"] / n
             metrics[f"auc@{k}"] = normalised_auc(values, list(acc))
@@ -118,8 +138,8 @@ class NuisanceSweepsProbe(Probe):
                          "neutral": KNOBS[k].neutral}
         metrics["shift_consistency"] = float(merged.sums["consistent"]) / n
         metrics["shift_flip_rate"] = 1.0 - metrics["shift_consistency"]
-        data = {"curves": curves, "shift_window": win, "shifts": [list(s) for s in shifts],
-                "shift_border": "edge pixels repeated", "n": n}
+        data: NuisanceSweepsData = {"curves": curves, "shift_window": win, "shifts": [list(s) for s in shifts],
+                                    "shift_border": "edge pixels repeated", "n": n}
         artifacts = {}
         if self.config.examples:
             artifacts["nuisance_examples.png"] = self._examples(ctx, grids)

@@ -8,11 +8,12 @@ reported with the share a uniform / isotropic spread would give.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+from visaudit.probes.confidence import AttackSetting
 
 if TYPE_CHECKING:  # pragma: no cover
     from visaudit.probes.base import Batch, ProbeContext
@@ -40,6 +41,16 @@ class PerturbationAnatomyConfig(ProbeConfig):
     map_size: int = 32
 
 
+class PerturbationAnatomyData(TypedDict):
+    """``data`` of a perturbation-anatomy record."""
+
+    uniform_border_share: float  # border share of a uniform spread (the ratio's reference)
+    uniform_y_share: float  # Y share of an isotropic RGB perturbation
+    border_width_px: int
+    energy_map: list[list[float]]  # map_size x map_size mean energy density (rows = image rows), mean 1
+    attack: AttackSetting
+
+
 @register_probe
 class PerturbationAnatomyProbe(Probe):
     """Share of adversarial perturbation energy in the border band and in the Y channel."""
@@ -48,6 +59,7 @@ class PerturbationAnatomyProbe(Probe):
     version = 2  # attack restarts drawn per image
     random = True
     Config = PerturbationAnatomyConfig
+    Data = PerturbationAnatomyData
     headline = "border_energy_share"
     needs_grad = True
     metrics = {
@@ -100,8 +112,10 @@ class PerturbationAnatomyProbe(Probe):
         metrics = {"border_energy_share": border, "border_energy_ratio": border / ub,
                    "y_energy_share": yshare, "y_energy_ratio": yshare / uy, "n_perturbations": n}
         emap = (np.asarray(s["energy_map"]) / n) if n else np.asarray(s["energy_map"])
-        data = {"uniform_border_share": ub, "uniform_y_share": uy, "border_width_px": width,
-                "energy_map": emap.tolist(), "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps,
-                                                        "options": cfg.attack_options or {}}}
+        data: PerturbationAnatomyData = {
+            "uniform_border_share": ub, "uniform_y_share": uy, "border_width_px": width,
+            "energy_map": emap.tolist(),
+            "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps, "options": cfg.attack_options or {}},
+        }
         warnings = [] if n else ["the attack found no adversarial example: nothing to analyse"]
         return ProbeResult(metrics=metrics, data=data, warnings=warnings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -56,6 +56,43 @@ class QuantizationConfig(ProbeConfig):
     prefix_reuse: bool = True
 
 
+class QuantizationHessian(TypedDict):
+    """Hutchinson Hessian traces per layer and the HAWQ-V2 ranking they give."""
+
+    trace: dict[str, float]  # {module: tr(H)}
+    hawq_score: dict[str, float]  # {module: tr(H)/n * ||Q(w) - w||^2 at ranking_bits}
+    rank_corr_hawq: float  # Spearman, HAWQ-V2 score vs measured sensitivity
+    rank_corr_trace_per_param: float  # Spearman, tr(H)/n vs measured sensitivity
+    iters: int
+    n_images: int
+
+
+class _QuantizationSensitivityRequired(TypedDict):
+    """The keys of every quantization-sensitivity record."""
+
+    # one row per layer in depth order: "module", "numel", "depth", then per width b
+    # "delta_top1_<b>bit" and "kl_<b>bit", and "hessian_trace" / "hawq_score" with the Hessian;
+    # the per-width keys depend on the config, so a TypedDict cannot declare the row
+    layers: list[dict[str, Any]]
+    bits: list[int]  # widths tried per layer, highest first
+    float_top1: float
+    ranking: list[str]  # modules, most sensitive first (at ranking_bits)
+    allocation: dict[str, int]  # {module: bits} of the greedy mixed-precision model
+    budget_bits: int
+    ranking_bits: int
+    size_mb: dict[str, float]  # {"mixed" | "uniform_<b>bit": size}
+    float_size_mb: float
+    whole_model_top1: dict[str, float]  # same keys as size_mb
+    whole_model_kl: dict[str, float]  # same keys as size_mb
+    n_images: int
+
+
+class QuantizationSensitivityData(_QuantizationSensitivityRequired, total=False):
+    """``data`` of a quantization-sensitivity record."""
+
+    hessian: QuantizationHessian  # present when hessian_iters > 0
+
+
 @register_probe
 class QuantizationSensitivityProbe(Probe):
     """Which layers tolerate low-bit weights; mixed precision versus uniform at equal size."""
@@ -63,6 +100,7 @@ class QuantizationSensitivityProbe(Probe):
     name = "quantization-sensitivity"
     version = 2  # 2: the Hessian trace is of one loss over the whole Hessian sample
     Config = QuantizationConfig
+    Data = QuantizationSensitivityData
     needs_grad = True  # only for the optional Hessian trace
     metrics = {
         "delta_top1": MetricSpec(True, "top-1 change (fraction) when only this layer is quantised at this width"),
@@ -177,7 +215,7 @@ class QuantizationSensitivityProbe(Probe):
         for b in uniform_bits:
             metrics[f"uniform_top1@{b}bit"] = whole[f"uniform_{b}bit"]
 
-        data: dict[str, Any] = {
+        data: QuantizationSensitivityData = {
             "layers": rows,
             "bits": bits,
             "float_top1": float_top1,

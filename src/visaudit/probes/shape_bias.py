@@ -13,7 +13,7 @@ object's shape or its texture ("prompt steering") and report how far the bias mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from visaudit.errors import VisauditError
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
@@ -51,6 +51,42 @@ class ShapeBiasConfig(ProbeConfig):
 
     prompt_steering: bool = True
     steering_templates: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in STEERING_TEMPLATES.items()})
+
+
+class ShapeBiasCounts(TypedDict):
+    """Decision counts on the cue-conflict images whose shape and texture differ."""
+
+    n_conflict: int
+    n_shape: int  # decisions equal to the shape label
+    n_texture: int  # decisions equal to the texture label
+
+
+class SteeringResult(TypedDict):
+    """Shape bias of a zero-shot model under one prompt set."""
+
+    shape_bias: float
+    shape_match: float
+    texture_match: float
+
+
+class PromptSteering(TypedDict):
+    """Prompt-steering runs of a zero-shot model."""
+
+    templates: dict[str, list[str]]  # {prompt set: templates}
+    results: dict[str, SteeringResult]  # {prompt set: result}
+
+
+class ShapeBiasData(TypedDict, total=False):
+    """``data`` of a shape-bias record; which keys are present depends on the dataset.
+
+    On edges / silhouettes only ``n_images``. On cue-conflict ``counts``, plus
+    ``prompt_steering`` when the option is on: the runs of a zero-shot model, or a text
+    saying why they were skipped.
+    """
+
+    n_images: int  # images decided (edges / silhouettes only)
+    counts: ShapeBiasCounts  # cue-conflict only
+    prompt_steering: PromptSteering | str  # cue-conflict with prompt_steering on only
 
 
 def _is_cue_conflict(dataset: Any) -> bool:
@@ -94,6 +130,7 @@ class ShapeBiasProbe(Probe):
     name = "shape-bias"
     version = 1
     Config = ShapeBiasConfig
+    Data = ShapeBiasData
     headline = "shape_bias"
     metrics = {
         "shape_bias": MetricSpec(True, "#shape decisions / (#shape + #texture) on the 1200 cue-conflict images (human mean 0.958)"),
@@ -153,14 +190,17 @@ class ShapeBiasProbe(Probe):
         describe = net.describe if getattr(net, "mode", None) == "descriptions" else None
         rows = self._decisions(ctx, ctx.logits, subject, "main", describe)
         warnings: list[str] = []
-        data: dict[str, Any] = {}
         if not _is_cue_conflict(ctx.dataset):
             acc = float((rows["object_response"] == rows["category"]).mean())
-            return ProbeResult(metrics={"top1_16class": acc}, data={"n_images": int(len(rows))}, samples=rows)
+            only_n: ShapeBiasData = {"n_images": int(len(rows))}
+            return ProbeResult(metrics={"top1_16class": acc}, data=only_n, samples=rows)
 
         res = shape_bias_from_decisions(rows)
         metrics = {k: float(v) for k, v in res.items() if not k.startswith("n_")}
-        data["counts"] = {k: int(v) for k, v in res.items() if k.startswith("n_")}
+        data: ShapeBiasData = {
+            "counts": {"n_conflict": int(res["n_conflict"]), "n_shape": int(res["n_shape"]),
+                       "n_texture": int(res["n_texture"])},
+        }
         if metrics["shape_bias"] != metrics["shape_bias"]:  # NaN
             warnings.append("no decision matched either cue; shape bias is undefined (NaN)")
 
@@ -168,13 +208,14 @@ class ShapeBiasProbe(Probe):
         if cfg.prompt_steering and steer is not None and cfg.steering_templates:
             from visaudit.models.classifier import Classifier
 
-            steering: dict[str, dict[str, float]] = {}
+            steering: dict[str, SteeringResult] = {}
             for set_name, templates in cfg.steering_templates.items():
                 steered = Classifier(steer(list(templates)), ctx.model.info).to(ctx.device).eval()
                 srows = self._decisions(ctx, lambda x, m=steered: _steered_logits(ctx, m, x), subject,
                                         f"prompt-{set_name}")
                 sres = shape_bias_from_decisions(srows, per_category=False)
-                steering[set_name] = {k: float(sres[k]) for k in ("shape_bias", "shape_match", "texture_match")}
+                steering[set_name] = {"shape_bias": float(sres["shape_bias"]), "shape_match": float(sres["shape_match"]),
+                                      "texture_match": float(sres["texture_match"])}
                 metrics[f"shape_bias_prompt@{set_name}"] = steering[set_name]["shape_bias"]
             data["prompt_steering"] = {"templates": cfg.steering_templates, "results": steering}
             if "shape" in steering and "texture" in steering:

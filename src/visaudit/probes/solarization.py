@@ -8,7 +8,7 @@ accuracy is the share of images that every one of their thresholds left correct.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
@@ -34,6 +34,29 @@ class SolarizationConfig(ProbeConfig):
     examples: int = 2
 
 
+class SolarizationSweep(TypedDict):
+    """Top-1 at each universal threshold (same length lists)."""
+
+    threshold: list[float]  # t = 0, step, ..., 1
+    top1: list[float]
+
+
+class RandSolCurve(TypedDict):
+    """Robust top-1 after each RandSol round (same length lists)."""
+
+    iteration: list[int]  # 1 .. randsol_iterations
+    robust_top1: list[float]  # non-increasing; the last is ``randsol_top1``
+
+
+class SolarizationData(TypedDict):
+    """``data`` of a solarization record."""
+
+    sweep: SolarizationSweep
+    randsol: RandSolCurve
+    rule: str  # which pixels are inverted
+    n: float  # images measured (summed as a float)
+
+
 @register_probe
 class SolarizationProbe(Probe):
     """Accuracy under solarization: threshold sweep (worst case) and RandSol robust accuracy."""
@@ -42,6 +65,7 @@ class SolarizationProbe(Probe):
     version = 2  # 2: RandSol thresholds drawn per image (seeded by its dataset position)
     random = True
     Config = SolarizationConfig
+    Data = SolarizationData
     headline = "randsol_top1"
     metrics = {
         "sweep_worst_top1": MetricSpec(True, "lowest top-1 over the universal threshold sweep"),
@@ -106,7 +130,7 @@ class SolarizationProbe(Probe):
             "randsol_top1": float(robust[-1]),
             "clean_top1": float(merged.sums["clean"]) / n,
         }
-        data = {
+        data: SolarizationData = {
             "sweep": {"threshold": ts, "top1": [float(v) for v in sweep]},
             "randsol": {"iteration": list(range(1, cfg.randsol_iterations + 1)), "robust_top1": [float(v) for v in robust]},
             "rule": "pixels >= t are inverted (PIL ImageOps.solarize)",
