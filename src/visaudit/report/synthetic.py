@@ -15,7 +15,19 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - the declared layouts, for annotations only
+    from visaudit.probes.accuracy import AccuracyData
+    from visaudit.probes.calibration import CalibrationData, ReliabilityBins
+    from visaudit.probes.confidence import ConfidenceData
+    from visaudit.probes.corruptions import CorruptionsData
+    from visaudit.probes.filters import FilterStatsData
+    from visaudit.probes.nuisance_sweeps import NuisanceSweepsData
+    from visaudit.probes.perturbation_anatomy import PerturbationAnatomyData
+    from visaudit.probes.quantization import QuantizationSensitivityData
+    from visaudit.probes.shape_bias import ShapeBiasData
+    from visaudit.probes.solarization import SolarizationData
 
 CORRUPTIONS = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
                "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
@@ -23,6 +35,9 @@ CORRUPTIONS = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", 
 CATEGORIES = ["airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
               "elephant", "keyboard", "knife", "oven", "truck"]
 LAYERS = [f"layer{i}.{j}.conv{k}" for i in (1, 2, 3) for j in range(3) for k in (1, 2)]
+LABEL_MAP = {"kind": "identity", "model_space": "cifar10", "data_space": "cifar10", "n_classes": 10,
+             "protocol": "full (10 classes)"}
+N = 1000  # images per synthetic record
 
 
 def _hib(*names: str, higher: bool = True) -> dict[str, dict[str, Any]]:
@@ -30,7 +45,12 @@ def _hib(*names: str, higher: bool = True) -> dict[str, dict[str, Any]]:
 
 
 def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, dict, dict]:
-    """(metrics, metric_info, data) of one synthetic probe result; ``skill`` in (0, 1)."""
+    """(metrics, metric_info, data) of one synthetic probe result; ``skill`` in (0, 1).
+
+    ``data`` follows the probe's declared layout (``<Probe>.Data``) where the probe has one.
+    Typed payloads derive everything beyond the original draws from the drawn numbers, so
+    the random stream (and every other record of a seed) stays as it was.
+    """
     u = lambda a=0.0, b=1.0: rnd.uniform(a, b)  # noqa: E731
     m: dict[str, float] = {}
     data: dict[str, Any] = {}
@@ -38,6 +58,11 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     if probe == "accuracy":
         m = {"top1": skill, "top5": min(1, skill + 0.05)}
         m.update({f"class_top1@{c}": min(1, max(0, skill + u(-.1, .1))) for c in CATEGORIES[:10]})
+        accuracy: AccuracyData = {
+            "per_class": {c: {"n": N // 10, "top1": m[f"class_top1@{c}"]} for c in CATEGORIES[:10]},
+            "label_map": dict(LABEL_MAP), "n": N,
+        }
+        data = dict(accuracy)
         info = _hib("top1", "top5", "class_top1")
     elif probe == "corruptions":
         for c in CORRUPTIONS:
@@ -47,19 +72,38 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         m["corrupted_top1"] = sum(v for k, v in m.items() if "@" in k) / 75
         m["mce"] = 1.3 - skill + u(-.05, .05)
         m["relative_mce"] = m["mce"] * 1.1
+        corruptions: CorruptionsData = {
+            "params": "cifar", "normalisation": "none",
+            "grid": {c: {str(s): m[f"top1@{c}/{s}"] for s in range(1, 6)} for c in CORRUPTIONS},
+            "families": {"noise": CORRUPTIONS[:3], "blur": CORRUPTIONS[3:7], "weather": CORRUPTIONS[7:11],
+                         "digital": CORRUPTIONS[11:]},
+            "n": {f"{c}/{s}": float(N) for c in CORRUPTIONS for s in range(1, 6)},
+            "source": {"kind": "generated", "params": "cifar", "storage": "uint8", "note": "synthetic"},
+        }
+        data = dict(corruptions)
         info = {**_hib("top1", "corrupted_top1"), **_hib("mce", "relative_mce", higher=False)}
     elif probe == "solarization":
         t = [i / 100 for i in range(101)]
         acc = [skill * (0.3 + 0.7 * abs(2 * x - 1)) for x in t]
-        data["sweep"] = {"threshold": t, "top1": acc}
-        data["randsol"] = {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8 ** i for i in range(1, 11)]}
+        solarization: SolarizationData = {
+            "sweep": {"threshold": t, "top1": acc},
+            "randsol": {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8 ** i for i in range(1, 11)]},
+            "rule": "pixels >= t are inverted (PIL ImageOps.solarize)", "n": float(N),
+        }
+        data = dict(solarization)
         m = {"sweep_worst_top1": min(acc), "sweep_worst_threshold": t[acc.index(min(acc))], "randsol_top1": skill * .2}
         info = _hib("sweep_worst_top1", "randsol_top1")
         info["sweep_worst_threshold"] = {"higher_is_better": True, "description": ""}
     elif probe == "nuisance-sweeps":
-        data["curves"] = {k: {"value": [i / 10 for i in range(11)], "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
-                              "unit": "level", "neutral": 0.0} for k in ("brightness", "blur", "jpeg")}
-        m = {f"auc@{k}": u(.3, .9) for k in data["curves"]}
+        nuisance: NuisanceSweepsData = {
+            "curves": {k: {"value": [i / 10 for i in range(11)],
+                           "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
+                           "unit": "level", "neutral": 0.0} for k in ("brightness", "blur", "jpeg")},
+            "shift_window": 1, "shifts": [[dy, dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)],
+            "shift_border": "edge pixels repeated", "n": float(N),
+        }
+        data = dict(nuisance)
+        m = {f"auc@{k}": u(.3, .9) for k in nuisance["curves"]}
         m["shift_consistency"] = u(.6, .95)
         info = _hib("auc", "shift_consistency")
     elif probe == "adversarial":
@@ -74,13 +118,22 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
                          "estimate": "synthetic"}
         info = _hib("clean_top1", "robust_top1")
     elif probe == "confidence":
-        edges = [i / 20 for i in range(21)]
-        data["bin_edges"] = edges
-        data["histograms"] = {g: [rnd.randint(0, 50) for _ in range(20)] for g in ("correct", "error", "adversarial")}
+        hists = {g: [float(rnd.randint(0, 50)) for _ in range(20)] for g in ("correct", "error", "adversarial")}
+        confidence: ConfidenceData = {
+            "bin_edges": [i / 20 for i in range(21)], "threshold": 0.9, "histograms": hists,
+            "counts": {g: int(sum(h)) for g, h in hists.items()},
+            "attack": {"name": "apgd-ce", "norm": "linf", "eps": "8/255", "options": {}},
+        }
+        data = dict(confidence)
         m = {"mean_confidence_on_errors": u(.4, .8), "confident_error_rate": u(0, .3)}
         info = _hib("mean_confidence_on_errors", "confident_error_rate", higher=False)
     elif probe == "perturbation-anatomy":
-        data["energy_map"] = [[u() for _ in range(32)] for _ in range(32)]
+        anatomy: PerturbationAnatomyData = {
+            "uniform_border_share": 0.4375, "uniform_y_share": 0.353, "border_width_px": 4,
+            "energy_map": [[u() for _ in range(32)] for _ in range(32)],
+            "attack": {"name": "apgd-ce", "norm": "l2", "eps": "0.5", "options": {}},
+        }
+        data = dict(anatomy)
         m = {"border_energy_share": u(.1, .4), "y_energy_share": u(.3, .6)}
         info = _hib("border_energy_share", "y_energy_share")
     elif probe == "shape-bias":
@@ -89,6 +142,13 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
             m[f"shape_bias@{c}"] = min(1, max(0, base + u(-.2, .2)))
         m["shape_bias"] = base
         m["shape_match"], m["texture_match"] = base * .4, (1 - base) * .4
+        n_conflict = 1200  # the 1280 cue-conflict images less the 80 whose cues agree
+        shape_bias: ShapeBiasData = {
+            "counts": {"n_conflict": n_conflict, "n_shape": round(m["shape_match"] * n_conflict),
+                       "n_texture": round(m["texture_match"] * n_conflict)},
+            "prompt_steering": "skipped: not a zero-shot model",
+        }
+        data = dict(shape_bias)
         info = _hib("shape_bias", "shape_match", "texture_match")
     elif probe == "spectral-bias":
         cut = [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -115,13 +175,23 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     elif probe == "calibration":
         conf = [(i + .5) / 15 for i in range(15)]
 
-        def rel(scale: float) -> dict[str, list]:
+        def rel(scale: float) -> ReliabilityBins:
             count = [0] + [rnd.randint(1, 100) for _ in conf[1:]]  # one empty bin, as real data has
             return {"lower": [i / 15 for i in range(15)], "upper": [(i + 1) / 15 for i in range(15)], "count": count,
-                    "confidence": [None] + conf[1:], "accuracy": [None] + [min(1, c * u(scale, 1.1)) for c in conf[1:]]}
-        data["reliability"] = rel(.7)
-        data["temperature_scaling"] = {"temperature": 1.5, "reliability_before": rel(.7), "reliability_after": rel(.95)}
+                    "confidence": [None] + conf[1:], "accuracy": [None, *(min(1, c * u(scale, 1.1)) for c in conf[1:])]}
+        reliability, before, after = rel(.7), rel(.7), rel(.95)
         m = {"ece": u(.01, .15), "nll": u(.2, 1.), "brier": u(.05, .3), "temperature": u(1, 2)}
+        calibration: CalibrationData = {
+            "n": N, "n_bins": 15, "binning": "equal-width, (lo, hi]", "reliability": reliability,
+            "temperature_scaling": {
+                "temperature": m["temperature"], "n_fit": N // 2, "n_held_out": N - N // 2, "seed": 0,
+                "before": {"ece": m["ece"], "nll": m["nll"], "brier": m["brier"]},
+                "after": {"ece": m["ece"] / 2, "nll": m["nll"] * .9, "brier": m["brier"] * .95},
+                "reliability_before": before, "reliability_after": after,
+            },
+            "label_map": dict(LABEL_MAP),
+        }
+        data = dict(calibration)
         info = _hib("ece", "nll", "brier", higher=False)
     elif probe == "ood":
         edges = [i / 20 for i in range(21)]
@@ -144,12 +214,43 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         for n in LAYERS:
             m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, .3), u(1, 2), u(.6, 1)
             m[f"variance_entropy_norm@{n}"] = m[f"variance_entropy@{n}"] / 2.2
+        filters: FilterStatsData = {
+            "layers": [{"module": n, "depth": i, "rel_depth": i / (len(LAYERS) - 1), "shape": [16, 16, 3, 3],
+                        "depthwise": False, "n_filters": 256.0, "sparsity": m[f"sparsity@{n}"],
+                        "variance_entropy": m[f"variance_entropy@{n}"],
+                        "variance_entropy_norm": m[f"variance_entropy_norm@{n}"],
+                        "variance_entropy_clean": m[f"variance_entropy@{n}"],
+                        "variance_entropy_clean_norm": m[f"variance_entropy_norm@{n}"],
+                        "orthogonality": m[f"orthogonality@{n}"], "hist": [[1 / 21] * 21 for _ in range(9)]}
+                       for i, n in enumerate(LAYERS)],
+            "hist_bins": 21, "basis": "dct3",
+        }
+        data = dict(filters)
         info = _hib("sparsity", "variance_entropy", "orthogonality")
     elif probe == "quantization-sensitivity":
         for n in LAYERS:
             for b in (4, 8):
                 m[f"delta_top1@{n}/{b}bit"] = -u(0, .1 if b == 4 else .01)
         m["mixed_precision_top1"], m["uniform_top1"] = skill - .01, skill - .05
+        numel = 16 * 16 * 9
+        mb = len(LAYERS) * numel / 8 / 2**20  # size per bit of width
+        # budget 6 bits: half the layers at 8, half at 4; ranked at 8 bits (the nearest tried width)
+        quantization: QuantizationSensitivityData = {
+            "layers": [{"module": n, "numel": numel, "depth": i,
+                        **{f"delta_top1_{b}bit": m[f"delta_top1@{n}/{b}bit"] for b in (8, 4)}}
+                       for i, n in enumerate(LAYERS)],
+            "bits": [8, 4], "float_top1": skill,
+            "ranking": sorted(LAYERS, key=lambda n: m[f"delta_top1@{n}/8bit"]),
+            "allocation": {n: 8 if i % 2 else 4 for i, n in enumerate(LAYERS)},
+            "budget_bits": 6, "ranking_bits": 8,
+            "size_mb": {"mixed": 6 * mb, "uniform_8bit": 8 * mb, "uniform_6bit": 6 * mb, "uniform_4bit": 4 * mb},
+            "float_size_mb": 32 * mb,
+            "whole_model_top1": {"mixed": m["mixed_precision_top1"], "uniform_8bit": skill,
+                                 "uniform_6bit": m["uniform_top1"], "uniform_4bit": m["uniform_top1"] - .05},
+            "whole_model_kl": {"mixed": 0.02, "uniform_8bit": 0.001, "uniform_6bit": 0.03, "uniform_4bit": 0.08},
+            "n_images": N,
+        }
+        data = dict(quantization)
         info = _hib("delta_top1", "mixed_precision_top1", "uniform_top1")
     return m, info, data
 

@@ -3,26 +3,27 @@
 Each function takes one record (a dict with the brief's schema) and returns a list of
 :class:`Figure` (empty when the record holds nothing it can draw). Where the metric names
 already encode a curve, the figure is derived from them; otherwise it reads ``record["data"]``
-with the layout below. An unknown or missing layout yields no figure (the metrics table
-still shows), never an exception: :func:`figures_for` also catches any error of a figure
-function and turns it into a note.
+with the layout below. A typed probe declares its layout as a ``TypedDict`` beside the
+probe class (``<Probe>.Data``, e.g. :class:`visaudit.probes.solarization.SolarizationData`);
+its figures read exactly those keys. An unknown or missing layout yields no figure (the metrics
+table still shows), never an exception: :func:`figures_for` also catches any error of a
+figure function and turns it into a note.
 
 =====================  ==================================================================
 probe                  drawn from (``m:`` metric names, ``d:`` ``record["data"]`` keys)
 =====================  ==================================================================
-accuracy               m: ``class_top1@<class>`` (or d: ``per_class`` {class: {"top1"}})
+accuracy               m: ``class_top1@<class>`` (or d: ``per_class`` {class: {"n", "top1"}})
 corruptions            m: ``top1@<corruption>/<severity>`` (or d: ``grid`` {corruption:
                        {severity: top1}}); ``top1``/``clean_top1`` as severity 0
 solarization           d: ``sweep`` {"threshold": [...], "top1": [...]}, ``randsol``
                        {"iteration": [...], "robust_top1": [...]};
                        m: ``sweep_worst_threshold`` marks the worst t
 nuisance-sweeps        d: ``curves`` {knob: {"value": [...], "top1": [...], "unit": str}}
-                       ("x" / "xlabel" also accepted)
 adversarial            m: ``robust_top1@<attack>/<norm>=<eps>`` (eps as float or "8/255"),
                        ``clean_top1`` as eps 0; d: ``curve`` {"norm", "eps": [...],
                        "top1": [...], "estimate"}
-confidence             d: ``bin_edges`` [n+1] and ``histograms`` {group: [n counts]}
-                       (or {group: {"bin_edges", "counts"}})
+confidence             d: ``bin_edges`` [n+1] and ``histograms`` {group: [n counts]}; a
+                       group without samples draws no line
 perturbation-anatomy   d: ``energy_map`` 2-D list (image rows x columns)
 shape-bias             m: ``shape_bias@<category>``, ``shape_bias``; imported subjects
                        (``model.source`` "decisions" or "human") share the plot
@@ -33,8 +34,9 @@ critical-band          d: ``grid_percent`` 5x7 accuracy in % (rows SD 0,.02,.04,
                        cols bands 0..6), ``rows_noise_sd``, ``thresholds`` [7],
                        ``fit`` {"A", "mu", "s"}
 calibration            d: ``reliability`` {"lower", "upper", "count", "confidence",
-                       "accuracy"} per bin (None for empty bins); ``temperature_scaling``
-                       {"reliability_before", "reliability_after"} of the same layout
+                       "accuracy"} per bin (None for empty bins, which are not drawn);
+                       ``temperature_scaling`` {"reliability_before",
+                       "reliability_after"} of the same layout
 ood                    m: ``auroc@<detector>/<set>``; d: ``histograms``
                        {"<det>/<set>": {"edges", "id", "ood"}}, optional ``roc``
                        {"<det>/<set>": {"fpr", "tpr"}}

@@ -35,7 +35,11 @@ def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
 
 
 def filters(rec: dict[str, Any]) -> list[Figure]:
-    """Sparsity, variance entropy and orthogonality per 3x3 conv layer over depth (from metric names)."""
+    """Sparsity, variance entropy and orthogonality per 3x3 conv layer over depth (from metric names).
+
+    The probe's ``data`` (:class:`~visaudit.probes.filters.FilterStatsData`) holds the same
+    numbers per layer plus the filter histograms; the metric names suffice for the plot.
+    """
     # the normalised entropy (in [0, 1]) shares the axis with the others; raw entropy only if alone
     entropy = "variance_entropy_norm" if by_prefix(rec, "variance_entropy_norm") else "variance_entropy"
     stats = {k: by_prefix(rec, k) for k in ("sparsity", entropy, "orthogonality")}
@@ -54,7 +58,11 @@ def filters(rec: dict[str, Any]) -> list[Figure]:
 
 
 def quantization(rec: dict[str, Any]) -> list[Figure]:
-    """Top-1 drop per layer and bit width from ``delta_top1@<module>/<bits>bit``."""
+    """Top-1 drop per layer and bit width from ``delta_top1@<module>/<bits>bit``.
+
+    Metric names only; the allocation, sizes and Hessian ranking in ``data``
+    (:class:`~visaudit.probes.quantization.QuantizationSensitivityData`) are not drawn.
+    """
     curves: dict[str, dict[str, float]] = {}
     for suffix, v in by_prefix(rec, "delta_top1").items():
         module, _, bits = suffix.rpartition("/")
@@ -73,13 +81,16 @@ def quantization(rec: dict[str, Any]) -> list[Figure]:
 
 
 def per_class(rec: dict[str, Any]) -> list[Figure]:
-    """Per-class accuracy from ``class_top1@<class>`` (or ``data["per_class"][class]["top1"]``)."""
+    """Per-class accuracy from ``class_top1@<class>``, else from ``data["per_class"][class]["top1"]``.
+
+    Layout :class:`~visaudit.probes.accuracy.AccuracyData`; classes without images (``top1``
+    None) are left out.
+    """
     pc = by_prefix(rec, "class_top1")
-    if not pc:
-        raw = (rec.get("data") or {}).get("per_class")
-        if isinstance(raw, dict):
-            pc = {str(k): float(v["top1"]) for k, v in raw.items()
-                  if isinstance(v, dict) and isinstance(v.get("top1"), (int, float))}
+    data = rec.get("data")
+    if not pc and isinstance(data, dict) and isinstance(data.get("per_class"), dict):
+        pc = {str(k): float(v["top1"]) for k, v in data["per_class"].items()
+              if isinstance(v, dict) and isinstance(v.get("top1"), (int, float)) and not isinstance(v["top1"], bool)}
     if not pc or len(pc) > 100:
         return []
     from visaudit.report.svg import dot_rows

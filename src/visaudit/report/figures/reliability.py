@@ -8,29 +8,30 @@ from visaudit.report.svg import Series, dot_rows, line_chart
 
 
 def calibration(rec: dict[str, Any]) -> list[Figure]:
-    """Reliability diagram from ``data["reliability"]``.
+    """Reliability diagram from ``data["reliability"]`` and the held-out curves around temperature scaling.
 
-    Layout: ``{"lower", "upper", "count", "confidence", "accuracy"}`` per bin (mean confidence
-    and accuracy, None for empty bins); ``data["temperature_scaling"]["reliability_before" |
-    "reliability_after"]`` of the same layout add the held-out curves before/after scaling.
+    Layout :class:`~visaudit.probes.calibration.CalibrationData`: ``reliability = {"lower",
+    "upper", "count", "confidence", "accuracy"}`` per bin (mean confidence and accuracy, None
+    for empty bins); ``temperature_scaling["reliability_before" | "reliability_after"]`` of the
+    same layout add the held-out part before and after scaling. Empty bins are not drawn.
     """
-    data = rec.get("data") or {}
+    data = rec.get("data")
+    data = data if isinstance(data, dict) else {}
+    ts = data.get("temperature_scaling")
+    ts = ts if isinstance(ts, dict) else {}
     series = []
-    ts = data.get("temperature_scaling") if isinstance(data.get("temperature_scaling"), dict) else {}
     for rel, label in ((data.get("reliability"), "all samples"),
                        (ts.get("reliability_before"), "held-out, before TS"),
-                       (ts.get("reliability_after") or data.get("reliability_after_ts"), "held-out, after TS")):
+                       (ts.get("reliability_after"), "held-out, after TS")):
         if not isinstance(rel, dict):
             continue
-        conf = numbers(first(rel, "confidence", "mean_confidence", "conf"))
-        acc = numbers(first(rel, "accuracy", "acc"))
-        if not conf or not acc or len(conf) != len(acc):
+        conf, acc, counts = numbers(rel.get("confidence")), numbers(rel.get("accuracy")), numbers(rel.get("count"))
+        if not conf or not acc or not counts or not len(conf) == len(acc) == len(counts):
             continue
-        counts = numbers(first(rel, "count", "counts"))
-        if counts and len(counts) == len(conf):  # drop empty bins
-            keep = [i for i, c in enumerate(counts) if c > 0]
-            conf, acc = [conf[i] for i in keep], [acc[i] for i in keep]
-        series.append(Series(label, conf, acc, dashed="after" in label))
+        keep = [i for i, c in enumerate(counts) if c > 0]
+        if not keep:
+            continue
+        series.append(Series(label, [conf[i] for i in keep], [acc[i] for i in keep], dashed="after" in label))
     if not series:
         return []
     svg = line_chart(series, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), diagonal=True)

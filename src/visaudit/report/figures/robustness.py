@@ -18,26 +18,36 @@ from visaudit.report.records import metrics_of
 from visaudit.report.svg import Series, heatmap, line_chart
 
 
+def _data(rec: dict[str, Any]) -> dict[str, Any]:
+    """``record["data"]``, or an empty mapping when it is missing or not a mapping."""
+    data = rec.get("data")
+    return data if isinstance(data, dict) else {}
+
+
 def _clean_top1(rec: dict[str, Any]) -> float | None:
     m = metrics_of(rec)
     return m.get("clean_top1", m.get("top1"))
 
 
 def corruptions(rec: dict[str, Any]) -> list[Figure]:
-    """Accuracy vs severity, one line per corruption, from ``top1@<corruption>/<severity>``."""
+    """Accuracy vs severity, one line per corruption, from ``top1@<corruption>/<severity>``.
+
+    Without those metrics, from ``data["grid"] = {corruption: {severity: top1}}`` (layout
+    :class:`~visaudit.probes.corruptions.CorruptionsData`).
+    """
     curves: dict[str, dict[float, float]] = {}
     for suffix, v in by_prefix(rec, "top1").items():
         cond = parse_condition(suffix)
         if cond:
             curves.setdefault(cond[0], {})[cond[1]] = v
-    grid = (rec.get("data") or {}).get("grid")
-    if not curves and isinstance(grid, dict):  # data["grid"] = {corruption: {severity: top1}}
+    grid = _data(rec).get("grid")
+    if not curves and isinstance(grid, dict):
         for name, row in grid.items():
             if isinstance(row, dict):
                 for sev, v in row.items():
-                    x, y = parse_number(str(sev)), v if isinstance(v, (int, float)) else None
-                    if x is not None and y is not None:
-                        curves.setdefault(str(name), {})[x] = float(y)
+                    x = parse_number(str(sev))
+                    if x is not None and isinstance(v, (int, float)) and not isinstance(v, bool):
+                        curves.setdefault(str(name), {})[x] = float(v)
     if not curves:
         return []
     clean = _clean_top1(rec)
@@ -92,12 +102,16 @@ def adversarial(rec: dict[str, Any]) -> list[Figure]:
 
 
 def solarization(rec: dict[str, Any]) -> list[Figure]:
-    """Top-1 vs solarization threshold from ``data["sweep"] = {"threshold": [...], "top1": [...]}``."""
-    data = rec.get("data") or {}
-    sweep = first(data, "sweep", "curve")
+    """Top-1 vs threshold from ``data["sweep"]`` and RandSol rounds from ``data["randsol"]``.
+
+    Layout :class:`~visaudit.probes.solarization.SolarizationData`: ``sweep = {"threshold",
+    "top1"}``, ``randsol = {"iteration", "robust_top1"}``; ``sweep_worst_threshold`` marks the worst t.
+    """
+    data = _data(rec)
+    sweep = data.get("sweep")
     if not isinstance(sweep, dict):
         return []
-    t, acc = numbers(first(sweep, "threshold", "thresholds", "t", "x")), numbers(first(sweep, "top1", "accuracy", "y"))
+    t, acc = numbers(sweep.get("threshold")), numbers(sweep.get("top1"))
     if not t or not acc or len(t) != len(acc):
         return []
     series = [Series("top-1", t, acc, markers=False)]
@@ -107,8 +121,8 @@ def solarization(rec: dict[str, Any]) -> list[Figure]:
     svg = line_chart(series, xlabel="solarization threshold t", ylabel="top-1 accuracy", ylim=(0, 1), xlim=(0, 1))
     figs = [Figure("Solarization sweep", svg, [rec])]
     rs = data.get("randsol")
-    if isinstance(rs, dict):  # data["randsol"] = {"iteration": [...], "robust_top1": [...]}
-        it, acc = numbers(first(rs, "iteration", "iterations", "x")), numbers(first(rs, "robust_top1", "top1", "y"))
+    if isinstance(rs, dict):
+        it, acc = numbers(rs.get("iteration")), numbers(rs.get("robust_top1"))
         if it and acc and len(it) == len(acc):
             svg = line_chart([Series("RandSol", it, acc)], xlabel="RandSol iteration", ylabel="robust top-1",
                              ylim=(0, 1))
@@ -117,45 +131,48 @@ def solarization(rec: dict[str, Any]) -> list[Figure]:
 
 
 def nuisance_sweeps(rec: dict[str, Any]) -> list[Figure]:
-    """Accuracy vs nuisance level per knob from ``data["curves"][knob] = {"x", "top1", "xlabel"}``."""
-    curves = (rec.get("data") or {}).get("curves")
+    """Accuracy vs nuisance strength, one chart per knob, from ``data["curves"]``.
+
+    Layout :class:`~visaudit.probes.nuisance_sweeps.NuisanceSweepsData`: ``curves[knob] =
+    {"value", "top1", "unit", "neutral"}``.
+    """
+    curves = _data(rec).get("curves")
     if not isinstance(curves, dict):
         return []
     figs = []
     for knob, c in curves.items():
         if not isinstance(c, dict):
             continue
-        x, y = numbers(first(c, "x", "value", "values", "level", "levels")), numbers(first(c, "top1", "accuracy", "y"))
+        x, y = numbers(c.get("value")), numbers(c.get("top1"))
         if not x or not y or len(x) != len(y):
             continue
-        series = [Series("top-1", x, y)]
-        cons = numbers(c.get("consistency"))
-        if cons and len(cons) == len(x):
-            series.append(Series("consistency", x, cons, dashed=True))
-        unit = f" ({c['unit']})" if c.get("unit") else ""
-        svg = line_chart(series, xlabel=str(c.get("xlabel") or f"{knob}{unit}"), ylabel="accuracy", ylim=(0, 1))
+        unit = c.get("unit")
+        xlabel = f"{knob} ({unit})" if isinstance(unit, str) and unit else str(knob)
+        svg = line_chart([Series("top-1", x, y)], xlabel=xlabel, ylabel="accuracy", ylim=(0, 1))
         figs.append(Figure(f"Nuisance sweep: {knob}", svg, [rec]))
     return figs
 
 
 def confidence(rec: dict[str, Any]) -> list[Figure]:
-    """Confidence histograms per group from ``data["histograms"][group] = {"bin_edges", "counts"}``
-    (or counts lists with a shared ``data["bin_edges"]``)."""
-    data = rec.get("data") or {}
-    hists = data.get("histograms")
-    if not isinstance(hists, dict):
+    """Confidence histograms per group from ``data["histograms"]`` over ``data["bin_edges"]``.
+
+    Layout :class:`~visaudit.probes.confidence.ConfidenceData`: ``bin_edges`` (bins + 1 edges)
+    shared by ``histograms[group]`` (counts per bin). A group without any sample (no attack
+    ran, or it never succeeded) draws no line: its shares are undefined, not zero.
+    """
+    data = _data(rec)
+    hists, edges = data.get("histograms"), numbers(data.get("bin_edges"))
+    if not isinstance(hists, dict) or not edges:
         return []
+    centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
     series = []
     for group, h in hists.items():
-        if isinstance(h, list):  # {"bin_edges": [...], "histograms": {group: counts}}
-            h = {"bin_edges": data.get("bin_edges"), "counts": h}
-        if not isinstance(h, dict):
+        counts = numbers(h)
+        if not counts or len(counts) != len(centres):
             continue
-        edges, counts = numbers(first(h, "bin_edges", "edges")), numbers(first(h, "counts", "count", "density"))
-        if not edges or not counts or len(edges) != len(counts) + 1:
+        total = sum(counts)
+        if not total > 0:
             continue
-        total = sum(counts) or 1.0
-        centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
         series.append(Series(str(group), centres, [c / total for c in counts], step=True, markers=False))
     if not series:
         return []
@@ -164,8 +181,11 @@ def confidence(rec: dict[str, Any]) -> list[Figure]:
 
 
 def perturbation_anatomy(rec: dict[str, Any]) -> list[Figure]:
-    """Mean perturbation energy map from ``data["energy_map"]`` (2-D list, rows = image rows)."""
-    m = matrix((rec.get("data") or {}).get("energy_map"))
+    """Mean perturbation energy map from ``data["energy_map"]`` (2-D list, rows = image rows).
+
+    Layout :class:`~visaudit.probes.perturbation_anatomy.PerturbationAnatomyData`.
+    """
+    m = matrix(_data(rec).get("energy_map"))
     if not m:
         return []
     step_r, step_c = max(1, len(m) // 16), max(1, len(m[0]) // 16)
