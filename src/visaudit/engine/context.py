@@ -12,7 +12,7 @@ from visaudit.data.base import ImageDataset, ImageDecodeError, collate
 from visaudit.data.catalog import open_dataset
 from visaudit.engine.options import RunOptions
 from visaudit.engine.subset import select_indices
-from visaudit.engine.types import Batch, CleanPass, ChunkResult, ProbeContext
+from visaudit.engine.types import Batch, ChunkResult, CleanPass, ProbeContext
 from visaudit.rng import tag_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -183,7 +183,9 @@ class RunContext(ProbeContext):
                self.precision, self.channels_last)
         if key in self.pass_cache:
             self.clean_pass = "shared"
-            return self.pass_cache[key]
+            hit = self.pass_cache[key]
+            self.failed |= {(self.dataset.name, p) for p in hit.failed}  # this job skipped them too
+            return hit
 
         def fn(batches: Iterator[Batch]) -> ChunkResult:
             logits, labels, index = [], [], []
@@ -197,12 +199,14 @@ class RunContext(ProbeContext):
                       "index": np.concatenate(index)}
             return ChunkResult(stacks=stacks, n=len(stacks["index"]))
 
+        failed_before = set(self.failed)
         merged = self.map_chunks(fn, tag="clean-logits")
         n_cls = int(self.model.info.num_classes)
         index = merged.stacks.get("index", np.empty(0, dtype=np.int64)).astype(np.int64)
         out = CleanPass(logits=merged.stacks.get("logits", np.empty((0, n_cls), np.float32)).reshape(-1, n_cls),
                         labels=merged.stacks.get("labels", np.empty(0, np.int64)).astype(np.int64), index=index,
-                        ids=[self.dataset.ids[int(i)] for i in index])
+                        ids=[self.dataset.ids[int(i)] for i in index],
+                        failed=sorted(p for d, p in self.failed - failed_before if d == self.dataset.name))
         self.pass_cache[key] = out
         self.clean_pass = "computed"
         return out

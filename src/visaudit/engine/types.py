@@ -79,12 +79,14 @@ class CleanPass:
         labels: the dataset labels (int64).
         index: the dataset positions.
         ids: the sample ids.
+        failed: positions of the job's images that could not be decoded.
     """
 
     logits: np.ndarray
     labels: np.ndarray
     index: np.ndarray
     ids: list[str]
+    failed: list[int] = field(default_factory=list)
 
 
 class ModelCalls:

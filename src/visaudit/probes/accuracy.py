@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+from visaudit.probes.base import MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from visaudit.probes.base import Batch, ProbeContext
+    from visaudit.probes.base import ProbeContext
 
 
 @dataclass
@@ -48,7 +48,7 @@ class AccuracyProbe(Probe):
     """
 
     name = "accuracy"
-    version = 1
+    version = 2  # 2: scored from the run's shared clean pass; sums over per-image values in float64
     Config = AccuracyConfig
     Data = AccuracyData
     headline = "top1"
@@ -71,46 +71,39 @@ class AccuracyProbe(Probe):
         aux = ctx.dataset.aux_labels
         k = max(1, min(self.config.store_top_k, n_cls))
 
-        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-            sums = {"correct1": 0.0, "correct5": 0.0, "nll": 0.0, "conf": 0.0,
-                    "class_n": np.zeros(n_cls), "class_correct": np.zeros(n_cls)}
-            sums.update({f"aux:{a}": 0.0 for a in aux})
-            frames = []
-            for b in batches:
-                probs = ctx.scores(ctx.logits(b.x))
-                conf, pred = probs.max(dim=1)
-                topk = probs.topk(min(5, n_cls), dim=1).indices
-                c1 = pred == b.y
-                c5 = (topk == b.y[:, None]).any(dim=1)
-                p_true = probs.gather(1, b.y[:, None]).squeeze(1)
-                nll = -torch.log(p_true.clamp_min(1e-12))
-                y = b.y.cpu().numpy()
-                sums["correct1"] += float(c1.sum())
-                sums["correct5"] += float(c5.sum())
-                sums["nll"] += float(nll.sum())
-                sums["conf"] += float(conf.sum())
-                sums["class_n"] += np.bincount(y, minlength=n_cls)
-                sums["class_correct"] += np.bincount(y, weights=c1.cpu().numpy().astype(float), minlength=n_cls)
-                pred_np = pred.cpu().numpy()
-                for a, labels in aux.items():
-                    sums[f"aux:{a}"] += float((pred_np == labels[b.index]).sum())
-                topv, topi = probs.topk(k, dim=1)
-                frames.append(pd.DataFrame({
-                    "sample_id": b.ids, "label": y, "pred": pred_np, "correct": c1.cpu().numpy(),
-                    "confidence": conf.cpu().numpy(), "p_true": p_true.cpu().numpy(),
-                    "topk_index": list(topi.cpu().numpy()), "topk_prob": list(topv.cpu().numpy().astype(np.float32)),
-                }))
-            rows = pd.concat(frames, ignore_index=True) if frames else None
-            return ChunkResult(sums={k_: np.asarray(v) for k_, v in sums.items()}, rows=rows,
-                               n=0 if rows is None else len(rows))
-
-        merged = ctx.map_chunks(chunk)
-        n = merged.n
-        s = merged.sums
+        cp = ctx.clean_logits()  # one pass, shared with other probes of the run on the same images
+        n = len(cp.index)
         if n == 0:
             from visaudit.errors import VisauditError
 
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
+        parts: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("pred", "conf", "p_true", "c5", "topi", "topv")}
+        for start in range(0, n, 4096):  # fixed blocks: the numbers do not depend on the batch size
+            z = torch.from_numpy(cp.logits[start:start + 4096]).to(ctx.device)
+            y = torch.from_numpy(cp.labels[start:start + 4096]).to(ctx.device)
+            probs = ctx.scores(z)
+            conf, pred = probs.max(dim=1)
+            topv, topi = probs.topk(k, dim=1)
+            parts["pred"].append(pred.cpu().numpy())
+            parts["conf"].append(conf.cpu().numpy())
+            parts["p_true"].append(probs.gather(1, y[:, None]).squeeze(1).cpu().numpy())
+            parts["c5"].append((probs.topk(min(5, n_cls), dim=1).indices == y[:, None]).any(dim=1).cpu().numpy())
+            parts["topi"].append(topi.cpu().numpy())
+            parts["topv"].append(topv.cpu().numpy().astype(np.float32))
+        pred, conf, p_true, c5 = (np.concatenate(parts[k_]) for k_ in ("pred", "conf", "p_true", "c5"))
+        y = cp.labels
+        c1 = pred == y
+        nll = -np.log(np.clip(p_true.astype(np.float64), 1e-12, None))
+        s = {"correct1": float(c1.sum()), "correct5": float(c5.sum()), "nll": float(nll.sum()),
+             "conf": float(conf.astype(np.float64).sum()),
+             "class_n": np.bincount(y, minlength=n_cls).astype(np.float64),
+             "class_correct": np.bincount(y, weights=c1.astype(np.float64), minlength=n_cls)}
+        for a, labels in aux.items():
+            s[f"aux:{a}"] = float((pred == labels[cp.index]).sum())
+        rows = pd.DataFrame({
+            "sample_id": cp.ids, "label": y, "pred": pred, "correct": c1, "confidence": conf, "p_true": p_true,
+            "topk_index": list(np.concatenate(parts["topi"])), "topk_prob": list(np.concatenate(parts["topv"])),
+        })
         metrics = {
             "top1": float(s["correct1"]) / n, "top5": float(s["correct5"]) / n,
             "nll": float(s["nll"]) / n, "mean_confidence": float(s["conf"]) / n,
@@ -127,4 +120,4 @@ class AccuracyProbe(Probe):
                           for i, c in enumerate(classes)},
             "label_map": ctx.label_map.describe(), "n": n,
         }
-        return ProbeResult(metrics=metrics, data=data, samples=merged.rows)
+        return ProbeResult(metrics=metrics, data=data, samples=rows)

@@ -128,7 +128,7 @@ class ShapeBiasProbe(Probe):
     """Shape vs texture bias on cue-conflict; 16-class accuracy on edges and silhouettes."""
 
     name = "shape-bias"
-    version = 1
+    version = 2  # 2: decided from the run's shared clean pass (same decisions)
     Config = ShapeBiasConfig
     Data = ShapeBiasData
     headline = "shape_bias"
@@ -154,6 +154,14 @@ class ShapeBiasProbe(Probe):
                    describe: Any = None) -> "pd.DataFrame":
         """Decision rows; ``describe`` (a description head's ``describe``) adds the deciding text."""
         names = _class_names(ctx)
+        if forward is None and describe is None:  # the plain model: the run's shared clean pass
+            import torch
+
+            cp = ctx.clean_logits()
+            if len(cp.index) == 0:
+                raise VisauditError("shape-bias got no images")
+            pred = ctx.scores(torch.from_numpy(cp.logits).to(ctx.device)).argmax(dim=1).cpu().numpy()
+            return _decision_rows(subject, names, pred, cp.labels, cp.index, cp.ids)
 
         def fn(batches: Any) -> ChunkResult:
             frames = []
@@ -188,7 +196,7 @@ class ShapeBiasProbe(Probe):
         subject = str(getattr(ctx.model.info, "name", "model"))
         net = getattr(ctx.model, "net", None)
         describe = net.describe if getattr(net, "mode", None) == "descriptions" else None
-        rows = self._decisions(ctx, ctx.logits, subject, "main", describe)
+        rows = self._decisions(ctx, None, subject, "main", describe)
         warnings: list[str] = []
         if not _is_cue_conflict(ctx.dataset):
             acc = float((rows["object_response"] == rows["category"]).mean())
