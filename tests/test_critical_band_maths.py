@@ -1,16 +1,22 @@
-"""Critical-band maths: thresholds, Gaussian fit, Laplacian-pyramid band noise."""
+"""Critical-band maths: thresholds, Gaussian fit, Laplacian-pyramid band noise, stimuli."""
+import glob
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from tests import cb_oracle
 from visaudit.metrics.critical_band import band_thresholds, fit_critical_band, gaussian
 from visaudit.perturb.bandpass_noise import (
+    band_noise,
     bandpass_noise_bands,
     critical_band_stimulus,
     laplacian_pyramid,
     low_contrast_gray,
+    pil_gray,
     reconstruct_level,
 )
 
@@ -79,7 +85,11 @@ def test_band_noise_rms_and_octave_ordering():
     g = torch.Generator().manual_seed(2)
     bands = bandpass_noise_bands(4, 224, 224, 7, generator=g)
     rms = bands.pow(2).mean(dim=(2, 3, 4)).sqrt()
-    assert torch.allclose(rms, torch.ones_like(rms), atol=0.05)
+    # every band carries the RMS of the finest band, about 0.943 of the unit noise (the reference)
+    assert torch.allclose(rms, rms[6:7].expand_as(rms), rtol=1e-5)
+    assert torch.allclose(rms, torch.full_like(rms, 0.943), atol=0.01)
+    full = bandpass_noise_bands(4, 224, 224, 7, generator=torch.Generator().manual_seed(2), rescale="full")
+    assert torch.allclose(full.pow(2).mean(dim=(2, 3, 4)).sqrt(), torch.ones_like(rms), atol=0.02)
     f = torch.fft.fftfreq(224, 1 / 224).abs()
     radius = torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
     centres = []
@@ -123,3 +133,66 @@ def test_spectral_downsample_keeps_low_and_drops_high_frequencies():
     small = spectral_downsample(low[None, None], (32, 32))[0, 0]
     # same sinusoid sampled on the coarse grid: amplitude kept
     assert torch.allclose(small, low[::7, ::7], atol=1e-5)
+
+
+def test_band_noise_matrix_form_equals_the_filtering_pyramid():
+    noise = torch.randn(2, 1, 224, 224, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    levels = laplacian_pyramid(noise, 7)
+    bands = band_noise(noise, 7)
+    finest = levels[0].pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+    for k in range(7):
+        rec = reconstruct_level(levels, 6 - k, (224, 224))
+        rec = rec * finest / rec.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+        torch.testing.assert_close(bands[k], rec, rtol=0, atol=1e-12)
+    torch.testing.assert_close(band_noise(noise, 7, bands=[2, 5]), bands[[2, 5]])
+
+
+def _stimuli_images() -> np.ndarray:
+    root = os.environ["VISAUDIT_DATA"]
+    files = sorted(glob.glob(f"{root}/cue-conflict/*/*.png"))[::400] + sorted(glob.glob(f"{root}/edges/*/*.png"))[:1]
+    return np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+
+
+def test_stimuli_match_the_reference_definition_on_real_images():
+    """Gray conversion, band split, finest-band rescale and out-of-range shift against
+    the reference's definition (tests/cb_oracle.py), same unit noise, all 28 cells."""
+    rgb = _stimuli_images()
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
+    gray = low_contrast_gray(x)
+    ref_gray = np.stack([cb_oracle.gray_low_contrast(im) for im in rgb])
+    assert np.abs(gray[:, 0].double().numpy() - ref_gray).max() < 1e-6
+    z = np.random.default_rng(5).standard_normal((len(rgb), 224, 224))
+    bands = band_noise(torch.from_numpy(z)[:, None].float(), 7)
+    shifted = 0
+    for f in range(7):
+        ref_band = np.stack([cb_oracle.band(zi, f) for zi in z])
+        assert np.abs(bands[f, :, 0].double().numpy() - ref_band).max() < 2e-5, f
+        for sd in cb_oracle.SDS:
+            stim = critical_band_stimulus(gray, bands[f], sd)
+            assert stim.shape == (len(rgb), 3, 224, 224) and torch.equal(stim[:, 0], stim[:, 2])
+            ref = np.stack([cb_oracle.shift_into_range(g, sd * b, sd) for g, b in zip(ref_gray, ref_band)])
+            assert np.abs(stim[:, 0].double().numpy() - ref).max() < 1e-5, (f, sd)
+            shifted += int(((ref_gray + sd * ref_band < 0) | (ref_gray + sd * ref_band > 1)).sum())
+    assert shifted > 100  # the out-of-range rule was exercised
+
+
+def test_pil_gray_is_pil_convert_L():
+    rgb = np.random.default_rng(6).integers(0, 256, (2, 17, 19, 3), dtype=np.uint8)
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255
+    ref = np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in rgb]) / 255
+    assert np.array_equal(pil_gray(x)[:, 0].numpy(), ref.astype(np.float32))
+
+
+def test_out_of_range_redraw_and_clip():
+    gray = torch.tensor([[0.05, 0.5, 0.95, 0.5]]).repeat(4000, 1).view(4000, 1, 1, 4)
+    noise = torch.tensor([[-1.0, -0.6, 1.0, 0.2]]).repeat(4000, 1).view(4000, 1, 1, 4)
+    out = critical_band_stimulus(gray, noise, 1.0, generator=torch.Generator().manual_seed(7))[:, 0, 0]
+    assert torch.all(out[:, 1] == 0.1) and torch.allclose(out[:, 3], torch.tensor(0.7))
+    # pixels 0 and 2: the shift would leave [0, 1], so the noise is redrawn from N(0, 1) given the sum in [0, 1]
+    for i, g in ((0, 0.05), (2, 0.95)):
+        v = out[:, i].double() - g
+        assert (out[:, i] >= 0).all() and (out[:, i] <= 1).all() and v.std() > 0.2
+        from scipy.stats import truncnorm
+        assert float(v.mean()) == pytest.approx(truncnorm.mean(-g, 1 - g), abs=0.02)
+    clipped = critical_band_stimulus(gray[:1], noise[:1], 1.0, out_of_range="clip")[0, 0, 0]
+    assert clipped.tolist() == pytest.approx([0.0, 0.0, 1.0, 0.7])

@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 import visaudit
-from visaudit.mechanics.criticality import accumulate, summarise, zero_state, fresh_states
+from visaudit.mechanics.criticality import (
+    accumulate,
+    fresh_states,
+    summarise,
+    zero_state,
+)
 from visaudit.mechanics.filter_stats import compare_filter_records
 from visaudit.mechanics.prefix_reuse import ModuleSwapScanner
 
@@ -53,11 +58,84 @@ def test_criticality_resnet20_head_is_critical(tmp_path):
     assert profile(rec), "the report draws the profile from the record's data"
 
 
+def test_criticality_against_the_reference_definition_resnet20(tmp_path):
+    """Criticality computed here as the reference does: load the fresh module's state into a copy
+    of the trained net, compare softmax outputs by cosine, (1 - mean) x 100, mean over trials."""
+    import copy
+
+    n, trials = 64, 2
+    names = ["conv1", "layer1.0.bn1", "layer2.0.conv1", "linear"]
+    res = visaudit.audit(
+        "cifar10_resnet20", "layer-criticality", "cifar10-test", store=tmp_path, max_images=n,
+        probe_config={"layer-criticality": {"include": "^(" + "|".join(n_.replace(".", r"\.") for n_ in names) + ")$",
+                                            "kinds": ["conv", "linear", "norm"], "trials": trials, "n_images": n}},
+    )
+    rec = _one(res, "layer-criticality")
+    assert [r["module"] for r in rec["data"]["layers"]] == names
+
+    from visaudit.data.base import Preprocess
+    from visaudit.engine.context import select_indices
+    from visaudit.models import load_model
+
+    model = load_model("cifar10_resnet20")
+    ds = visaudit.open_dataset("cifar10-test").bind(Preprocess((3, 32, 32), "bilinear", 1.0, "direct"))
+    pos = select_indices(len(ds), n, 0)  # n_images == max_images: the sample is the job's images
+    x = torch.from_numpy(np.stack([ds[int(p)][0] for p in pos])).float() / 255
+    y = np.array([ds[int(p)][1] for p in pos])
+    with torch.no_grad():
+        p_orig = torch.softmax(model(x), 1)
+        crit = {m: [] for m in names}
+        top1 = {m: [] for m in names}
+        for k in range(trials):
+            fresh = dict(model.fresh(0 + k).net.named_modules())  # job seed 0, one fresh model per trial
+            for m in names:
+                net = copy.deepcopy(model)
+                dict(net.net.named_modules())[m].load_state_dict(fresh[m].state_dict())
+                logits = net(x)
+                cos = torch.nn.functional.cosine_similarity(p_orig, torch.softmax(logits, 1), dim=1)
+                crit[m].append((1 - float(cos.mean())) * 100)
+                top1[m].append(float((logits.argmax(1).numpy() == y).mean()))
+    for m in names:
+        assert rec["metrics"][f"criticality@{m}"] == pytest.approx(np.mean(crit[m]), abs=1e-4), m
+        assert rec["metrics"][f"top1_reset@{m}"] == pytest.approx(np.mean(top1[m]), abs=1.01 / n), m
+    assert rec["metrics"]["mean_criticality"] == pytest.approx(np.mean([np.mean(crit[m]) for m in names]), abs=1e-4)
+
+
+def test_criticality_defaults_are_the_papers_and_select_as_the_reference(tmp_path):
+    from visaudit.mechanics.criticality import select_modules
+    from visaudit.models import load_model
+    from visaudit.probes.layer_criticality import FAST_PRESET, LayerCriticalityConfig
+
+    cfg = LayerCriticalityConfig()
+    assert (cfg.n_images, cfg.trials, cfg.reset, cfg.kinds, cfg.module_match) == (10000, 3, "fresh", ["conv", "linear"],
+                                                                                   "exact")
+    fast = LayerCriticalityConfig.fast()
+    assert (fast.n_images, fast.trials) == (1000, 1) and FAST_PRESET == {"n_images": 1000, "trials": 1}
+    assert LayerCriticalityConfig.fast(trials=2).trials == 2
+    # the reference's TYPE_FILTER: type(m) in [Conv2d, Linear, BatchNorm2d]; the published table has no norm layers
+    for name, count in (("efficientnet_lite0", 45), ("cifar10_resnet20", 20)):
+        net = load_model(name).net
+        expected = [n for n, m in net.named_modules() if type(m) in (nn.Conv2d, nn.Linear)]
+        assert len(expected) == count
+        assert select_modules(net, cfg.kinds, match=cfg.module_match) == expected
+    lite = load_model("efficientnet_lite0").net
+    wide = select_modules(lite, ["conv", "linear", "norm"], match="subclass")
+    assert "conv_stem" in wide and "bn1" in wide and len(wide) == 99  # Conv2dSame, BatchNormAct2d
+    # end to end with the defaults (2 images): the probe resets exactly those 45 modules
+    res = visaudit.audit("efficientnet_lite0", "layer-criticality", "edges", store=tmp_path, max_images=2,
+                         probe_config={"layer-criticality": {"trials": 1}})
+    rec = _one(res, "layer-criticality")
+    got = [r["module"] for r in rec["data"]["layers"]]
+    assert sorted(got) == sorted(n for n, m in lite.named_modules() if type(m) in (nn.Conv2d, nn.Linear))
+    assert rec["data"]["module_match"] == "exact" and rec["probe"]["config"]["n_images"] == 10000
+
+
 @pytest.mark.parametrize("name", CIFAR_RESNETS[1:])
 def test_criticality_deeper_resnets_head_vs_last_bn(name, tmp_path):
     res = visaudit.audit(
         name, "layer-criticality", "cifar10-test", store=tmp_path, max_images=64,
-        probe_config={"layer-criticality": {"include": r"^(linear|layer3\.\d+\.bn2)$", "trials": 1}},
+        probe_config={"layer-criticality": {"include": r"^(linear|layer3\.\d+\.bn2)$", "trials": 1,
+                                            "kinds": ["conv", "linear", "norm"]}},
     )
     m = _one(res, "layer-criticality")["metrics"]
     last_bn = max((k for k in m if k.startswith("criticality@layer3.")), key=lambda k: int(k.split(".")[1]))
@@ -85,8 +163,8 @@ class _WithIdentityBN(nn.Module):
 
 def test_identity_like_layer_has_zero_criticality():
     from visaudit.models import load_model
-    from visaudit.models.classifier import Classifier
     from visaudit.models.cifar_resnet import CifarResNet
+    from visaudit.models.classifier import Classifier
 
     base = load_model("cifar10_resnet20")
     model = Classifier(_WithIdentityBN(base.net).eval(), base.info, lambda: _WithIdentityBN(CifarResNet(20))).eval()
@@ -100,12 +178,14 @@ def test_identity_like_layer_has_zero_criticality():
     predict = lambda logits: logits.argmax(1)  # noqa: E731
     outs = {}
     for reuse in (True, False):
-        sums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)), "clean_correct": np.zeros(())}
+        sums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)),
+                "clean_correct": np.zeros(())}
         sc = ModuleSwapScanner(model, model.net, x[:1], prefix_reuse=reuse)
         assert sc.frontier("head") == (["net", "id_bn"] if reuse else [])
         accumulate(sc.scan(x, variants), index, y, predict, sums)
         outs[reuse] = summarise(names, ["norm", "norm", "linear"], sums, len(y))
-        zsums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)), "clean_correct": np.zeros(())}
+        zsums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)),
+                 "clean_correct": np.zeros(())}
         accumulate(sc.scan(x, zeros), index, y, predict, zsums)
         assert (1 - zsums["cos"][1, 0] / len(y)) * 100 > 50  # zeroing the same layer: highly critical
     for reuse in (True, False):
@@ -170,7 +250,8 @@ def test_filters_cifar_resnets_and_efficientnet(tmp_path):
 def test_criticality_efficientnet_lite0_cue_conflict(tmp_path):
     res = visaudit.audit(
         "efficientnet_lite0", "layer-criticality", "cue-conflict", store=tmp_path, max_images=24,
-        probe_config={"layer-criticality": {"include": r"^(conv_stem|blocks\.5\.0\.bn2|classifier)$", "trials": 1}},
+        probe_config={"layer-criticality": {"include": r"^(conv_stem|blocks\.5\.0\.bn2|classifier)$", "trials": 1,
+                                            "kinds": ["conv", "linear", "norm"], "module_match": "subclass"}},
     )
     rec = _one(res, "layer-criticality")
     m, rows = rec["metrics"], rec["data"]["layers"]

@@ -6,8 +6,15 @@ Criticality = (1 - mean cosine similarity between the softmax outputs of the ori
 reset model) x 100, averaged over trials (one fresh initialisation per trial). Top-1 of the
 reset model, its ratio to the original top-1 and KL(original || reset) are kept too.
 
+Module selection follows the reference (github.com/paulgavrikov/layer_criticality,
+``code/main.py``, ``TYPE_FILTER``): a module is taken when its type *is* ``nn.Conv2d``,
+``nn.Linear`` or ``nn.BatchNorm2d``, not a subclass of one. On timm models this leaves out
+``Conv2dSame`` (the stem and stride-2 depthwise convolutions of the ``tf_`` EfficientNets)
+and ``BatchNormAct2d``: 45 modules on ``tf_efficientnet_lite0``. ``match="subclass"``
+selects by ``isinstance`` over the wider families in :data:`KINDS` instead.
+
 Example:
-    >>> names = select_modules(net, kinds=("conv", "linear", "norm"))
+    >>> names = select_modules(net, kinds=("conv", "linear"))
     >>> states, _ = fresh_states(model, names, seed=0)
 """
 from __future__ import annotations
@@ -26,6 +33,14 @@ KINDS: dict[str, tuple[type, ...]] = {
 }
 
 
+#: the reference's exact types per kind (``type(m) in [Conv2d, Linear, BatchNorm2d]``)
+EXACT_TYPES: dict[str, tuple[type, ...]] = {
+    "conv": (nn.Conv2d,),
+    "linear": (nn.Linear,),
+    "norm": (nn.BatchNorm2d,),
+}
+
+
 def module_kind(mod: nn.Module) -> str | None:
     """``"conv"``, ``"linear"``, ``"norm"`` or ``None``."""
     for kind, types in KINDS.items():
@@ -39,6 +54,7 @@ def select_modules(
     kinds: tuple[str, ...] | list[str] = ("conv", "linear", "norm"),
     include: str | None = None,
     exclude: str | None = None,
+    match: str = "subclass",
 ) -> list[str]:
     """Names of modules of the given kinds that own parameters, filtered by name regexes.
 
@@ -47,13 +63,20 @@ def select_modules(
         kinds: any of ``conv``, ``linear``, ``norm``.
         include: keep only names matching this regex (``re.search``).
         exclude: drop names matching this regex.
+        match: ``"exact"`` (the layer-criticality reference: ``type(m)`` is one of
+            :data:`EXACT_TYPES`) or ``"subclass"`` (``isinstance`` of :data:`KINDS`).
     """
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown module kinds {sorted(unknown)}; known: {sorted(KINDS)}")
+    if match not in ("exact", "subclass"):
+        raise ValueError(f"match must be 'exact' or 'subclass', not {match!r}")
+    exact = tuple(t for k in kinds for t in EXACT_TYPES[k])
     out = []
     for name, mod in net.named_modules():
         if not name or module_kind(mod) not in kinds:
+            continue
+        if match == "exact" and type(mod) not in exact:
             continue
         if not any(True for _ in mod.parameters(recurse=False)):
             continue  # e.g. a norm layer without affine parameters

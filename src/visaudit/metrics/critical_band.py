@@ -1,10 +1,15 @@
 """Critical-band masking analysis: thresholds, Gaussian fit and its derived parameters.
 
-Definitions (Subramanian et al. 2023, as used by Gavrikov & Keuper 2024): the accuracy grid
-has 5 rows (noise SD 0, .02, .04, .08, .16) and 7 columns (octave bands 0..6, centre
-frequencies 1.75 * 2**k cycles/image). The threshold of a band counts, from the highest
-SD downwards, the rows with accuracy <= 50 % until the first row above 50 %. A Gaussian
-``A * exp(-(x - mu)**2 / (2 s**2))`` with ``A`` in [0, 4] is fitted to the 7 thresholds.
+Definitions (Subramanian et al. 2023, as used by Gavrikov & Keuper 2024; reference code
+``find_thresholds``, ``fit_gaussian`` and ``channel_props`` in github.com/ajaysub110/
+critical-band-masking ``analysis/analysis.py``): the accuracy grid has 5 rows (noise SD 0,
+.02, .04, .08, .16) and 7 columns (octave bands 0..6, centre frequencies 1.75 * 2**k
+cycles/image). The threshold of a band counts, from the highest SD downwards, the rows with
+accuracy <= 50 % until the first row above 50 % (capped at 4, as the reference's loop). A
+Gaussian ``A * exp(-(x - mu)**2 / (2 s**2))`` with ``A`` in [0, 4] is fitted to the 7
+thresholds (start A=1, mu=0, s=1). The bandwidth is reported from ``|s|``: the Gaussian does
+not fix the sign of ``s``, and the reference's ``2 sqrt(ln 4) s`` would turn negative when the
+optimiser lands on ``-s``.
 
 Example:
     >>> import numpy as np

@@ -1,7 +1,18 @@
 """Layer criticality probe: reset one layer at a time and measure how far the outputs move.
 
-Definition in ``DESIGN.md`` (Gavrikov et al.); maths in :mod:`visaudit.mechanics.criticality`,
-prefix reuse in :mod:`visaudit.mechanics.prefix_reuse`.
+Definition in ``DESIGN.md`` (Gavrikov et al. 2024, "How Do Training Methods Influence the
+Utilization of Vision Models?"); maths in :mod:`visaudit.mechanics.criticality`, prefix reuse
+in :mod:`visaudit.mechanics.prefix_reuse`.
+
+The defaults are the paper's, from its public code and table (github.com/paulgavrikov/
+layer_criticality, ``code/main.py`` and ``raw-results/results.csv``): 10 000 images (20
+batches of 500, a seeded shuffle), a fresh initialisation as the reset, conv and linear
+modules only (the published table has no norm layers), selected by exact type as the code
+does, and 3 trials (the table holds trials 0, 1, 2 for every model and layer).
+
+Fast preset (:data:`FAST_PRESET`, ``LayerCriticalityConfig.fast()``): 1000 images and one
+trial; the protocol is otherwise the same, the numbers noisier. Pass it as
+``probe_config={"layer-criticality": FAST_PRESET}`` or the same mapping in a ``--config`` file.
 """
 from __future__ import annotations
 
@@ -30,30 +41,46 @@ def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
     return np.sort(rng.choice(base, size=n, replace=False))
 
 
+#: fewer images and one trial; everything else as the paper (see the module docstring)
+FAST_PRESET: dict[str, Any] = {"n_images": 1000, "trials": 1}
+
+
 @dataclass
 class LayerCriticalityConfig(ProbeConfig):
-    """Options.
+    """Options (defaults: the paper's protocol).
 
     Attributes:
         reset: ``"fresh"`` (a seeded fresh initialisation of the same architecture, one per
             trial) or ``"zeros"`` (parameters set to 0; one trial is enough).
-        trials: fresh initialisations to average over.
-        n_images: size of the fixed, seeded sample (the paper uses 10k).
-        kinds: module kinds to reset: ``conv``, ``linear``, ``norm``.
+        trials: fresh initialisations to average over (the published table: 3).
+        n_images: size of the fixed, seeded sample (the paper: 10 000).
+        kinds: module kinds to reset: ``conv``, ``linear``, ``norm`` (the published table:
+            conv and linear).
+        module_match: ``"exact"`` (the reference: the module's type is ``nn.Conv2d``,
+            ``nn.Linear`` or ``nn.BatchNorm2d`` itself) or ``"subclass"`` (any subclass too,
+            e.g. timm's ``Conv2dSame`` and ``BatchNormAct2d``, and LayerNorm / GroupNorm; a
+            departure).
         include: only module names matching this regex ("" = all).
         exclude: drop module names matching this regex.
-        reset_buffers: with ``fresh``, also reset running statistics of norm layers.
+        reset_buffers: with ``fresh``, also reset running statistics of norm layers (the
+            reference loads the fresh module's whole state, buffers included).
         prefix_reuse: reuse activations computed before the reset module (same result, faster).
     """
 
     reset: str = "fresh"
     trials: int = 3
-    n_images: int = 1000
-    kinds: list[str] = field(default_factory=lambda: ["conv", "linear", "norm"])
+    n_images: int = 10000
+    kinds: list[str] = field(default_factory=lambda: ["conv", "linear"])
+    module_match: str = "exact"
     include: str = ""
     exclude: str = ""
     reset_buffers: bool = True
     prefix_reuse: bool = True
+
+    @classmethod
+    def fast(cls, **overrides: Any) -> "LayerCriticalityConfig":
+        """The fast preset (:data:`FAST_PRESET`), with any other option overridden."""
+        return cls(**{**FAST_PRESET, **overrides})
 
 
 @register_probe
@@ -61,7 +88,7 @@ class LayerCriticalityProbe(Probe):
     """How much each layer's weights matter: reset it, measure the change of the softmax output."""
 
     name = "layer-criticality"
-    version = 1
+    version = 2
     Config = LayerCriticalityConfig
     metrics = {
         "criticality": MetricSpec(False, "(1 - mean cosine(softmax original, softmax reset)) x 100 for one module"),
@@ -81,6 +108,9 @@ class LayerCriticalityProbe(Probe):
         bad = set(cfg.kinds) - {"conv", "linear", "norm"}
         if bad:
             raise VisauditError(f"layer-criticality: unknown kinds {sorted(bad)}; use conv, linear, norm")
+        if cfg.module_match not in ("exact", "subclass"):
+            raise VisauditError(f"layer-criticality: module_match must be 'exact' or 'subclass', "
+                                f"got {cfg.module_match!r}")
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import torch
@@ -94,7 +124,8 @@ class LayerCriticalityProbe(Probe):
         warnings: list[str] = []
         example = torch.zeros(1, *model.info.input_size, device=ctx.device)
         scanner = ModuleSwapScanner(model, net, example, prefix_reuse=cfg.prefix_reuse)
-        names = scanner.order(C.select_modules(net, cfg.kinds, cfg.include or None, cfg.exclude or None))
+        names = scanner.order(C.select_modules(net, cfg.kinds, cfg.include or None, cfg.exclude or None,
+                                               match=cfg.module_match))
         if not names:
             raise VisauditError("layer-criticality: no module matches the kinds/include/exclude filters")
         mods = dict(net.named_modules())
@@ -132,6 +163,8 @@ class LayerCriticalityProbe(Probe):
             "clean_top1": clean_top1,
             "reset": cfg.reset,
             "trials": trials,
+            "module_match": cfg.module_match,
+            "kinds": list(cfg.kinds),
             "n_images": int(merged.n),
             "most_critical": [r["module"] for r in sorted(rows, key=lambda r: -r["criticality"])[:5]],
         }

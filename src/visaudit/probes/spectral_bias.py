@@ -1,9 +1,18 @@
 """Spectral bias: accuracy on low-/high-pass filtered images and a Fourier sensitivity map.
 
-Protocol (Gavrikov & Keuper 2024): each image is filtered in the Fourier domain with a
-centred square mask at cutoff c (fraction of the half size), c in {0.1, ..., 0.5}, and
-clipped to [0,1]. LPP / HPP = mean accuracy over the cutoffs of the low-pass / high-pass
-images; spectral bias = HPP / (LPP + HPP). Accuracies are fractions in [0,1].
+Protocol (Gavrikov & Keuper 2024, "Can Biases in ImageNet Models Explain Generalization?",
+public code github.com/paulgavrikov/biases_vs_generalization: ``code/eval_spectral.py`` for
+the filters, ``code/plots.ipynb`` for LPP/HPP): each image is filtered in the Fourier domain
+with the reference's centred square mask (:mod:`visaudit.perturb.spectral`) at cutoff
+c in {0.1, ..., 0.5} and clipped to [0,1]; the low-pass keeps the lowest fraction c of the
+frequencies, the high-pass the highest fraction c. LPP / HPP = mean over the cutoffs of the
+low-pass / high-pass accuracy; spectral bias = HPP / (LPP + HPP).
+
+The published LPP / HPP (``metric/bandpass/LFC|HFC/<c>`` in the paper's benchmark table,
+plotted as "Ratio of Clean Accuracy") are accuracies divided by the clean accuracy: the
+record carries both, ``lpp`` / ``hpp`` (fractions of images) and ``lpp_relative`` /
+``hpp_relative`` (ratios to ``top1_clean``); spectral bias is the same for both, since the
+ratio cancels.
 
 The Fourier sensitivity map (Yin et al. 2019) is the error rate when a single Fourier
 basis image of L2 norm ``fourier_eps`` (random sign per image and channel) is added, on a
@@ -42,17 +51,26 @@ class SpectralBiasConfig(ProbeConfig):
     fourier_eps: float = 4.0
 
 
-def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float] | np.ndarray") -> dict[str, float]:
-    """LPP, HPP (mean accuracies over cutoffs) and spectral bias = HPP / (LPP + HPP).
+def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float] | np.ndarray",
+                              clean: float | None = None) -> dict[str, float]:
+    """LPP, HPP (mean accuracies over cutoffs), spectral bias = HPP / (LPP + HPP) and, given the
+    clean accuracy, LPP / HPP relative to it (the published form).
 
     Example:
         >>> spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1])["spectral_bias"]
         0.25
+        >>> spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1], clean=0.5)["lpp_relative"]
+        0.6
     """
     lpp = float(sum(low) / len(low))
     hpp = float(sum(high) / len(high))
     total = lpp + hpp
-    return {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / total if total > 0 else float("nan")}
+    out = {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / total if total > 0 else float("nan")}
+    if clean is not None:
+        nan = float("nan")
+        out["lpp_relative"] = lpp / clean if clean > 0 else nan
+        out["hpp_relative"] = hpp / clean if clean > 0 else nan
+    return out
 
 
 def _map_png(grid: "np.ndarray", fy: list[int], fx: list[int], title: str) -> bytes:
@@ -82,12 +100,14 @@ class SpectralBiasProbe(Probe):
     """Low-/high-pass accuracy, LPP, HPP, spectral bias and the Fourier sensitivity map."""
 
     name = "spectral-bias"
-    version = 1
+    version = 2
     Config = SpectralBiasConfig
     headline = "spectral_bias"
     metrics = {
-        "lpp": MetricSpec(True, "mean accuracy over low-pass cutoffs 0.1..0.5"),
-        "hpp": MetricSpec(True, "mean accuracy over high-pass cutoffs 0.1..0.5"),
+        "lpp": MetricSpec(True, "mean accuracy (fraction of images) over low-pass cutoffs 0.1..0.5"),
+        "hpp": MetricSpec(True, "mean accuracy (fraction of images) over high-pass cutoffs 0.1..0.5"),
+        "lpp_relative": MetricSpec(True, "LPP / clean accuracy, the form the paper publishes"),
+        "hpp_relative": MetricSpec(True, "HPP / clean accuracy, the form the paper publishes"),
         "spectral_bias": MetricSpec(True, "HPP / (LPP + HPP): share of high-frequency reliance"),
         "top1_clean": MetricSpec(True, "accuracy on the unfiltered images"),
         "top1_lowpass": MetricSpec(True, "accuracy on low-pass images at a cutoff"),
@@ -123,13 +143,19 @@ class SpectralBiasProbe(Probe):
         n = max(merged.n, 1)
         low_acc = (merged.sums["low"] / n).tolist()
         high_acc = (merged.sums["high"] / n).tolist()
-        metrics = spectral_bias_from_curves(low_acc, high_acc)
-        metrics["top1_clean"] = float(merged.sums["clean"][0] / n)
+        clean_acc = float(merged.sums["clean"][0] / n)
+        metrics = spectral_bias_from_curves(low_acc, high_acc, clean_acc)
+        metrics["top1_clean"] = clean_acc
         for c, lo, hi in zip(cutoffs, low_acc, high_acc):
             metrics[f"top1_lowpass@{c:g}"] = float(lo)
             metrics[f"top1_highpass@{c:g}"] = float(hi)
-        data: dict[str, Any] = {"cutoffs": cutoffs, "lowpass_top1": low_acc, "highpass_top1": high_acc,
-                                "n_images": int(merged.n)}
+        data: dict[str, Any] = {
+            "cutoffs": cutoffs, "lowpass_top1": low_acc, "highpass_top1": high_acc, "n_images": int(merged.n),
+            "lpp_hpp": {"lpp, hpp": "mean accuracy over the cutoffs, fraction of images",
+                        "lpp_relative, hpp_relative": "the same divided by top1_clean (as published)"},
+            "filters": "reference square mask: low-pass keeps frequencies -r..r-1, r = int(c * size//2); "
+                       "high-pass removes the low-pass square at 1 - c",
+        }
         artifacts: dict[str, bytes] = {}
         if cfg.fourier_map and cfg.fourier_images > 0:
             fmap, fy, fx, n_map = self._fourier_map(ctx, cfg)
@@ -145,7 +171,8 @@ class SpectralBiasProbe(Probe):
                 fmap, fy, fx, f"{getattr(ctx.model.info, 'name', '')}: Fourier error map, eps={cfg.fourier_eps:g}")
         return ProbeResult(metrics=metrics, data=data, artifacts=artifacts)
 
-    def _fourier_map(self, ctx: "ProbeContext", cfg: SpectralBiasConfig) -> tuple["np.ndarray", list[int], list[int], int]:
+    def _fourier_map(self, ctx: "ProbeContext",
+                     cfg: SpectralBiasConfig) -> tuple["np.ndarray", list[int], list[int], int]:
         import numpy as np
         import torch
 
