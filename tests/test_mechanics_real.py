@@ -74,7 +74,7 @@ def test_criticality_against_the_reference_definition_resnet20(tmp_path):
     assert [r["module"] for r in rec["data"]["layers"]] == names
 
     from visaudit.data.base import Preprocess
-    from visaudit.engine.context import select_indices
+    from visaudit.engine.subset import select_indices
     from visaudit.models import load_model
 
     model = load_model("cifar10_resnet20")

@@ -17,3 +17,17 @@ def select_indices(n: int, max_images: int | None, seed: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n, size=max_images, replace=False)).astype(np.int64)
+
+
+def seeded_sample(indices: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A fixed, seeded sample of ``n`` of the job's positions (sorted); ``n <= 0`` or more keeps all.
+
+    Example:
+        >>> seeded_sample(np.arange(10), 3, 0).tolist() == seeded_sample(np.arange(10), 3, 0).tolist()
+        True
+    """
+    base = np.asarray(indices)
+    if n <= 0 or n >= len(base):
+        return base
+    rng = np.random.default_rng([seed, 0x5EED])
+    return np.sort(rng.choice(base, size=n, replace=False))

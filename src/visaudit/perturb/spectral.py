@@ -27,7 +27,12 @@ Example:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from visaudit.rng import Generators
 
 
 def square_mask(h: int, w: int, cutoff: float, device: torch.device | str | None = None) -> torch.Tensor:
@@ -81,17 +86,19 @@ def fourier_basis(h: int, w: int, fy: int, fx: int, device: torch.device | str |
 
 
 def add_fourier_basis(x: torch.Tensor, basis: torch.Tensor, eps: float,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+                      generator: "Generators" = None) -> torch.Tensor:
     """``clip(x + r * eps * U)`` with a random sign ``r`` per image and channel (Yin et al.).
 
     Args:
         x: (N, C, H, W) in [0,1].
         basis: (H, W) unit-norm basis image.
         eps: L2 norm of the perturbation per channel.
-        generator: seeded generator on ``x.device`` for the signs.
+        generator: a seeded generator, or :class:`~visaudit.rng.SampleGenerators` (one per image).
     """
+    from visaudit.rng import randint
+
     n, c = x.shape[:2]
-    signs = torch.randint(0, 2, (n, c, 1, 1), generator=generator, device=x.device).to(x.dtype) * 2 - 1
+    signs = randint(generator, 0, 2, (n, c, 1, 1), device=x.device).to(x.dtype) * 2 - 1
     return (x + signs * eps * basis.to(x.dtype)).clamp_(0.0, 1.0)
 
 

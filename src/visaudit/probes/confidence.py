@@ -9,10 +9,11 @@ errors and the share of errors above a threshold (0.9).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, TypedDict
+from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
+from visaudit.attacks.setting import AttackSetting
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,15 +42,6 @@ class ConfidenceConfig(ProbeConfig):
     attack_options: dict | None = None
     threshold: float = 0.9
     bins: int = 20
-
-
-class AttackSetting(TypedDict):
-    """The attack a probe ran, as configured."""
-
-    name: str  # "" when no attack ran
-    norm: str
-    eps: str  # radius as text, e.g. "8/255"
-    options: dict[str, Any]  # keyword overrides of the attack
 
 
 class ConfidenceData(TypedDict):

@@ -80,6 +80,7 @@ class CriticalBandProbe(Probe):
 
     name = "critical-band"
     version = 4
+    random = True  # band-limited noise, per image
     Config = CriticalBandConfig
     headline = "cb_bandwidth"
     metrics = {

@@ -34,11 +34,9 @@ def fixed_sample(ctx: "ProbeContext", n: int) -> np.ndarray:
     The job's images are its ``max_images`` subset when the runner has one, else the whole
     dataset; ``n`` <= 0 or larger than that keeps them all.
     """
-    base = np.asarray(ctx.indices)
-    if n <= 0 or n >= len(base):
-        return base
-    rng = np.random.default_rng([ctx.seed, 0x5EED])
-    return np.sort(rng.choice(base, size=n, replace=False))
+    from visaudit.engine.subset import seeded_sample
+
+    return seeded_sample(ctx.indices, n, ctx.seed)
 
 
 #: fewer images and one trial; everything else as the paper (see the module docstring)

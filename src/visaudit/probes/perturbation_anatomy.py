@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Iterator, TypedDict
 
 import numpy as np
 
+from visaudit.attacks.setting import AttackSetting
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
-from visaudit.probes.confidence import AttackSetting
 
 if TYPE_CHECKING:  # pragma: no cover
     from visaudit.probes.base import Batch, ProbeContext

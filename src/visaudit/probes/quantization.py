@@ -19,7 +19,6 @@ import numpy as np
 
 from visaudit.errors import VisauditError
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
-from visaudit.probes.layer_criticality import fixed_sample
 
 if TYPE_CHECKING:  # pragma: no cover
     from visaudit.probes.base import Batch, ProbeContext
@@ -153,7 +152,9 @@ class QuantizationSensitivityProbe(Probe):
         qw = {(n, b): fake_quantize(weights[n], b) for n in names for b in uniform_bits}
         variants = {n: [(j, {"weight": qw[(n, b)]}) for j, b in enumerate(bits)] for n in names}
         index = {n: i for i, n in enumerate(names)}
-        sample = fixed_sample(ctx, cfg.n_images)
+        from visaudit.engine.subset import seeded_sample
+
+        sample = seeded_sample(ctx.indices, cfg.n_images, ctx.seed)
 
         def predict(logits: "torch.Tensor") -> "torch.Tensor":
             return ctx.scores(logits).argmax(dim=1)

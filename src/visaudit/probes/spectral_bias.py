@@ -73,34 +73,13 @@ def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float
     return out
 
 
-def _map_png(grid: "np.ndarray", fy: list[int], fx: list[int], title: str) -> bytes:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 3.4), dpi=100)
-    im = ax.imshow(grid, cmap="viridis", vmin=0.0, vmax=1.0, origin="upper",
-                   extent=(fx[0] - 0.5, fx[-1] + 0.5, fy[-1] + 0.5, fy[0] - 0.5), aspect="auto")
-    ax.set_xlabel("f_x (cycles/image)")
-    ax.set_ylabel("f_y (cycles/image)")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="error rate")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 @register_probe
 class SpectralBiasProbe(Probe):
     """Low-/high-pass accuracy, LPP, HPP, spectral bias and the Fourier sensitivity map."""
 
     name = "spectral-bias"
     version = 2
+    random = True  # the Fourier map's random signs
     Config = SpectralBiasConfig
     headline = "spectral_bias"
     metrics = {
@@ -166,9 +145,7 @@ class SpectralBiasProbe(Probe):
 
             buf = io.BytesIO()
             np.save(buf, fmap)
-            artifacts["fourier_map.npy"] = buf.getvalue()
-            artifacts["fourier_map.png"] = _map_png(
-                fmap, fy, fx, f"{getattr(ctx.model.info, 'name', '')}: Fourier error map, eps={cfg.fourier_eps:g}")
+            artifacts["fourier_map.npy"] = buf.getvalue()  # the report draws the map from data["fourier_map"]
         return ProbeResult(metrics=metrics, data=data, artifacts=artifacts)
 
     def _fourier_map(self, ctx: "ProbeContext",
@@ -182,20 +159,18 @@ class SpectralBiasProbe(Probe):
         pos = fourier_grid_frequencies(min(h, w), cfg.fourier_steps)
         fy = [-v for v in reversed(pos[1:])] + pos
         fx = pos
-        subset = getattr(ctx, "indices", None)  # the job's (possibly max_images) positions
-        subset = np.arange(len(ctx.dataset)) if subset is None else np.asarray(subset)
-        indices = subset[: cfg.fourier_images]
+        indices = np.asarray(ctx.indices)[: cfg.fourier_images]  # the first images of the job's subset
 
         def fn(batches: Any) -> ChunkResult:
             errors = np.zeros((len(fy), len(fx)))
             n = 0
             for b in batches:
-                gen = ctx.generator(f"fourier/{int(b.index[0])}")
                 for i, f1 in enumerate(fy):
                     for j, f2 in enumerate(fx):
                         if f1 < 0 and f2 == 0:
                             continue  # mirror of (-f1, 0), filled below
                         u = fourier_basis(h, w, f1, f2, device=b.x.device)
+                        gen = ctx.sample_rng(f"fourier/{f1}/{f2}", b.index)  # signs per image, any batching
                         pred = ctx.scores(ctx.logits(add_fourier_basis(b.x, u, cfg.fourier_eps, gen))).argmax(dim=1)
                         errors[i, j] += float((pred != b.y).sum())
                 n += len(b.y)
