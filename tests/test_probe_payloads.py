@@ -21,8 +21,9 @@ from visaudit.report.synthetic import synthetic_record
 MODEL, DATA = "cifar10_resnet20", "cifar10-test"
 # typed in this change; the other five are typed by the lead after merging parallel work on them
 TYPED = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence", "perturbation-anatomy",
-         "shape-bias", "calibration", "filters", "quantization-sensitivity")
-TYPED_BY_LEAD = ("spectral-bias", "critical-band", "layer-criticality", "ood", "adversarial")
+         "shape-bias", "calibration", "filters", "quantization-sensitivity", "spectral-bias", "critical-band",
+         "layer-criticality")
+TYPED_BY_LEAD = ("ood", "adversarial")
 # probes whose figures read ``data`` (the others draw from metric names only)
 DRAWN_FROM_DATA = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence",
                    "perturbation-anatomy", "calibration")
@@ -39,6 +40,9 @@ CIFAR_CONFIGS: dict[str, dict[str, Any]] = {
     "filters": {},
     "quantization-sensitivity": {"include": r"^(conv1|linear)$", "bits": [8, 2], "budget_bits": 2, "n_images": 16,
                                  "hessian_iters": 1, "hessian_images": 4},
+    "spectral-bias": {"fourier_images": 4, "fourier_steps": 2},
+    "critical-band": {},
+    "layer-criticality": {"n_images": 16, "trials": 1, "include": r"^(conv1|linear|layer3\.2\.conv2)$"},
 }
 
 

@@ -28,7 +28,7 @@ across SDs, faster), ``rescale="full"`` (bands rescaled to the full noise's RMS)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from visaudit.errors import VisauditError
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
@@ -74,6 +74,34 @@ class CriticalBandConfig(ProbeConfig):
     oob_epsilon: float = 0.1
 
 
+class CriticalBandFit(TypedDict):
+    """The Gaussian fit of the thresholds over band index (A, mu, s of the paper)."""
+
+    A: float
+    mu: float
+    s: float
+    residuals: list[float]
+    rmse: float
+    converged: bool
+
+
+class CriticalBandData(TypedDict):
+    """The 5 x 7 accuracy grid, its thresholds, the fit and the protocol's settings."""
+
+    grid_percent: list[list[float]]  # rows: noise SD 0, .02, .04, .08, .16; columns: bands
+    rows_noise_sd: list[float]
+    band_centre_frequencies: list[float]
+    thresholds: list[float]
+    fit: CriticalBandFit
+    target: str
+    work_size: int
+    noise_pool: int
+    noise: str
+    rescale: str
+    out_of_range: str
+    n_images: int
+
+
 @register_probe
 class CriticalBandProbe(Probe):
     """Critical-band masking: accuracy grid, thresholds, Gaussian fit, centre frequency, bandwidth."""
@@ -81,6 +109,7 @@ class CriticalBandProbe(Probe):
     name = "critical-band"
     version = 4
     random = True  # band-limited noise, per image
+    Data = CriticalBandData
     Config = CriticalBandConfig
     headline = "cb_bandwidth"
     metrics = {
@@ -187,7 +216,7 @@ class CriticalBandProbe(Probe):
             "cb_fit_rmse": fit.residual_rmse,
             "top1_clean_gray": float(grid[0, 0]),
         }
-        data = {
+        data: CriticalBandData = {
             "grid_percent": grid.round(4).tolist(),
             "rows_noise_sd": [0.0] + sds,
             "band_centre_frequencies": band_centre_frequencies(nb).tolist(),

@@ -17,7 +17,7 @@ trial; the protocol is otherwise the same, the numbers noisier. Pass it as
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -81,12 +81,40 @@ class LayerCriticalityConfig(ProbeConfig):
         return cls(**{**FAST_PRESET, **overrides})
 
 
+class CriticalityLayer(TypedDict):
+    """One reset module (``visaudit.mechanics.criticality.summarise``), in execution order."""
+
+    module: str
+    kind: str
+    depth: int
+    rel_depth: float
+    criticality: float
+    criticality_std: float
+    top1: float
+    top1_ratio: float
+    kl: float
+
+
+class LayerCriticalityData(TypedDict):
+    """Per-module criticality and the protocol's settings."""
+
+    layers: list[CriticalityLayer]
+    clean_top1: float
+    reset: str
+    trials: int
+    module_match: str
+    kinds: list[str]
+    n_images: int
+    most_critical: list[str]
+
+
 @register_probe
 class LayerCriticalityProbe(Probe):
     """How much each layer's weights matter: reset it, measure the change of the softmax output."""
 
     name = "layer-criticality"
     version = 2
+    Data = LayerCriticalityData
     Config = LayerCriticalityConfig
     metrics = {
         "criticality": MetricSpec(False, "(1 - mean cosine(softmax original, softmax reset)) x 100 for one module"),
@@ -156,8 +184,8 @@ class LayerCriticalityProbe(Probe):
         metrics["max_criticality"] = float(crit.max())
         clean_top1 = float(merged.sums["clean_correct"]) / merged.n
         metrics["clean_top1"] = clean_top1
-        data = {
-            "layers": rows,
+        data: LayerCriticalityData = {
+            "layers": rows,  # type: ignore[typeddict-item]  # summarise() builds exactly these keys
             "clean_top1": clean_top1,
             "reset": cfg.reset,
             "trials": trials,

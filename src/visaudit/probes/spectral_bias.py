@@ -21,7 +21,7 @@ grid of frequencies; it is stored as a .npy array and a PNG.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
 
@@ -73,6 +73,31 @@ def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float
     return out
 
 
+class FourierMap(TypedDict):
+    """Error rate under an additive Fourier basis image per (f_y, f_x)."""
+
+    f_y: list[int]
+    f_x: list[int]
+    error: list[list[float]]
+    eps: float
+    n_images: int
+
+
+class _SpectralBiasRequired(TypedDict):
+    cutoffs: list[float]
+    lowpass_top1: list[float]
+    highpass_top1: list[float]
+    n_images: int
+    lpp_hpp: dict[str, str]  # what LPP / HPP and their relative forms mean
+    filters: str  # the filter definition in words
+
+
+class SpectralBiasData(_SpectralBiasRequired, total=False):
+    """The low-/high-pass curves; ``fourier_map`` when the map was made (``fourier_map`` option)."""
+
+    fourier_map: FourierMap
+
+
 @register_probe
 class SpectralBiasProbe(Probe):
     """Low-/high-pass accuracy, LPP, HPP, spectral bias and the Fourier sensitivity map."""
@@ -80,6 +105,7 @@ class SpectralBiasProbe(Probe):
     name = "spectral-bias"
     version = 2
     random = True  # the Fourier map's random signs
+    Data = SpectralBiasData
     Config = SpectralBiasConfig
     headline = "spectral_bias"
     metrics = {
@@ -128,7 +154,7 @@ class SpectralBiasProbe(Probe):
         for c, lo, hi in zip(cutoffs, low_acc, high_acc):
             metrics[f"top1_lowpass@{c:g}"] = float(lo)
             metrics[f"top1_highpass@{c:g}"] = float(hi)
-        data: dict[str, Any] = {
+        data: SpectralBiasData = {
             "cutoffs": cutoffs, "lowpass_top1": low_acc, "highpass_top1": high_acc, "n_images": int(merged.n),
             "lpp_hpp": {"lpp, hpp": "mean accuracy over the cutoffs, fraction of images",
                         "lpp_relative, hpp_relative": "the same divided by top1_clean (as published)"},

@@ -267,7 +267,7 @@ class RecordBook:
     def columns(self) -> list[Column]:
         """Leaderboard columns: one per (probe, dataset) with any ok record, headline metric."""
         seen: dict[tuple[str, str], Column] = {}
-        for (m, p, d), r in sorted(self.latest.items(), key=lambda kv: kv[0]):
+        for (_m, p, d), r in sorted(self.latest.items(), key=lambda kv: kv[0]):
             if not is_ok(r) or (p, d) in seen:
                 continue
             metric = headline_metric(r)

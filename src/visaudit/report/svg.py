@@ -173,7 +173,7 @@ def line_chart(series: Sequence[Series], *, xlabel: str, ylabel: str, xlog: bool
         xy = [(fr.sx(x, xlo, xhi, xlog), fr.sy(y, ylo, yhi)) for x, y in p]
         if s.step and len(xy) > 1:
             d = [f"M{xy[0][0]:.1f},{xy[0][1]:.1f}"]
-            for (xa, ya), (xb, yb) in zip(xy, xy[1:]):
+            for (xa, _ya), (xb, yb) in zip(xy, xy[1:]):
                 d.append(f"H{(xa + xb) / 2:.1f}V{yb:.1f}")
             d.append(f"H{xy[-1][0]:.1f}")
             path = "".join(d)

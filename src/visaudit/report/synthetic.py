@@ -156,7 +156,9 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         data["lowpass_top1"] = [skill * min(1, c * 2.5) for c in cut]
         data["highpass_top1"] = [skill * u(0, .4) * (1 - c) for c in cut]
         data["fourier_map"] = {"f_y": list(range(-8, 8)), "f_x": list(range(-8, 8)),
-                               "error": [[u() for _ in range(16)] for _ in range(16)]}
+                               "error": [[u() for _ in range(16)] for _ in range(16)], "eps": 4.0, "n_images": 64}
+        data.update(n_images=1000, lpp_hpp={"lpp, hpp": "mean accuracy over the cutoffs"},
+                    filters="reference square mask")
         lpp, hpp = sum(data["lowpass_top1"]) / 5, sum(data["highpass_top1"]) / 5
         m = {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / (lpp + hpp)}
         for c, lo, hi in zip(cut, data["lowpass_top1"], data["highpass_top1"]):
@@ -168,7 +170,11 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         data["grid_percent"] = grid
         data["rows_noise_sd"] = [0.0, 0.02, 0.04, 0.08, 0.16]
         data["thresholds"] = [rnd.randint(0, 4) for _ in range(7)]
-        data["fit"] = {"A": u(1, 4), "mu": u(1, 5), "s": u(.5, 2)}
+        data["fit"] = {"A": u(1, 4), "mu": u(1, 5), "s": u(.5, 2), "residuals": [0.0] * 7, "rmse": 0.0,
+                       "converged": True}
+        data.update(band_centre_frequencies=[1.75 * 2 ** k for k in range(7)], target="label", work_size=0,
+                    noise_pool=0, noise="fresh per image and (band, SD) cell", rescale="finest",
+                    out_of_range="shift", n_images=1000)
         m = {"cb_center_frequency": 1.75 * 2 ** data["fit"]["mu"], "cb_bandwidth": 2 * math.sqrt(math.log(4)) * data["fit"]["s"],
              "cb_peak_noise_sensitivity": 2 ** (data["fit"]["A"] - 4)}
         info = _hib("cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity")
@@ -206,7 +212,11 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         info = {**_hib("auroc"), **_hib("fpr95", higher=False)}
     elif probe == "layer-criticality":
         m = {f"criticality@{n}": u(0, 60) for n in LAYERS}
-        data["layers"] = [{"module": n, "criticality": m[f"criticality@{n}"], "top1": u()} for n in LAYERS]
+        data["layers"] = [{"module": n, "kind": "conv", "depth": i, "rel_depth": i / (len(LAYERS) - 1),
+                           "criticality": m[f"criticality@{n}"], "criticality_std": 0.0, "top1": u(),
+                           "top1_ratio": u(), "kl": u()} for i, n in enumerate(LAYERS)]
+        data.update(clean_top1=skill, reset="fresh", trials=3, module_match="exact", kinds=["conv", "linear"],
+                    n_images=1000, most_critical=LAYERS[:5])
         m["mean_criticality"] = sum(m.values()) / len(LAYERS)
         m["max_criticality"] = max(v for k, v in m.items() if "@" in k)
         info = _hib("criticality", "mean_criticality", "max_criticality", higher=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from visaudit.report.figures.common import Figure, by_prefix, first, matrix, numbers, parse_number
+from visaudit.report.figures.common import Figure, by_prefix, matrix, numbers, parse_number
 from visaudit.report.records import dataset_name, metrics_of, model_name
 from visaudit.report.svg import Series, dot_rows, heatmap, line_chart
 
@@ -55,30 +55,22 @@ def _is_human(rec: dict[str, Any]) -> bool:
 def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
     """Low-/high-pass accuracy vs cutoff and the Fourier sensitivity map.
 
-    Curves from ``data["cutoffs"]`` + ``data["lowpass_top1"|"highpass_top1"]`` (or
-    ``data["lowpass"] = {"cutoff", "top1"}``) or from metrics ``top1_lowpass@<cutoff>``;
-    map from ``data["fourier_map"]["error"]`` (2-D; a bare 2-D list also works).
+    Reads :class:`~visaudit.probes.spectral_bias.SpectralBiasData`: ``cutoffs`` with
+    ``lowpass_top1`` / ``highpass_top1`` (else the metrics ``top1_lowpass@<cutoff>``), and
+    ``fourier_map`` (``f_y``, ``f_x``, ``error`` 2-D) when the map was made.
     """
-    data = rec.get("data") or {}
+    data = rec.get("data")
+    if not isinstance(data, dict):
+        data = {}
     series = []
     for kind in ("lowpass", "highpass"):
-        c = data.get(kind)
-        xs = ys = None
-        if isinstance(c, dict):
-            xs, ys = numbers(first(c, "cutoff", "cutoffs", "x")), numbers(first(c, "top1", "accuracy", "y"))
-        elif f"{kind}_top1" in data:  # {"cutoffs": [...], "lowpass_top1": [...], "highpass_top1": [...]}
-            xs, ys = numbers(data.get("cutoffs")), numbers(data.get(f"{kind}_top1"))
+        xs, ys = numbers(data.get("cutoffs")), numbers(data.get(f"{kind}_top1"))
         if not xs or not ys or len(xs) != len(ys):
             pts = {}
             for suffix, v in by_prefix(rec, f"top1_{kind}").items():  # top1_lowpass@<cutoff>
                 cut = parse_number(suffix)
                 if cut is not None:
                     pts[cut] = v
-            for suffix, v in by_prefix(rec, "top1").items():  # top1@lowpass/<cutoff>
-                k, _, cut = suffix.partition("/")
-                c_val = parse_number(cut)
-                if k == kind and c_val is not None:
-                    pts[c_val] = v
             xs, ys = sorted(pts), [pts[x] for x in sorted(pts)]
         if xs:
             series.append(Series(kind.replace("pass", "-pass"), xs, ys))
@@ -87,9 +79,7 @@ def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
         svg = line_chart(series, xlabel="cutoff (fraction of half size)", ylabel="top-1 accuracy", ylim=(0, 1))
         figs.append(Figure("Low-/high-pass accuracy", svg, [rec]))
     raw_map = data.get("fourier_map")
-    if isinstance(raw_map, dict):  # {"f_y", "f_x", "error": 2-D}
-        raw_map = first(raw_map, "error", "map", "values")
-    fmap = matrix(raw_map)
+    fmap = matrix(raw_map.get("error")) if isinstance(raw_map, dict) else None
     if fmap:
         step = max(1, len(fmap) // 16)
         small = [row[::step] for row in fmap[::step]]
@@ -109,14 +99,14 @@ def critical_band(rec: dict[str, Any]) -> list[Figure]:
     0..6), ``data["thresholds"]`` (7 ints), ``data["fit"] = {"A", "mu", "s"}`` and optionally
     ``data["rows_noise_sd"]``.
     """
-    data = rec.get("data") or {}
-    grid = matrix(first(data, "grid_percent", "grid", "accuracy_grid"))
+    data = rec.get("data")
+    if not isinstance(data, dict):
+        return []
+    grid = matrix(data.get("grid_percent"))
     figs = []
     if grid:
-        sds = numbers(first(data, "rows_noise_sd", "sds")) or SDS
+        sds = numbers(data.get("rows_noise_sd")) or SDS
         rows = [f"{s:g}" for s in sds] if len(sds) == len(grid) else [str(i) for i in range(len(grid))]
-        scale = 100.0 if max(max(r) for r in grid) <= 1.0 else 1.0  # accept fractions too
-        grid = [[v * scale for v in r] for r in grid]
         svg = heatmap(grid, rows, [str(j) for j in range(len(grid[0]))], xlabel="octave band",
                       ylabel="noise SD", vmin=0, vmax=100)
         figs.append(Figure("Critical-band accuracy grid (%)", svg, [rec]))

@@ -15,14 +15,16 @@ def _depth_ticks(names: list[str]) -> dict[float, str]:
 def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
     """Criticality over depth from ``criticality@<module>`` (metric order = depth order).
 
-    ``data["layers"] = [{"module", "criticality", ...}]`` takes precedence when present.
+    ``data["layers"]`` (:class:`~visaudit.probes.layer_criticality.LayerCriticalityData`) takes
+    precedence when present.
     """
-    layers = (rec.get("data") or {}).get("layers")
+    data = rec.get("data")
+    layers = data.get("layers") if isinstance(data, dict) else None
     pts: dict[str, float] = {}
     if isinstance(layers, list):
         for row in layers:
-            if isinstance(row, dict) and isinstance(row.get("criticality"), (int, float)):
-                pts[str(row.get("module") or row.get("name") or len(pts))] = float(row["criticality"])
+            if isinstance(row, dict) and isinstance(row.get("criticality"), (int, float)) and row.get("module"):
+                pts[str(row["module"])] = float(row["criticality"])
     if not pts:
         pts = by_prefix(rec, "criticality")
     if not pts:
