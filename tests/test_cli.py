@@ -42,7 +42,7 @@ def test_run_show_export(tmp_path):
     out = run_cli("run", "-m", "cifar10_resnet20", "-p", "accuracy", "-d", "cifar10-test", "--store", str(store),
                   "--max-images", "200", "-q")
     assert out.returncode == 0, out.stderr
-    assert "top1 0." in out.stdout and "cifar10_resnet20" in out.stdout
+    assert "top1" in out.stdout and " 0." in out.stdout and "cifar10_resnet20" in out.stdout
     out = run_cli("show", "--store", str(store))
     assert out.returncode == 0 and "accuracy" in out.stdout
     for fmt in ("csv", "json", "parquet"):
@@ -123,3 +123,24 @@ def test_plain_progress_reports_rate_eta_and_a_failed_pass():
     assert written[0] == "[start] layers x trials: 10 layer"
     assert written[1].startswith("[progress] layers x trials: 4/10 layer (40%)") and "layer/s" in written[1]
     assert written[-1].startswith("[failed]")
+
+
+def test_the_summary_fits_80_columns_without_cutting_a_number(tmp_path):
+    store = tmp_path / "s"
+    out = run_cli("run", "-m", "cifar10_resnet20", "-p", "accuracy", "-p", "calibration", "-d", "cifar10-test",
+                  "--store", str(store), "--max-images", "1000", "-q")
+    assert out.returncode == 0, out.stderr
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    shown = subprocess.run([sys.executable, "-m", "visaudit.cli", "show", "--store", str(store)], capture_output=True,
+                           text=True, cwd=str(REPO), env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    lines = shown.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert "cifar10_resnet20" in lines[0]
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (["accuracy"], ["calibration"])}
+    assert rows["accuracy"][1:6] == ["cifar10-test", "full", "1000", "top1", rows["accuracy"][5]]
+    assert 0 < float(rows["accuracy"][5]) <= 1 and float(rows["calibration"][5]) >= 0

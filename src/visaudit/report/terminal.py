@@ -27,9 +27,9 @@ def short_protocol(record: dict) -> str:
     if kind == "identity":
         return "full"
     if kind == "subset":
-        return f"subset{lm.get('n_classes') or ''}"
+        return f"sub{lm.get('n_classes') or ''}"
     if kind == "mean-prob":
-        return f"{lm.get('n_classes') or 16}-class"
+        return f"{lm.get('n_classes') or 16}-cls"
     return "-"
 
 
@@ -41,7 +41,7 @@ def left_ellipsis(text: str, width: int) -> str:
 def status_text(r: dict) -> str:
     status = r.get("status", "?")
     if status == "ok":
-        text = "ok (cached)" if r.get("cached") else "ok"
+        text = "cached" if r.get("cached") else "ok"
         if r.get("n_failed_images"):
             text += f" [yellow]{r['n_failed_images']} unreadable[/]"
         if r.get("nonfinite_outputs"):
@@ -51,32 +51,47 @@ def status_text(r: dict) -> str:
 
 
 def summary_table(records: Iterable[dict]):
-    """A rich Table: records grouped by model, one headline metric per row."""
-    from rich import box
-    from rich.table import Table
+    """One rich table per model (the model name is its title), one headline metric per row.
 
-    records = list(records)
-    table = Table(title="visaudit results", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("probe", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("dataset", no_wrap=True, max_width=22)
-    table.add_column("labels", no_wrap=True, max_width=10)
-    table.add_column("n", justify="right", no_wrap=True)
-    table.add_column("headline", no_wrap=True, overflow="ellipsis", max_width=26)
-    table.add_column("status", no_wrap=True, overflow="ellipsis", max_width=26)
-    by_model: dict[str, list[dict]] = {}
+    Laid out for an 80-column terminal: numbers (``n``, the value) and the status never shrink;
+    names that do not fit end in an ellipsis (folder paths keep their end). Every metric of a
+    record is in ``visaudit show --metrics``.
+    """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    by_model: dict[str, list[tuple[str, ...]]] = {}
     for r in records:
-        by_model.setdefault(r["model"]["name"], []).append(r)
+        name = headline_metric(r)
+        metrics = r.get("metrics") or {}
+        dataset = left_ellipsis((r.get("dataset") or {}).get("name") or "-", 22)
+        by_model.setdefault(r["model"]["name"], []).append((
+            r["probe"]["name"], dataset, short_protocol(r), str(r.get("n_samples", "")),
+            name if name in metrics else "-", fmt_value(metrics[name]) if name in metrics else "", status_text(r)))
+    from visaudit.report.records import PROBE_ORDER
+
+    order = {p: i for i, p in enumerate(PROBE_ORDER)}
+    tables = []
     for model, rows in by_model.items():
-        table.add_row(f"[bold]{model}[/]", "", "", "", "", "")
-        for r in rows:
-            name = headline_metric(r)
-            metrics = r.get("metrics") or {}
-            head = f"{name} {fmt_value(metrics[name])}" if name in metrics else "-"
-            dataset = left_ellipsis((r.get("dataset") or {}).get("name") or "-", 22)
-            table.add_row(r["probe"]["name"], dataset, short_protocol(r), str(r.get("n_samples", "")), head,
-                          status_text(r))
-        table.add_section()
-    return table
+        rows.sort(key=lambda row: (order.get(row[0], len(order)), row[0], row[1]))
+        def widest(i: int, floor: int, rows: list[tuple[str, ...]] = rows) -> int:
+            return max([floor] + [Text.from_markup(row[i]).cell_len for row in rows])
+
+        table = Table(title=Text(model, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("probe", no_wrap=True, overflow="ellipsis", max_width=24)
+        table.add_column("dataset", no_wrap=True, overflow="ellipsis", max_width=22)
+        table.add_column("labels", no_wrap=True, min_width=widest(2, 6))
+        table.add_column("n", justify="right", no_wrap=True, min_width=widest(3, 1))
+        table.add_column("metric", no_wrap=True, overflow="ellipsis", max_width=22)
+        table.add_column("value", justify="right", no_wrap=True, min_width=widest(5, 5))
+        table.add_column("status", no_wrap=True, min_width=min(widest(6, 6), 20), overflow="ellipsis")
+        for row in rows:
+            table.add_row(*row)
+        tables.append(table)
+    return Group(*tables)
 
 
 def problem_lines(records: Iterable[dict]) -> list[str]:
