@@ -8,7 +8,8 @@ import torch
 
 from visaudit.attacks.autoattack import STANDARD_ATTACKS, compose
 from visaudit.attacks.oracle import Oracle
-from visaudit.attacks.threat import check_norm, parse_eps
+from visaudit.attacks.threat import check_norm, narrow, parse_eps
+from visaudit.rng import Generators
 
 _PGD = re.compile(r"^pgd(\d+)$")
 
@@ -36,7 +37,7 @@ def oracle_for(ctx: Any) -> Oracle:
 
 def run_attack(
     name: str, oracle: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float,
-    generator: torch.Generator | None, options: dict[str, Any] | None = None,
+    generator: Generators, options: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Run a named attack; returns (x_adv, robust mask among all samples, extra info).
 
@@ -63,7 +64,7 @@ def run_attack(
     idx = correct.nonzero()[:, 0]
     x_adv, robust = x.clone(), correct.clone()
     if len(idx):
-        out = fn(oracle, x[idx], y[idx], norm=norm, eps=eps, generator=generator, **kwargs)
+        out = fn(oracle, x[idx], y[idx], norm=norm, eps=eps, generator=narrow(generator, idx), **kwargs)
         robust[idx[out.success]] = False
         x_adv[idx] = out.x_adv
     return x_adv, robust, {"config": kwargs}
