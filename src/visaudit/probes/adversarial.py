@@ -6,6 +6,12 @@ pixel space). ``autoattack`` is the standard protocol; ``worst`` is the per-samp
 case over all configured attacks. A robustness curve (accuracy vs eps) comes from a per-image
 minimal-eps estimate (bisection with APGD-CE). Each chunk of images is checkpointed, so a
 killed run resumes at the last finished chunk.
+
+Every attack draws from one random stream per image (seeded from the job seed, the attack and
+radius, and the image's dataset position), so an image's result does not depend on the batch
+size, the chunking or a resume. The defaults are AutoAttack standard's reference settings;
+departures (``linf_start: uniform`` for APGD, ``rescale_schedule`` / ``redraw_noop`` for
+Square) are per-attack options in ``attack_options``, recorded with the resolved settings.
 """
 from __future__ import annotations
 
@@ -34,7 +40,9 @@ class AdversarialConfig(ProbeConfig):
         autoattack_parts: the parts AutoAttack runs (default: the standard four). A subset is
             recorded and changes the cache key; it is no longer the standard protocol.
         attack_options: per-attack keyword overrides, e.g. ``{"apgd-ce": {"n_iter": 20}}``
-            (``"autoattack": {"square": {"n_queries": 1000}}`` for its parts).
+            (``"autoattack": {"square": {"n_queries": 1000}}`` for its parts). Options that
+            depart from the reference, all off by default: ``"linf_start": "uniform"`` (APGD),
+            ``"rescale_schedule": true`` and ``"redraw_noop": true`` (Square).
         curve_norm: threat model of the minimal-eps curve ("" to skip the curve).
         curve_eps_max: largest radius of the bisection.
         curve_steps: bisection steps (resolution eps_max / 2**steps).
@@ -61,7 +69,7 @@ class AdversarialProbe(Probe):
     """Robust accuracy under Linf / L2 attacks (AutoAttack standard, APGD, PGD, FGSM, FAB-T, Square)."""
 
     name = "adversarial"
-    version = 1
+    version = 2
     Config = AdversarialConfig
     headline = "robust_top1"
     needs_grad = True
@@ -107,7 +115,6 @@ class AdversarialProbe(Probe):
             for b in batches:
                 oracle = oracle_for(ctx)
                 x, y = b.x.float(), b.y
-                gen_tag = f"adversarial:{int(b.index[0])}"
                 correct = oracle.logits(x).argmax(1) == y
                 row = {"index": b.index, "id": b.ids, "label": y.cpu().numpy(), "clean_correct": correct.cpu().numpy()}
                 sums["n"] += len(y)
@@ -121,7 +128,8 @@ class AdversarialProbe(Probe):
                         t0 = time.perf_counter()
                         before = oracle.budget()
                         x_adv, robust, info = run_attack(a, oracle, x, y, norm=norm, eps=eps,
-                                                         generator=ctx.generator(f"{gen_tag}:{key}"), options=options)
+                                                         generator=ctx.sample_rng(f"adversarial/{key}", b.index),
+                                                         options=options)
                         sums[f"outside:{key}"] = sums.get(f"outside:{key}", 0.0) + float(
                             (~inside(x_adv, x, eps, norm)).sum())
                         after = oracle.budget()
@@ -146,7 +154,7 @@ class AdversarialProbe(Probe):
                         row[f"robust@{k}"] = worst.cpu().numpy()
                 if cfg.curve_norm:
                     me = minimal_eps(oracle, x, y, norm=cfg.curve_norm, eps_max=curve_max, steps=cfg.curve_steps,
-                                     n_iter=cfg.curve_iter, generator=ctx.generator(f"{gen_tag}:curve"))
+                                     n_iter=cfg.curve_iter, generator=ctx.sample_rng("adversarial/curve", b.index))
                     row["min_eps"] = me.cpu().numpy()
                 for k in ("forward_images", "backward_images"):
                     sums[f"total_{k}"] = sums.get(f"total_{k}", 0.0) + oracle.budget()[k]
@@ -204,7 +212,9 @@ class AdversarialProbe(Probe):
         std = standard_config(n_cls)
         over = dict(self.config.attack_options)
         aa = {p: dict(std.get(p, {}), **over.get("autoattack", {}).get(p, {})) for p in self.config.autoattack_parts}
+        standard = list(self.config.autoattack_parts) == ["apgd-ce", "apgd-t", "fab-t", "square"] and all(
+            aa[p] == std[p] for p in aa)
         return {"autoattack": aa, "n_classes": n_cls,
-                "standard_protocol": list(self.config.autoattack_parts) == ["apgd-ce", "apgd-t", "fab-t", "square"]
-                and not over.get("autoattack"),
+                "random_streams": "one per image: job seed, attack and radius, dataset position",
+                "standard_protocol": standard,
                 "others": {a: over.get(a, {}) for a in self.config.attacks if a != "autoattack"}}
