@@ -93,7 +93,6 @@ class AdversarialProbe(Probe):
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import pandas as pd
-        import torch
 
         from visaudit.attacks.masking import masking_flags, zero_gradient_share
         from visaudit.attacks.minimal_eps import minimal_eps, robustness_curve
@@ -104,7 +103,6 @@ class AdversarialProbe(Probe):
         cells = parse_cells(cfg.linf_eps, cfg.l2_eps)
         options = dict(cfg.attack_options)
         options["autoattack_parts"] = list(cfg.autoattack_parts)
-        keys = [f"{a}/{eps_label(norm, text)}" for norm, text, _ in cells for a in cfg.attacks]
         aa_parts = list(cfg.autoattack_parts)
         curve_max = parse_eps(cfg.curve_eps_max) if cfg.curve_norm else 0.0
 
@@ -133,8 +131,8 @@ class AdversarialProbe(Probe):
                         sums[f"outside:{key}"] = sums.get(f"outside:{key}", 0.0) + float(
                             (~inside(x_adv, x, eps, norm)).sum())
                         after = oracle.budget()
-                        sums[f"fwd:{key}"] = sums.get(f"fwd:{key}", 0.0) + after["forward_images"] - before["forward_images"]
-                        sums[f"bwd:{key}"] = sums.get(f"bwd:{key}", 0.0) + after["backward_images"] - before["backward_images"]
+                        for k, part in (("fwd", "forward_images"), ("bwd", "backward_images")):
+                            sums[f"{k}:{key}"] = sums.get(f"{k}:{key}", 0.0) + after[part] - before[part]
                         sums[f"wall:{key}"] = sums.get(f"wall:{key}", 0.0) + time.perf_counter() - t0
                         sums[f"robust:{key}"] = sums.get(f"robust:{key}", 0.0) + float(robust.sum())
                         row[f"robust@{key}"] = robust.cpu().numpy()
