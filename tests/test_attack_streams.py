@@ -103,6 +103,22 @@ def test_autoattack_standard_gives_each_image_the_same_result_in_any_batch(model
             assert bool(part.robust[j]) == bool(whole.robust[i]) and int(part.broken_by[j]) == int(whole.broken_by[i])
 
 
+def test_minimal_eps_of_an_image_does_not_depend_on_its_batch(model, images):
+    """The robustness curve's bisection narrows the batch at every step; each image keeps its stream."""
+    from visaudit.attacks.minimal_eps import minimal_eps
+
+    x, y, pos = images
+
+    def run(rows):
+        return minimal_eps(Oracle(model, max_batch=1), x[rows], y[rows], norm="linf", eps_max=4 / 255, steps=3,
+                           n_iter=5, generator=_gens(pos[rows], "curve"))
+
+    whole = run(list(range(6)))
+    assert torch.isfinite(whole).any() and len(set(whole.tolist())) > 1
+    part = run([3, 0])
+    assert torch.equal(part, whole[[3, 0]])
+
+
 @pytest.mark.parametrize("name", ["apgd-ce", "square-l2", "fab-t"])
 def test_plain_generator_stays_seeded_and_reproducible(model, images, name):
     x, y, pos = images

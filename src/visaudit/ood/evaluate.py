@@ -20,7 +20,6 @@ import numpy as np
 
 from visaudit.metrics.ood import auroc, ood_metrics, score_histogram
 from visaudit.ood.detectors import Arrays, FitData, score_all
-from visaudit.rng import splitmix64
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -38,6 +37,8 @@ def fit_mask(index: np.ndarray, fit_fraction: float, seed: int) -> np.ndarray:
     (ODIN scores only the eval samples) and does not depend on chunking; the fit share is
     ``fit_fraction`` in expectation.
     """
+    from visaudit.rng import splitmix64  # here: visaudit.rng imports torch, this module does not
+
     salt = splitmix64(np.array([seed], dtype=np.int64))[0]
     u = (splitmix64(np.asarray(index, dtype=np.int64)) ^ salt) >> np.uint64(11)
     return (u.astype(np.float64) / float(2 ** 53)) < fit_fraction
