@@ -39,6 +39,11 @@ def test_adversarial_probe_records_protocol_and_names(tmp_path):
     assert not d["attack_settings"]["standard_protocol"]
     assert d["attack_settings"]["autoattack"]["apgd-ce"]["n_iter"] == 10
     assert d["attack_settings"]["autoattack"]["square"]["n_queries"] == 50
+    # the reference's settings are the recorded defaults; departures would show here
+    assert d["attack_settings"]["autoattack"]["square"]["rescale_schedule"] is False
+    assert d["attack_settings"]["autoattack"]["square"]["redraw_noop"] is False
+    assert d["attack_settings"]["autoattack"]["apgd-ce"]["linf_start"] == "surface"
+    assert d["attack_settings"]["random_streams"].startswith("one per image")
     assert d["passes"]["backward_images"] > 0 and d["n_images"] == 16
     assert d["budget"]["autoattack/linf=8/255"]["forward_images"] > 0
     curve = np.array(d["curve"]["top1"])
@@ -69,7 +74,21 @@ def test_killed_adversarial_run_resumes_at_last_chunk(tmp_path, monkeypatch):
     resumed = _audit(tmp_path / "a", "adversarial", cfg, chunk_size=8, batch_size=8)
     assert resumed["status"] == "ok" and len(calls) == 1  # only the unfinished chunk ran
     fresh = _audit(tmp_path / "b", "adversarial", cfg, chunk_size=8, batch_size=8)
-    assert fresh["metrics"] == resumed["metrics"]  # per-batch seeds: resuming changes nothing
+    assert fresh["metrics"] == resumed["metrics"]  # per-image streams: resuming changes nothing
+
+
+def test_standard_protocol_flag_follows_the_resolved_settings():
+    from visaudit.probes import PROBES
+
+    cls = PROBES.get("adversarial")
+    ctx = type("Ctx", (), {"label_map": type("L", (), {"num_classes": 10})(), "model": None})()
+    assert cls(cls.Config())._settings(ctx)["standard_protocol"] is True
+    same = cls(cls.Config(attack_options={"autoattack": {"square": {"rescale_schedule": False}}}))
+    assert same._settings(ctx)["standard_protocol"] is True
+    departs = cls(cls.Config(attack_options={"autoattack": {"square": {"rescale_schedule": True}}}))
+    assert departs._settings(ctx)["standard_protocol"] is False
+    assert departs._settings(ctx)["autoattack"]["square"]["rescale_schedule"] is True
+    assert cls.version >= 2
 
 
 def test_confidence_probe(tmp_path):

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from visaudit.attacks.anatomy import (border_energy_share, uniform_border_share, uniform_y_share, y_energy_share,
-                                      ycbcr_energy)
+from visaudit.attacks.anatomy import (
+    border_energy_share,
+    uniform_border_share,
+    uniform_y_share,
+    y_energy_share,
+    ycbcr_energy,
+)
 from visaudit.attacks.apgd import checkpoints
 from visaudit.attacks.fab import hyperplane_step
 from visaudit.attacks.losses import dlr, dlr_targeted, margin, ranked_targets
@@ -78,7 +83,8 @@ def test_losses_on_known_logits():
 def test_schedules():
     assert checkpoints(100) == [22, 41, 57, 70, 80, 87, 93, 99]
     assert p_schedule(0.8, 0, 5000) == 0.8
-    assert p_schedule(0.8, 5000, 5000) == pytest.approx(0.8 / 512)
+    assert p_schedule(0.8, 4999, 5000) == pytest.approx(0.8 / 128)  # not rescaled: 5000 of the 10k breakpoints
+    assert p_schedule(0.8, 4999, 5000, rescale=True) == pytest.approx(0.8 / 512)
     assert all(p_schedule(0.8, i, 5000) >= p_schedule(0.8, i + 1, 5000) for i in range(4999))
     pat = meta_pseudo_gaussian(5, False)
     assert pat.norm().item() == pytest.approx(1.0)

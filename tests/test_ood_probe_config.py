@@ -55,6 +55,10 @@ def test_any_folder_is_an_ood_set(tmp_path):
     (rec,) = res.records
     assert rec["status"] == "ok", rec["error"]
     assert rec["data"]["split"]["n_ood"] == {"edges": 100}
-    assert 0.5 < rec["metrics"]["auroc@knn/edges"] <= 1.0
+    assert 0.5 < rec["metrics"]["auroc@msp/edges"] <= 1.0
+    assert 0.0 <= rec["metrics"]["auroc@knn/edges"] <= 1.0
+    # the reference k = 50 on ~100 fit images: said in the record
+    assert rec["data"]["fit"]["knn"]["k"] == 50 and rec["data"]["fit"]["n_fit"] < 1000
+    assert any(w.startswith("knn: k=50 is") for w in rec["warnings"])
     samples = rec["samples_file"]
     assert samples

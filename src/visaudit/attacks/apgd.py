@@ -1,9 +1,19 @@
 """Auto-PGD (Croce & Hein, ICML 2020): APGD-CE, APGD-DLR and targeted APGD-T.
 
-Own implementation of the published algorithm with the AutoAttack reference settings:
-step size 2*eps, momentum 0.75, checkpoints p_0=0, p_1=0.22, p_{j+1}=p_j+max(p_j-p_{j-1}-0.03, 0.06),
-step halving when fewer than rho=0.75 of the steps since the last checkpoint increased the loss
-or when neither step size nor best loss changed, restart from the best point.
+Own implementation of the published algorithm with the AutoAttack reference settings
+(fra31/auto-attack ``autoattack/autopgd_base.py``): random start on the surface of the Linf
+ball (a uniform draw divided by its Linf norm) or on the L2 sphere, step size 2*eps, momentum
+0.75, step halving when at most rho=0.75 of the steps since the last checkpoint increased the
+loss or when neither step size nor best loss changed since the last checkpoint, restart from
+the best point. Checkpoints follow the reference code's integer form of the paper's
+p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06): the first after max(int(0.22 n), 1)
+iterations, each next window max(int(0.03 n), 1) shorter, down to max(int(0.06 n), 1)
+(22, 41, 57, ..., 99 for n = 100). As in the reference, the first step of the first window
+counts as an increase when its loss is above 0 (the reference compares it with its
+zero-initialised loss buffer).
+
+``linf_start="uniform"`` (a uniform point inside the ball) departs from the reference and is
+off by default.
 
 Why not torchattacks' APGD: it iterates every sample for all iterations. Here a sample
 leaves the batch as soon as it is misclassified; its outcome is final (AutoAttack counts a
@@ -19,27 +29,32 @@ import torch
 from visaudit.attacks.losses import ce, dlr, dlr_targeted, ranked_targets
 from visaudit.attacks.oracle import Oracle, as_oracle
 from visaudit.attacks.result import AttackOutput
-from visaudit.attacks.threat import as_eps, check_norm, lp_norm, normalize_l2, project, random_start
+from visaudit.attacks.threat import as_eps, check_norm, lp_norm, narrow, normalize_l2, project, random_start
+from visaudit.rng import Generators
 
 
 def checkpoints(n_iter: int) -> list[int]:
-    """Iterations at which the step size is reconsidered (reference schedule)."""
-    p = [0.0, 0.22]
-    while p[-1] < 1:
-        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return sorted({int(round(q * n_iter)) for q in p[1:] if q <= 1 and int(round(q * n_iter)) > 0})
+    """Iterations (1-based counts) after which the step size is reconsidered, as the reference code."""
+    k = max(int(0.22 * n_iter), 1)
+    shrink, shortest = max(int(0.03 * n_iter), 1), max(int(0.06 * n_iter), 1)
+    marks, at = [], k
+    while at <= n_iter:
+        marks.append(at)
+        k = max(k - shrink, shortest)
+        at += k
+    return marks
 
 
 def _run_single(
     oracle: Oracle, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n_iter: int, rho: float,
-    generator: torch.Generator | None,
+    generator: Generators, linf_start: str,
 ) -> AttackOutput:
     """One APGD run from a random start; ``loss(logits, rows_index) -> (m,)``."""
     n, dev = len(x), x.device
     v = lambda t: t.view(-1, 1, 1, 1)  # noqa: E731
     marks = set(checkpoints(n_iter))
-    x_adv = random_start(x, eps, norm, generator)
+    x_adv = random_start(x, eps, norm, generator, linf_start=linf_start)
     step = 2.0 * eps
     x_out = x.clone()
     success = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -56,7 +71,7 @@ def _run_single(
     x_best, grad_best = x_adv.clone(), grad.clone()
     x_prev = x_adv.clone()
     n_increase = torch.zeros(n, device=dev)
-    loss_prev = loss_cur.clone()
+    loss_prev = torch.zeros_like(loss_cur)  # the reference's loss buffer before the first step
     loss_best_at_mark = loss_best.clone()
     reduced_at_mark = torch.ones(n, dtype=torch.bool, device=dev)
     last_mark = 0
@@ -109,12 +124,16 @@ def _run_single(
 def apgd(
     model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
     loss: str = "ce", n_iter: int = 100, n_restarts: int = 1, n_target_classes: int = 9, rho: float = 0.75,
-    generator: torch.Generator | None = None,
+    linf_start: str = "surface", generator: Generators = None,
 ) -> AttackOutput:
     """APGD with loss ``ce``, ``dlr`` or ``dlr-targeted`` (then ``n_target_classes`` runs).
 
     Targets are the classes with the 2nd..(k+1)-th largest clean logits; each restart and each
     target only runs on the samples no earlier run has broken.
+
+    Args:
+        linf_start: ``surface`` (reference) or ``uniform`` (a departure; Linf only).
+        generator: a ``torch.Generator`` or per-sample generators (:mod:`visaudit.rng`).
     """
     oracle, norm = as_oracle(model), check_norm(norm)
     x = x.float()
@@ -142,7 +161,7 @@ def apgd(
             fn = lambda z, rows, yi=yi, ti=ti: dlr_targeted(z, yi[rows], ti[rows])  # noqa: E731
         else:
             raise ValueError(f"unknown APGD loss {loss!r}")
-        out = _run_single(oracle, x[idx], yi, e[idx], norm, fn, n_iter, rho, generator)
+        out = _run_single(oracle, x[idx], yi, e[idx], norm, fn, n_iter, rho, narrow(generator, idx), linf_start)
         hit = idx[out.success]
         x_out[hit], success[hit] = out.x_adv[out.success], True
     return AttackOutput(x_out, success)

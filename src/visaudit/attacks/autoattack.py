@@ -6,6 +6,12 @@ robust only if every attack failed (per-sample worst case). The number of target
 is capped by the model's number of classes (``min(9, n_classes - 1)``), as the reference
 does. Every adversarial example is re-checked against the model and the threat model
 before it counts.
+
+The settings are those fra31/auto-attack's ``autoattack.py`` gives the standard version
+(Linf and L2): APGD random start on the ball's surface, Square's schedule not rescaled to its
+query budget. A ``generator`` given as :class:`~visaudit.rng.SampleGenerators` is narrowed to
+the points each attack runs on, so each image's streams continue from attack to attack and
+its result does not depend on its batch.
 """
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ import torch
 
 from visaudit.attacks.oracle import Oracle, as_oracle
 from visaudit.attacks.result import AttackOutput
-from visaudit.attacks.threat import as_eps, check_norm, inside
+from visaudit.attacks.threat import as_eps, check_norm, inside, narrow
+from visaudit.rng import Generators
 
 STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
 
@@ -26,10 +33,10 @@ def standard_config(n_classes: int) -> dict[str, dict[str, Any]]:
     """Per-attack settings of AutoAttack 'standard' (recorded with every result)."""
     k = max(1, min(9, n_classes - 1))
     return {
-        "apgd-ce": {"n_iter": 100, "n_restarts": 1},
-        "apgd-t": {"n_iter": 100, "n_restarts": 1, "n_target_classes": k},
+        "apgd-ce": {"n_iter": 100, "n_restarts": 1, "linf_start": "surface"},
+        "apgd-t": {"n_iter": 100, "n_restarts": 1, "n_target_classes": k, "linf_start": "surface"},
         "fab-t": {"n_iter": 100, "n_restarts": 1, "n_target_classes": k, "alpha_max": 0.1, "eta": 1.05, "beta": 0.9},
-        "square": {"n_queries": 5000, "p_init": 0.8},
+        "square": {"n_queries": 5000, "p_init": 0.8, "rescale_schedule": False, "redraw_noop": False},
     }
 
 
@@ -64,7 +71,7 @@ class AutoAttackResult:
 def compose(
     model: Oracle | Any, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float | torch.Tensor,
     attacks: tuple[str, ...] | list[str] = STANDARD_ATTACKS, config: dict[str, dict[str, Any]] | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> AutoAttackResult:
     """Run ``attacks`` in order, each on the points still robust (AutoAttack's composition).
 
@@ -94,7 +101,7 @@ def compose(
         idx = robust.nonzero()[:, 0]
         if len(idx):
             out: AttackOutput = ATTACKS.get(name)(oracle, x[idx], y[idx], norm=norm, eps=e[idx],
-                                                  generator=generator, **cfg[name])
+                                                  generator=narrow(generator, idx), **cfg[name])
             ok = out.success & inside(out.x_adv, x[idx], e[idx], norm)
             if ok.any():  # re-check against the model: only verified examples count
                 ok[ok.clone()] = oracle.logits(out.x_adv[ok]).argmax(1) != y[idx][ok]
@@ -112,7 +119,7 @@ def compose(
 
 def autoattack(model: Oracle | Any, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf",
                eps: float | torch.Tensor = 8 / 255, version: str = "standard",
-               generator: torch.Generator | None = None) -> AutoAttackResult:
+               generator: Generators = None) -> AutoAttackResult:
     """AutoAttack 'standard' (the only version implemented)."""
     if version != "standard":
         raise ValueError(f"AutoAttack version {version!r} is not implemented; use 'standard'")
@@ -120,7 +127,7 @@ def autoattack(model: Oracle | Any, x: torch.Tensor, y: torch.Tensor, *, norm: s
 
 
 def autoattack_attack(model, x, y, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-                      generator: torch.Generator | None = None, attacks: tuple[str, ...] = STANDARD_ATTACKS,
+                      generator: Generators = None, attacks: tuple[str, ...] = STANDARD_ATTACKS,
                       **_: Any) -> AttackOutput:
     """Registry form: AutoAttack as one attack returning :class:`AttackOutput`."""
     res = compose(model, x, y, norm=norm, eps=eps, attacks=attacks, generator=generator)

@@ -10,7 +10,10 @@ The box-constrained projection is solved by bisection on the step scale (exact u
 bisection tolerance) rather than the reference's sort-based solver: the step is
 ``clip(t * sign(w))`` (Linf) or ``clip(t * w)`` (L2), and the constraint value is monotone in t.
 A sample counts as broken by AutoAttack when its best adversarial has norm <= eps; it then
-leaves the batch (its outcome is final).
+leaves the batch (its outcome is final). Restarts after the first start at a random point at
+half the radius, as the reference (``autoattack/fab_base.py``): on the surface of the Linf
+ball of radius eps/2 (a uniform draw divided by its Linf norm) or on the L2 sphere of radius
+eps/2. AutoAttack standard runs one restart per target, so it never draws.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import torch
 from visaudit.attacks.losses import ranked_targets
 from visaudit.attacks.oracle import Oracle, as_oracle
 from visaudit.attacks.result import AttackOutput
-from visaudit.attacks.threat import as_eps, check_norm, lp_norm, project, random_start
+from visaudit.attacks.threat import as_eps, check_norm, lp_norm, narrow, project, random_start
+from visaudit.rng import Generators
 
 
 def hyperplane_step(p: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: str, iters: int = 40) -> torch.Tensor:
@@ -63,13 +67,13 @@ def hyperplane_step(p: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: str
 
 def _fab_single(
     oracle: Oracle, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor, eps: torch.Tensor, norm: str,
-    n_iter: int, alpha_max: float, eta: float, beta: float, random_init: bool, generator: torch.Generator | None,
+    n_iter: int, alpha_max: float, eta: float, beta: float, random_init: bool, generator: Generators,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One targeted FAB run; returns (best adversarial, its norm (inf where none))."""
     n, dev = len(x), x.device
     best = x.clone()
     best_norm = torch.full((n,), float("inf"), device=dev)
-    cur = random_start(x, eps, norm, generator) if random_init else x.clone()
+    cur = random_start(x, 0.5 * eps, norm, generator, linf_start="surface") if random_init else x.clone()
     alive = torch.arange(n, device=dev)
     v = lambda t: t.view(-1, 1, 1, 1)  # noqa: E731
     for _ in range(n_iter):
@@ -77,7 +81,7 @@ def _fab_single(
         ya, ta = y[a], target[a]
 
         def diff(z: torch.Tensor, rows: slice) -> torch.Tensor:
-            return z.gather(1, ta[rows, None])[:, 0] - z.gather(1, ya[rows, None])[:, 0]
+            return z.gather(1, ta[rows, None])[:, 0] - z.gather(1, ya[rows, None])[:, 0]  # noqa: B023 - used at once
 
         df, _, dg = oracle.loss_grad(cur[a], diff)
         d1 = hyperplane_step(cur[a], dg, df, norm)
@@ -103,7 +107,7 @@ def _fab_single(
 def fab_t(
     model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
     n_iter: int = 100, n_target_classes: int = 9, n_restarts: int = 1, alpha_max: float = 0.1,
-    eta: float = 1.05, beta: float = 0.9, generator: torch.Generator | None = None,
+    eta: float = 1.05, beta: float = 0.9, generator: Generators = None,
 ) -> AttackOutput:
     """Targeted FAB over the top ``n_target_classes`` classes (AutoAttack settings by default).
 
@@ -125,7 +129,7 @@ def fab_t(
                 break
             tgt = ranked_targets(clean[idx], rank)
             best, dist = _fab_single(oracle, x[idx], y[idx], tgt, e[idx], norm, n_iter, alpha_max, eta, beta,
-                                     r > 0, generator)
+                                     r > 0, narrow(generator, idx))
             cand = project(best, x[idx], e[idx], norm)
             ok = dist <= e[idx]
             if ok.any():

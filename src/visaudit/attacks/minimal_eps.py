@@ -11,12 +11,13 @@ import torch
 
 from visaudit.attacks.apgd import apgd
 from visaudit.attacks.oracle import Oracle, as_oracle
-from visaudit.attacks.threat import as_eps, check_norm
+from visaudit.attacks.threat import as_eps, check_norm, narrow
+from visaudit.rng import Generators
 
 
 def minimal_eps(
     model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps_max: float, steps: int = 6,
-    n_iter: int = 20, generator: torch.Generator | None = None,
+    n_iter: int = 20, generator: Generators = None,
 ) -> torch.Tensor:
     """Smallest radius (within ``eps_max / 2**steps``) at which APGD-CE found an example.
 
@@ -32,13 +33,14 @@ def minimal_eps(
     idx = correct.nonzero()[:, 0]
     if len(idx) == 0:
         return out
-    first = apgd(oracle, x[idx], y[idx], norm=norm, eps=hi[idx], n_iter=n_iter, generator=generator)
+    first = apgd(oracle, x[idx], y[idx], norm=norm, eps=hi[idx], n_iter=n_iter,
+                 generator=narrow(generator, idx))
     idx = idx[first.success]
     for _ in range(steps):
         if len(idx) == 0:
             break
         mid = (lo[idx] + hi[idx]) / 2
-        res = apgd(oracle, x[idx], y[idx], norm=norm, eps=mid, n_iter=n_iter, generator=generator)
+        res = apgd(oracle, x[idx], y[idx], norm=norm, eps=mid, n_iter=n_iter, generator=narrow(generator, idx))
         hi[idx] = torch.where(res.success, mid, hi[idx])
         lo[idx] = torch.where(res.success, lo[idx], mid)
     out[idx] = hi[idx]

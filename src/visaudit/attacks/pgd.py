@@ -2,6 +2,8 @@
 
 Samples that are already misclassified are dropped from the batch: their result cannot
 change any more, and each sample's trajectory does not depend on the others (eval mode).
+The Linf random start is uniform inside the ball, as in Madry et al.'s code (not AutoAttack's
+surface start); the L2 start lies on the sphere.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import torch
 from visaudit.attacks.losses import ce
 from visaudit.attacks.oracle import Oracle, as_oracle
 from visaudit.attacks.result import AttackOutput
-from visaudit.attacks.threat import as_eps, check_norm, normalize_l2, project, random_start
+from visaudit.attacks.threat import as_eps, check_norm, narrow, normalize_l2, project, random_start
+from visaudit.rng import Generators
 
 
 def _ascent(grad: torch.Tensor, norm: str) -> torch.Tensor:
@@ -19,7 +22,7 @@ def _ascent(grad: torch.Tensor, norm: str) -> torch.Tensor:
 
 def fgsm(
     model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> AttackOutput:
     """One gradient step of length eps from the clean point (sign step for Linf)."""
     oracle, norm = as_oracle(model), check_norm(norm)
@@ -34,7 +37,7 @@ def fgsm(
 def pgd(
     model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
     steps: int = 20, restarts: int = 1, step_size: float | None = None, random_init: bool = True,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> AttackOutput:
     """PGD with CE loss; ``step_size`` defaults to 2.5 * eps / steps (Madry et al.).
 
@@ -54,10 +57,11 @@ def pgd(
         if len(idx) == 0:
             break
         xi, yi, ei, ai = x[idx], y[idx], e[idx], alpha[idx]
-        cur = random_start(xi, ei, norm, generator) if (random_init or r > 0) else xi.clone()
+        cur = (random_start(xi, ei, norm, narrow(generator, idx), linf_start="uniform") if (random_init or r > 0)
+               else xi.clone())
         alive = torch.arange(len(idx), device=x.device)
         for _ in range(steps):
-            _, logits, g = oracle.loss_grad(cur[alive], lambda z, rows: ce(z, yi[alive][rows]))
+            _, logits, g = oracle.loss_grad(cur[alive], lambda z, rows: ce(z, yi[alive][rows]))  # noqa: B023
             fooled = logits.argmax(1) != yi[alive]
             if fooled.any():
                 hit = alive[fooled]

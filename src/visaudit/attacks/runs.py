@@ -8,7 +8,8 @@ import torch
 
 from visaudit.attacks.autoattack import STANDARD_ATTACKS, compose
 from visaudit.attacks.oracle import Oracle
-from visaudit.attacks.threat import check_norm, parse_eps
+from visaudit.attacks.threat import check_norm, narrow, parse_eps
+from visaudit.rng import Generators
 
 _PGD = re.compile(r"^pgd(\d+)$")
 
@@ -21,22 +22,21 @@ def eps_label(norm: str, eps: str | float) -> str:
 def oracle_for(ctx: Any) -> Oracle:
     """An :class:`Oracle` on the job's model, attacking in the dataset's label space.
 
-    Same label space: raw logits. Otherwise log-probabilities over the dataset's classes
-    (the label map's rule), which CE, DLR and margin losses accept like logits.
+    The model is called through the context (``ctx.logits``), so the run's precision,
+    memory format and NaN/Inf counting apply to every attack query. Same label space: raw
+    logits. Otherwise log-probabilities over the dataset's classes (the label map's rule),
+    which CE, DLR and margin losses accept like logits.
     """
     score_fn = None
-    if getattr(ctx.label_map, "kind", "identity") != "identity":
+    if ctx.label_map.kind != "identity":
         label_map = ctx.label_map
         score_fn = lambda z: torch.log(label_map.probs(z).clamp_min(1e-30))  # noqa: E731
-    amp_dtype = None
-    if getattr(ctx, "amp", False) and ctx.device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return Oracle(ctx.model, score_fn=score_fn, amp_dtype=amp_dtype, max_batch=max(1, int(ctx.batch_size)))
+    return Oracle(ctx.logits, score_fn=score_fn, max_batch=max(1, int(ctx.batch_size)))
 
 
 def run_attack(
     name: str, oracle: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float,
-    generator: torch.Generator | None, options: dict[str, Any] | None = None,
+    generator: Generators, options: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Run a named attack; returns (x_adv, robust mask among all samples, extra info).
 
@@ -63,7 +63,7 @@ def run_attack(
     idx = correct.nonzero()[:, 0]
     x_adv, robust = x.clone(), correct.clone()
     if len(idx):
-        out = fn(oracle, x[idx], y[idx], norm=norm, eps=eps, generator=generator, **kwargs)
+        out = fn(oracle, x[idx], y[idx], norm=norm, eps=eps, generator=narrow(generator, idx), **kwargs)
         robust[idx[out.success]] = False
         x_adv[idx] = out.x_adv
     return x_adv, robust, {"config": kwargs}

@@ -2,12 +2,20 @@
 
 Every function takes ``eps`` as a per-sample tensor of shape ``(n,)`` so that minimal-eps
 searches can give each image its own radius.
+
+Random draws go through :mod:`visaudit.rng`: an attack takes ``generator`` as a plain
+``torch.Generator`` (one stream for the batch) or :class:`~visaudit.rng.SampleGenerators`
+(one stream per sample, so an image's attack does not depend on the rest of its batch), and
+narrows it with :func:`narrow` wherever it narrows the batch.
 """
 from __future__ import annotations
 
 import torch
 
+from visaudit.rng import Generators, SampleGenerators, rand, randn
+
 NORMS = ("linf", "l2")
+LINF_STARTS = ("surface", "uniform")
 
 
 def check_norm(norm: str) -> str:
@@ -56,16 +64,52 @@ def normalize_l2(g: torch.Tensor) -> torch.Tensor:
     return g / _view(lp_norm(g, "l2").clamp_min(1e-12), g)
 
 
-def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: torch.Generator | None) -> torch.Tensor:
-    """Uniform point in the Linf ball, or a point on the L2 sphere, clipped to the box."""
+def narrow(gen: Generators, rows: torch.Tensor) -> Generators:
+    """The generators of the samples ``rows`` (indices or a mask); a plain generator is shared, so unchanged."""
+    return gen.select(rows) if isinstance(gen, SampleGenerators) else gen
+
+
+def batch_uniforms(gen: Generators, m: int, shared: int, each: int, device: torch.device) -> torch.Tensor:
+    """(m, shared + each) uniforms: the first ``shared`` columns are one draw for the batch.
+
+    Where the reference draws a value once for the whole batch (Square's window position, its
+    Linf signs, the L2 pattern's orientation), a plain generator does the same: the first
+    ``shared`` values repeat on every row. Per-sample generators draw every value from the
+    sample's own stream instead: each image then sees the reference's distribution for its own
+    attack, and no image's draws depend on which other images share its batch.
+    """
+    if isinstance(gen, SampleGenerators):
+        return rand(gen, (m, shared + each), device=device)
+    parts = []
+    if shared:
+        parts.append(rand(gen, (1, shared), device=device).expand(m, shared))
+    if each:
+        parts.append(rand(gen, (m, each), device=device))
+    return torch.cat(parts, 1) if parts else torch.empty(m, 0, device=device)
+
+
+def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: Generators, *,
+                 linf_start: str = "surface") -> torch.Tensor:
+    """A random point of the eps-ball around ``x``, clipped to the [0,1] box.
+
+    Linf, ``linf_start="surface"`` (AutoAttack's APGD and FAB): a uniform draw in [-1, 1]^d
+    divided by its own Linf norm, so one coordinate lies on the ball's surface;
+    ``"uniform"`` (Madry et al.'s PGD): uniform inside the ball. L2: a Gaussian draw scaled to
+    the sphere of radius eps (both references).
+    """
     if norm == "linf":
-        u = torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1
+        if linf_start not in LINF_STARTS:
+            raise ValueError(f"linf_start must be one of {LINF_STARTS}, not {linf_start!r}")
+        u = rand(gen, x.shape, device=x.device, dtype=x.dtype) * 2 - 1
+        if linf_start == "surface":
+            u = u / _view(lp_norm(u, "linf") + 1e-12, u)
         return (x + u * _view(eps, x)).clamp(0.0, 1.0)
-    t = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-    return (x + normalize_l2(t) * _view(eps, x)).clamp(0.0, 1.0)
+    t = randn(gen, x.shape, device=x.device, dtype=x.dtype)
+    return (x + t / _view(lp_norm(t, "l2") + 1e-12, t) * _view(eps, x)).clamp(0.0, 1.0)
 
 
-def inside(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor | float, norm: str, tol: float = 1e-6) -> torch.Tensor:
+def inside(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor | float, norm: str,
+           tol: float = 1e-6) -> torch.Tensor:
     """Per-sample bool: ``x_adv`` is in the [0,1] box and within ``eps`` (+tol) of ``x``."""
     eps_t = as_eps(eps, len(x), x.device)
     d = (x_adv.float() - x.float())

@@ -8,8 +8,15 @@ in-distribution (ID)** samples; **OOD is the positive class** for AUROC and AUPR
 - ``aupr_out``: average precision with OOD as positive and ``-score`` as the ranking.
 - ``aupr_in``: average precision with ID as positive and ``score`` as the ranking.
 - ``fpr95``: the share of OOD samples still accepted as ID when the threshold keeps 95 % of
-  the ID samples (TPR measured on ID; Liang et al. 2018 / Hendrycks & Gimpel). Lower is better.
-  (OpenOOD v1.5 computes the mirror quantity, ID rejected at 95 % OOD recall; we do not.)
+  the ID samples (ID positive, TPR measured on ID; Liang et al. 2018 / Hendrycks & Gimpel).
+  Lower is better.
+- ``fpr95_openood``: the mirror quantity that OpenOOD v1.5 (``openood/evaluators/metrics.py``)
+  reports: OOD positive, the share of ID samples rejected as OOD at the first point of
+  scikit-learn's ROC curve (``roc_curve(is_ood, -score)``, default ``drop_intermediate``) whose
+  OOD recall reaches 95 %. Lower is better. pytorch-ood's ``fpr_at_tpr`` is the same quantity on
+  the undropped curve; the two can differ only where tied scores form runs of equal steps. The two differ when
+  the score distributions' tails differ (e.g. a detector that rejects 95 % of OOD cheaply but
+  accepts a long tail of it).
 
 Average precision follows the step-wise definition sum_n (R_n - R_{n-1}) P_n over distinct
 thresholds, as ``sklearn.metrics.average_precision_score``.
@@ -89,13 +96,43 @@ def fpr95(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
     return fpr_at_tpr(id_scores, ood_scores, 0.95)
 
 
+def fpr_at_ood_recall(id_scores: np.ndarray, ood_scores: np.ndarray, recall: float = 0.95) -> float:
+    """OpenOOD v1.5's FPR: share of ID samples ranked as OOD (by ``-score``) at the first ROC point
+    with OOD recall >= ``recall``.
+
+    The ROC points are those of ``sklearn.metrics.roc_curve`` with its default
+    ``drop_intermediate=True``: one point per distinct score, dropping a point whose step in
+    both counts equals the step before it (a point inside a straight run of equal steps).
+    """
+    a, b = _as_scores(id_scores, ood_scores)
+    oodness = np.concatenate([-b, -a])
+    is_ood = np.concatenate([np.ones(len(b)), np.zeros(len(a))])
+    order = np.argsort(-oodness, kind="mergesort")
+    oodness, is_ood = oodness[order], is_ood[order]
+    last = np.r_[np.nonzero(np.diff(oodness))[0], len(oodness) - 1]
+    tps = np.cumsum(is_ood)[last]
+    fps = (last + 1) - tps
+    if len(tps) > 2:
+        keep = np.r_[True, np.logical_or(np.diff(fps, 2) != 0, np.diff(tps, 2) != 0), True]
+        tps, fps = tps[keep], fps[keep]
+    tpr = np.r_[0.0, tps] / len(b)
+    fpr = np.r_[0.0, fps] / len(a)
+    return float(fpr[np.argmax(tpr >= recall)])
+
+
+def fpr95_openood(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
+    """FPR at 95 % OOD recall, OpenOOD v1.5's convention (see :func:`fpr_at_ood_recall`)."""
+    return fpr_at_ood_recall(id_scores, ood_scores, 0.95)
+
+
 def ood_metrics(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:
-    """``{"auroc", "aupr_in", "aupr_out", "fpr95"}`` for one detector and one OOD set."""
+    """``{"auroc", "aupr_in", "aupr_out", "fpr95", "fpr95_openood"}`` for one detector and one OOD set."""
     return {
         "auroc": auroc(id_scores, ood_scores),
         "aupr_in": aupr_in(id_scores, ood_scores),
         "aupr_out": aupr_out(id_scores, ood_scores),
         "fpr95": fpr95(id_scores, ood_scores),
+        "fpr95_openood": fpr95_openood(id_scores, ood_scores),
     }
 
 

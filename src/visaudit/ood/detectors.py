@@ -17,7 +17,9 @@ The maths is our own, written from the papers:
   pre-processing or feature ensembles, like OpenOOD's "MDS").
 - ``vim``: virtual-logit matching (Wang et al. 2022): residual norm of the features outside
   the principal subspace around the origin u = -pinv(W) b, scaled to the logits' size.
-- ``knn``: distance to the k-th nearest L2-normalised fit feature (Sun et al. 2022).
+- ``knn``: distance to the k-th nearest L2-normalised fit feature (Sun et al. 2022), k = 50 as
+  OpenOOD's ``configs/postprocessors/knn.yml`` and pytorch-ood's ``KNN`` default (OpenOOD scores
+  with the squared distance, pytorch-ood with the distance: the same ranking as ours).
 - ``react``: energy of logits recomputed from features clipped at the fit set's
   90th percentile (Sun et al. 2021).
 - ``ash``: ASH-S activation shaping: keep each sample's top (100 - p) % activations, scale
@@ -80,6 +82,10 @@ class Detector:
     def fit(self, fit: FitData) -> "Detector":
         """Fit statistics (no-op for detectors that need none); returns self."""
         return self
+
+    def resolved(self) -> dict[str, Any]:
+        """The parameters the fitted detector actually uses (defaults filled in), for the record."""
+        return dict(self.params)
 
     def score(self, arrays: Arrays) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -200,6 +206,7 @@ class ViM(Detector):
         dim = int(self.params.get("dim") or d_feat // 2)
         if not 0 < dim < d_feat:
             raise VisauditError(f"vim: principal dimension {dim} must be in 1..{d_feat - 1}")
+        self.dim = dim
         self.origin = -np.linalg.pinv(w) @ b
         xc = x - self.origin
         eigval, eigvec = np.linalg.eigh(xc.T @ xc / len(xc))
@@ -208,6 +215,9 @@ class ViM(Detector):
         residual = np.linalg.norm(xc @ self.null_space, axis=1)
         self.alpha = float(_f64(fit.logits).max(1).mean() / max(residual.mean(), 1e-12))
         return self
+
+    def resolved(self) -> dict[str, Any]:
+        return {**self.params, "dim": self.dim}
 
     def score(self, arrays: Arrays) -> np.ndarray:
         residual = np.linalg.norm((_f64(arrays.features) - self.origin) @ self.null_space, axis=1)
@@ -223,18 +233,26 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class KNN(Detector):
     """Negative distance to the k-th nearest L2-normalised fit feature.
 
-    ``k``: default ``max(1, round(n_fit / 1000))``, which reproduces the paper's choices of
-    k = 50 for the 50k CIFAR-10 training images and k = 1000 for ImageNet's 1.28M.
+    ``k``: default 50 (OpenOOD, pytorch-ood; the paper's choice for CIFAR-10), capped at the
+    number of fit samples. ``k=0`` departs from the references: ``max(1, round(n_fit / 1000))``,
+    the paper's k = 50 for 50k CIFAR-10 training images scaled to the fit set's size.
     """
 
     name = "knn"
     needs_fit = True
+    default_k: ClassVar[int] = 50
 
     def fit(self, fit: FitData) -> "KNN":
         self.bank = _normalise(fit.features)
-        self.k = int(self.params.get("k") or max(1, round(len(self.bank) / 1000)))
-        self.k = min(self.k, len(self.bank))
+        k = self.params.get("k", self.default_k)
+        if k is None:
+            k = self.default_k
+        k = int(k) if int(k) > 0 else max(1, round(len(self.bank) / 1000))
+        self.k = min(k, len(self.bank))
         return self
+
+    def resolved(self) -> dict[str, Any]:
+        return {**self.params, "k": self.k, "n_fit": len(self.bank)}
 
     def score(self, arrays: Arrays, chunk: int = 4096) -> np.ndarray:
         q = _normalise(arrays.features)
@@ -308,11 +326,17 @@ def score_all(
     fit: FitData,
     sets: dict[str, Arrays],
     params: dict[str, dict[str, Any]] | None = None,
+    resolved: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Fit each detector once, then score every set: ``{detector: {set: scores}}``."""
+    """Fit each detector once, then score every set: ``{detector: {set: scores}}``.
+
+    ``resolved``, if given, receives each fitted detector's :meth:`Detector.resolved` parameters.
+    """
     params = params or {}
     out: dict[str, dict[str, np.ndarray]] = {}
     for name in names:
         det = make_detector(name, params.get(name)).fit(fit)
         out[name] = {s: det.score(a) for s, a in sets.items()}
+        if resolved is not None:
+            resolved[name] = det.resolved()
     return out

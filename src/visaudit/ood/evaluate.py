@@ -1,4 +1,8 @@
-"""From stored arrays to OOD metrics: fit split, every detector, every set, sanity checks.
+"""From stored arrays to OOD metrics: fit data, every detector, every set, sanity checks.
+
+Detectors that need in-distribution statistics are fitted either on a seeded split of the ID
+set (the rest is scored) or, as OpenOOD's protocol does with the training set, on a separate
+fit set (then every ID image is scored).
 
 The probe runs the model once per dataset (:func:`collect_chunk`), keeping logits, penultimate
 features and labels; everything after that (:func:`evaluate`) works on those arrays only.
@@ -26,16 +30,6 @@ ID_KEY = "__id__"
 HELDOUT_SET = "heldout-classes"
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a well-spread 64-bit hash of each integer."""
-    x = np.asarray(x).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
 def fit_mask(index: np.ndarray, fit_fraction: float, seed: int) -> np.ndarray:
     """True for the ID samples (dataset positions ``index``) in the detectors' fit split.
 
@@ -43,8 +37,10 @@ def fit_mask(index: np.ndarray, fit_fraction: float, seed: int) -> np.ndarray:
     (ODIN scores only the eval samples) and does not depend on chunking; the fit share is
     ``fit_fraction`` in expectation.
     """
-    salt = _mix64(np.array([seed], dtype=np.int64))[0]
-    u = (_mix64(np.asarray(index, dtype=np.int64)) ^ salt) >> np.uint64(11)
+    from visaudit.rng import splitmix64  # here: visaudit.rng imports torch, this module does not
+
+    salt = splitmix64(np.array([seed], dtype=np.int64))[0]
+    u = (splitmix64(np.asarray(index, dtype=np.int64)) ^ salt) >> np.uint64(11)
     return (u.astype(np.float64) / float(2 ** 53)) < fit_fraction
 
 
@@ -154,8 +150,12 @@ def evaluate(
     seed: int = 0,
     heldout_classes: Sequence[int] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
+    fit_set: StoredSet | None = None,
+    fit_set_labels: np.ndarray | None = None,
+    fit_on: str = "",
 ) -> OODReport:
-    """Fit every detector on a seeded fit split of the ID set, score the rest and every OOD set.
+    """Fit every detector on ``fit_set`` (or a seeded split of the ID set), score the ID images
+    not fitted on and every OOD set.
 
     Args:
         id_set: in-distribution arrays.
@@ -164,25 +164,43 @@ def evaluate(
         head_weight, head_bias: the model's final linear layer.
         fit_labels: class labels (model's label space) of the ID samples for class-conditional
             fits; default the model's predictions.
-        fit_fraction: share of the ID set used to fit detectors (the rest is evaluated);
-            membership by :func:`fit_mask` of the samples' dataset positions.
+        fit_fraction: share of the ID set used to fit detectors when no ``fit_set`` is given
+            (the rest is evaluated); membership by :func:`fit_mask` of the dataset positions.
         seed: split seed.
         heldout_classes: if given, also a near-OOD split: ID = the other classes of the ID eval
             split, OOD = these classes; logits, head and fit restricted to the ID classes.
         params: per-detector keyword parameters.
+        fit_set: arrays to fit on instead of a split of the ID set (e.g. a training set);
+            every ID sample is then scored.
+        fit_set_labels: class labels (model's label space) of ``fit_set``; default its
+            predictions.
+        fit_on: what the detectors were fitted on, for the record.
     """
     params = _detector_params(detectors, params)
-    labels = fit_labels if fit_labels is not None else id_set.logits.argmax(1)
-    in_fit = fit_mask(id_set.index, fit_fraction, seed)
-    fit_idx, eval_idx = np.nonzero(in_fit)[0], np.nonzero(~in_fit)[0]
-    if len(fit_idx) < 2 or len(eval_idx) < 2:
-        raise ValueError(f"fit split of {len(in_fit)} ID samples left {len(fit_idx)} to fit, {len(eval_idx)} to evaluate")
-    fit = FitData(id_set.logits[fit_idx], id_set.features[fit_idx], labels[fit_idx], head_weight, head_bias)
+    if fit_set is None:
+        labels = fit_labels if fit_labels is not None else id_set.logits.argmax(1)
+        in_fit = fit_mask(id_set.index, fit_fraction, seed)
+        fit_idx, eval_idx = np.nonzero(in_fit)[0], np.nonzero(~in_fit)[0]
+        if len(fit_idx) < 2 or len(eval_idx) < 2:
+            raise ValueError(f"fit split of {len(in_fit)} ID samples left {len(fit_idx)} to fit, "
+                             f"{len(eval_idx)} to evaluate")
+        src, src_rows, src_labels, src_true = id_set, fit_idx, labels, id_set.labels
+        fit_on = fit_on or f"a seeded {fit_fraction:g} split of the ID images (the rest is scored)"
+    else:
+        if len(fit_set.logits) < 2 or len(id_set.logits) < 2:
+            raise ValueError(f"{len(fit_set.logits)} fit samples and {len(id_set.logits)} ID samples: need 2 of each")
+        eval_idx = np.arange(len(id_set.logits))
+        src, src_rows = fit_set, np.arange(len(fit_set.logits))
+        src_labels = fit_set_labels if fit_set_labels is not None else fit_set.logits.argmax(1)
+        src_true = src_labels
+        fit_on = fit_on or "a separate fit set"
+    fit = FitData(src.logits[src_rows], src.features[src_rows], src_labels[src_rows], head_weight, head_bias)
     inputs = {ID_KEY: id_set.take(eval_idx)}
     all_idx = {s: np.arange(len(a.logits)) for s, a in ood_sets.items()}
     inputs.update({s: a.take(all_idx[s]) for s, a in ood_sets.items()})
     t0 = time.perf_counter()
-    scores = score_all(list(detectors), fit, inputs, params)
+    resolved: dict[str, dict[str, Any]] = {}
+    scores = score_all(list(detectors), fit, inputs, params, resolved)
     scoring_s = time.perf_counter() - t0
     metrics, table, hists = _metric_rows(scores, list(ood_sets), ID_KEY)
 
@@ -192,13 +210,13 @@ def evaluate(
     sanity = {det: auroc(s[ID_KEY][half_a], s[ID_KEY][half_b]) for det, s in scores.items()}
 
     info: dict[str, Any] = {
-        "n_fit": int(len(fit_idx)), "n_id_eval": int(len(eval_idx)),
+        "fit_on": fit_on, "n_fit": int(len(src_rows)), "n_id_eval": int(len(eval_idx)),
         "n_ood": {s: int(len(a.logits)) for s, a in ood_sets.items()},
-        "scoring_seconds": scoring_s, "detector_params": params,
+        "scoring_seconds": scoring_s, "detector_params": params, "resolved_params": resolved,
     }
     if heldout_classes:
         h_metrics, h_table, h_hists, h_info, h_scores = _heldout(
-            id_set, fit_idx, eval_idx, detectors, head_weight, head_bias, heldout_classes, params)
+            id_set, eval_idx, src, src_rows, src_true, detectors, head_weight, head_bias, heldout_classes, params)
         metrics.update(h_metrics)
         table += h_table
         hists.update(h_hists)
@@ -209,8 +227,10 @@ def evaluate(
     return OODReport(metrics, table, hists, sanity, info, scores, eval_idx)
 
 
-def _heldout(id_set: StoredSet, fit_idx: np.ndarray, eval_idx: np.ndarray,
-             detectors: Sequence[str], head_weight, head_bias, heldout: Sequence[int], params):
+def _heldout(id_set: StoredSet, eval_idx: np.ndarray, fit_src: StoredSet, fit_rows: np.ndarray,
+             fit_true: np.ndarray, detectors: Sequence[str], head_weight, head_bias, heldout: Sequence[int], params):
+    """Near-OOD split of the scored ID images; the fit rows of ``fit_src`` with labels ``fit_true``
+    (model's label space) in the kept classes fit the detectors."""
     n_classes = id_set.logits.shape[1]
     held = sorted({int(c) for c in heldout})
     keep = [c for c in range(n_classes) if c not in held]
@@ -219,13 +239,13 @@ def _heldout(id_set: StoredSet, fit_idx: np.ndarray, eval_idx: np.ndarray,
     remap = np.full(n_classes, -1)
     remap[keep] = np.arange(len(keep))
     true = id_set.labels
-    fit_in = fit_idx[np.isin(true[fit_idx], keep)]
+    fit_in = fit_rows[np.isin(fit_true[fit_rows], keep)]
     ev_in = eval_idx[np.isin(true[eval_idx], keep)]
     ev_out = eval_idx[np.isin(true[eval_idx], held)]
     w = None if head_weight is None else np.asarray(head_weight)[keep]
     b = None if head_bias is None else np.asarray(head_bias)[keep]
     # fit labels: true labels restricted to the kept classes
-    fit = FitData(id_set.logits[fit_in][:, keep], id_set.features[fit_in], remap[true[fit_in]], w, b)
+    fit = FitData(fit_src.logits[fit_in][:, keep], fit_src.features[fit_in], remap[fit_true[fit_in]], w, b)
     inputs = {ID_KEY: id_set.take(ev_in, view=HELDOUT_SET, classes=keep),
               HELDOUT_SET: id_set.take(ev_out, view=HELDOUT_SET, classes=keep)}
     scores = score_all(list(detectors), fit, inputs, params)

@@ -6,6 +6,12 @@ pixel space). ``autoattack`` is the standard protocol; ``worst`` is the per-samp
 case over all configured attacks. A robustness curve (accuracy vs eps) comes from a per-image
 minimal-eps estimate (bisection with APGD-CE). Each chunk of images is checkpointed, so a
 killed run resumes at the last finished chunk.
+
+Every attack draws from one random stream per image (seeded from the job seed, the attack and
+radius, and the image's dataset position), so an image's result does not depend on the batch
+size, the chunking or a resume. The defaults are AutoAttack standard's reference settings;
+departures (``linf_start: uniform`` for APGD, ``rescale_schedule`` / ``redraw_noop`` for
+Square) are per-attack options in ``attack_options``, recorded with the resolved settings.
 """
 from __future__ import annotations
 
@@ -34,7 +40,9 @@ class AdversarialConfig(ProbeConfig):
         autoattack_parts: the parts AutoAttack runs (default: the standard four). A subset is
             recorded and changes the cache key; it is no longer the standard protocol.
         attack_options: per-attack keyword overrides, e.g. ``{"apgd-ce": {"n_iter": 20}}``
-            (``"autoattack": {"square": {"n_queries": 1000}}`` for its parts).
+            (``"autoattack": {"square": {"n_queries": 1000}}`` for its parts). Options that
+            depart from the reference, all off by default: ``"linf_start": "uniform"`` (APGD),
+            ``"rescale_schedule": true`` and ``"redraw_noop": true`` (Square).
         curve_norm: threat model of the minimal-eps curve ("" to skip the curve).
         curve_eps_max: largest radius of the bisection.
         curve_steps: bisection steps (resolution eps_max / 2**steps).
@@ -86,9 +94,8 @@ class AdversarialProbe(Probe):
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import pandas as pd
-        import torch
 
-        from visaudit.attacks.masking import masking_flags, zero_gradient_share
+        from visaudit.attacks.masking import masking_flags, random_rows, zero_gradient_share
         from visaudit.attacks.minimal_eps import minimal_eps, robustness_curve
         from visaudit.attacks.runs import eps_label, oracle_for, parse_cells, run_attack
         from visaudit.attacks.threat import inside, parse_eps
@@ -97,7 +104,6 @@ class AdversarialProbe(Probe):
         cells = parse_cells(cfg.linf_eps, cfg.l2_eps)
         options = dict(cfg.attack_options)
         options["autoattack_parts"] = list(cfg.autoattack_parts)
-        keys = [f"{a}/{eps_label(norm, text)}" for norm, text, _ in cells for a in cfg.attacks]
         aa_parts = list(cfg.autoattack_parts)
         curve_max = parse_eps(cfg.curve_eps_max) if cfg.curve_norm else 0.0
 
@@ -114,6 +120,8 @@ class AdversarialProbe(Probe):
                 sums["correct"] += float(correct.sum())
                 if cfg.masking_check:
                     sums["zero_grad"] += zero_gradient_share(oracle, x, y) * len(y)
+                    # a randomised defence answers twice differently (counted per image, so any batching)
+                    sums["random_outputs"] = sums.get("random_outputs", 0.0) + float(random_rows(oracle, x).sum())
                 for norm, text, eps in cells:
                     worst = correct.clone()
                     for a in cfg.attacks:
@@ -126,8 +134,8 @@ class AdversarialProbe(Probe):
                         sums[f"outside:{key}"] = sums.get(f"outside:{key}", 0.0) + float(
                             (~inside(x_adv, x, eps, norm)).sum())
                         after = oracle.budget()
-                        sums[f"fwd:{key}"] = sums.get(f"fwd:{key}", 0.0) + after["forward_images"] - before["forward_images"]
-                        sums[f"bwd:{key}"] = sums.get(f"bwd:{key}", 0.0) + after["backward_images"] - before["backward_images"]
+                        for k, part in (("fwd", "forward_images"), ("bwd", "backward_images")):
+                            sums[f"{k}:{key}"] = sums.get(f"{k}:{key}", 0.0) + after[part] - before[part]
                         sums[f"wall:{key}"] = sums.get(f"wall:{key}", 0.0) + time.perf_counter() - t0
                         sums[f"robust:{key}"] = sums.get(f"robust:{key}", 0.0) + float(robust.sum())
                         row[f"robust@{key}"] = robust.cpu().numpy()
@@ -181,7 +189,8 @@ class AdversarialProbe(Probe):
             warnings.append(f"{outside} adversarial examples fell outside the eps-ball or the box")
         if cfg.masking_check:
             metrics["zero_gradient_share"] = s.get("zero_grad", 0.0) / n
-            flags = masking_flags(zero_grad_share=metrics["zero_gradient_share"], randomized=False,
+            flags = masking_flags(zero_grad_share=metrics["zero_gradient_share"],
+                                  randomized=s.get("random_outputs", 0.0) > 0,
                                   white_box_robust=int(s.get("white_robust", 0)),
                                   black_box_extra=int(s.get("square_extra", 0)))
             data["gradient_masking"] = {"zero_gradient_share": metrics["zero_gradient_share"],
@@ -201,11 +210,13 @@ class AdversarialProbe(Probe):
         """The resolved per-attack settings, so the record states the protocol actually run."""
         from visaudit.attacks.autoattack import standard_config
 
-        n_cls = int(getattr(ctx.label_map, "num_classes", 0) or ctx.model.info.num_classes)
+        n_cls = int(ctx.label_map.num_classes)
         std = standard_config(n_cls)
         over = dict(self.config.attack_options)
         aa = {p: dict(std.get(p, {}), **over.get("autoattack", {}).get(p, {})) for p in self.config.autoattack_parts}
+        standard = list(self.config.autoattack_parts) == ["apgd-ce", "apgd-t", "fab-t", "square"] and all(
+            aa[p] == std[p] for p in aa)
         return {"autoattack": aa, "n_classes": n_cls,
-                "standard_protocol": list(self.config.autoattack_parts) == ["apgd-ce", "apgd-t", "fab-t", "square"]
-                and not over.get("autoattack"),
+                "random_streams": "one per image: job seed, attack and radius, dataset position",
+                "standard_protocol": standard,
                 "others": {a: over.get(a, {}) for a in self.config.attacks if a != "autoattack"}}
