@@ -22,8 +22,8 @@ MODEL, DATA = "cifar10_resnet20", "cifar10-test"
 # typed in this change; the other five are typed by the lead after merging parallel work on them
 TYPED = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence", "perturbation-anatomy",
          "shape-bias", "calibration", "filters", "quantization-sensitivity", "spectral-bias", "critical-band",
-         "layer-criticality")
-TYPED_BY_LEAD = ("ood", "adversarial")
+         "layer-criticality", "ood", "adversarial")
+TYPED_BY_LEAD: tuple[str, ...] = ()
 # probes whose figures read ``data`` (the others draw from metric names only)
 DRAWN_FROM_DATA = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence",
                    "perturbation-anatomy", "calibration")
@@ -43,6 +43,8 @@ CIFAR_CONFIGS: dict[str, dict[str, Any]] = {
     "spectral-bias": {"fourier_images": 4, "fourier_steps": 2},
     "critical-band": {},
     "layer-criticality": {"n_images": 16, "trials": 1, "include": r"^(conv1|linear|layer3\.2\.conv2)$"},
+    "ood": {"ood_sets": ["uniform-noise"], "detectors": ["msp", "knn"], "max_ood_images": 16},
+    "adversarial": {"attacks": ["fgsm"], "linf_eps": ["2/255"], "l2_eps": [], "curve_norm": ""},
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, TypedDict
 
 import numpy as np
 
@@ -64,6 +64,40 @@ class AdversarialConfig(ProbeConfig):
     masking_check: bool = True
 
 
+class GradientMasking(TypedDict):
+    """The masking checks: all-zero gradients, points only the black-box attack broke, warnings."""
+
+    zero_gradient_share: float
+    square_extra: int
+    flags: list[str]
+
+
+class RobustnessCurve(TypedDict):
+    """Robust top-1 against eps from each image's minimal breaking eps (bisection)."""
+
+    norm: str
+    eps: list[float]
+    top1: list[float]
+    estimate: str
+
+
+class _AdversarialRequired(TypedDict):
+    table: list[dict[str, Any]]  # {"attack", "norm", "eps", "robust_top1"} per cell
+    budget: dict[str, dict[str, Any]]  # "<attack>/<norm>=<eps>" -> forward/backward images, wall seconds
+    n_images: int
+    attack_settings: dict[str, Any]  # the resolved per-attack settings (the protocol actually run)
+    passes: dict[str, int]  # forward_images, backward_images
+
+
+class AdversarialData(_AdversarialRequired, total=False):
+    """Robust accuracy per cell; ``autoattack_parts`` with AutoAttack, ``gradient_masking`` with
+    ``masking_check``, ``curve`` with ``curve_norm``."""
+
+    autoattack_parts: dict[str, dict[str, float]]  # radius -> part -> robust share after it
+    gradient_masking: GradientMasking
+    curve: RobustnessCurve
+
+
 @register_probe
 class AdversarialProbe(Probe):
     """Robust accuracy under Linf / L2 attacks (AutoAttack standard, APGD, PGD, FGSM, FAB-T, Square)."""
@@ -74,6 +108,7 @@ class AdversarialProbe(Probe):
     headline = "robust_top1"
     needs_grad = True
     random = True
+    Data = AdversarialData
     metrics = {
         "clean_top1": MetricSpec(True, "top-1 accuracy without attack on the attacked images"),
         "robust_top1": MetricSpec(True, "share of images correct and not broken by the attack within eps"),
@@ -179,7 +214,7 @@ class AdversarialProbe(Probe):
                                    "backward_images": int(s.get(f"bwd:{key}", 0)),
                                    "wall_s": round(s.get(f"wall:{key}", 0.0), 3)}
         outside = int(sum(v for k, v in s.items() if k.startswith("outside:")))
-        data: dict = {"table": table, "budget": budget, "n_images": int(n), "attack_settings": self._settings(ctx)}
+        data: AdversarialData = {"table": table, "budget": budget, "n_images": int(n), "attack_settings": self._settings(ctx)}
         if "autoattack" in cfg.attacks:
             data["autoattack_parts"] = {
                 f"{eps_label(norm, text)}": {p: s.get(f"after:{p}:{eps_label(norm, text)}", 0.0) / n for p in aa_parts}

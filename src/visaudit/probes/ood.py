@@ -35,7 +35,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -106,11 +106,38 @@ def set_label(name: str) -> str:
     return Path(name.rstrip("/")).name.replace("@", "_") or "folder"
 
 
+class OODSetInfo(TypedDict):
+    kind: str  # "synthetic" or "dataset"
+    n: int
+
+
+class OdinSetting(TypedDict):
+    runs_model: bool
+    temperature: float
+    eps: float
+
+
+class OODData(TypedDict):
+    """Scores per detector and set (from :func:`visaudit.ood.evaluate.evaluate`) and how they were fitted."""
+
+    sign_convention: str
+    table: list[dict[str, Any]]  # one row per (detector, set): auroc, fpr95, fpr95_openood, aupr_in, aupr_out
+    histograms: dict[str, dict[str, list[float]]]  # "<detector>/<set>" -> {"edges", "id", "ood"} (counts)
+    sanity_id_vs_id_auroc: dict[str, float]
+    split: dict[str, Any]
+    sets: dict[str, OODSetInfo]
+    odin: OdinSetting | None
+    fit_labels: str
+    fit: dict[str, Any]  # on, n_fit, fit_set, fit_fraction, knn
+    fpr95_conventions: dict[str, str]
+
+
 @register_probe
 class OODProbe(Probe):
     """OOD detection: AUROC, AUPR-In/Out and FPR@95 of every detector against every OOD set."""
 
     name = "ood"
+    Data = OODData
     version = 2
     Config = OODConfig
     needs_grad = True  # ODIN differentiates w.r.t. the input; plain passes use no_grad
@@ -268,7 +295,7 @@ class OODProbe(Probe):
         for label in ood_sets:
             rows.append(pd.DataFrame({"set": label, "sample_id": ood_ids[label],
                                       **{d: report.scores[d][label] for d in cfg.detectors}}))
-        data = {
+        data: OODData = {
             "sign_convention": "score higher = more in-distribution; OOD is the positive class",
             "table": report.table, "histograms": report.histograms,
             "sanity_id_vs_id_auroc": report.sanity, "split": report.info,

@@ -116,6 +116,9 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         eps = [i / 255 / 4 for i in range(33)]
         data["curve"] = {"norm": "linf", "eps": eps, "top1": [skill * math.exp(-e * 255 / 3) for e in eps],
                          "estimate": "synthetic"}
+        data.update(table=[{"attack": "pgd20", "norm": "l2", "eps": "0.5", "robust_top1": m["robust_top1@pgd20/l2=0.5"]}],
+                    budget={"pgd20/l2=0.5": {"forward_images": 21000, "backward_images": 20000, "wall_s": 1.0}},
+                    n_images=1000, attack_settings={"autoattack": {}}, passes={"forward_images": 1, "backward_images": 1})
         info = _hib("clean_top1", "robust_top1")
     elif probe == "confidence":
         hists = {g: [float(rnd.randint(0, 50)) for _ in range(20)] for g in ("correct", "error", "adversarial")}
@@ -207,8 +210,12 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
                 m[f"fpr95@{det}/{s}"] = u(.1, .9)
         data["histograms"] = {"msp/fashion-mnist": {"edges": edges, "id": [rnd.randint(0, 60) for _ in range(20)],
                                                     "ood": [rnd.randint(0, 60) for _ in range(20)]}}
-        xs = sorted(u() for _ in range(20))
-        data["roc"] = {"msp/fashion-mnist": {"fpr": [0] + xs + [1], "tpr": [0] + [min(1, x ** .5) for x in xs] + [1]}}
+        data.update(sign_convention="score higher = more in-distribution; OOD is the positive class",
+                    table=[{"detector": "msp", "set": "fashion-mnist", "auroc": m["auroc@msp/fashion-mnist"]}],
+                    sanity_id_vs_id_auroc={"msp": 0.5}, split={"n_fit": 500, "n_eval": 500},
+                    sets={"fashion-mnist": {"kind": "dataset", "n": 1000}, "silhouettes": {"kind": "dataset", "n": 160}},
+                    odin=None, fit_labels="true labels", fit={"on": "id-split", "n_fit": 500},
+                    fpr95_conventions={"fpr95": "ID positive", "fpr95_openood": "OOD positive"})
         info = {**_hib("auroc"), **_hib("fpr95", higher=False)}
     elif probe == "layer-criticality":
         m = {f"criticality@{n}": u(0, 60) for n in LAYERS}

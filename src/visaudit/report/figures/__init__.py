@@ -38,8 +38,7 @@ calibration            d: ``reliability`` {"lower", "upper", "count", "confidenc
                        ``temperature_scaling`` {"reliability_before",
                        "reliability_after"} of the same layout
 ood                    m: ``auroc@<detector>/<set>``; d: ``histograms``
-                       {"<det>/<set>": {"edges", "id", "ood"}}, optional ``roc``
-                       {"<det>/<set>": {"fpr", "tpr"}}
+                       {"<det>/<set>": {"edges", "id", "ood"}}
 layer-criticality      d: ``layers`` [{"module", "criticality"}] (or m:
                        ``criticality@<module>`` in depth order)
 filters                m: ``sparsity@<m>``, ``variance_entropy_norm@<m>`` (else

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from visaudit.report.figures.common import Figure, by_prefix, first, numbers
+from visaudit.report.figures.common import Figure, by_prefix, numbers
 from visaudit.report.svg import Series, dot_rows, line_chart
 
 
@@ -42,8 +42,7 @@ def ood(rec: dict[str, Any]) -> list[Figure]:
     """AUROC per detector and OOD set (from ``auroc@<detector>/<set>``), score histograms, ROC.
 
     ``data["histograms"]["<detector>/<set>"] = {"edges": [...], "id": [...], "ood": [...]}``
-    (counts; higher score = more in-distribution) and
-    ``data["roc"]["<detector>/<set>"] = {"fpr": [...], "tpr": [...]}``.
+    (counts; higher score = more in-distribution; :class:`~visaudit.probes.ood.OODData`).
     """
     figs = []
     auroc = by_prefix(rec, "auroc")
@@ -55,13 +54,13 @@ def ood(rec: dict[str, Any]) -> list[Figure]:
         dets = sorted({d for t in table.values() for d in t})
         svg = dot_rows(dets, sorted(table.items()), xlabel="AUROC (OOD positive)", mean_lines=False)
         figs.append(Figure("AUROC per detector and OOD set", svg, [rec]))
-    data = rec.get("data") or {}
-    hists = data.get("histograms")
+    data = rec.get("data")
+    hists = data.get("histograms") if isinstance(data, dict) else None
     if isinstance(hists, dict):
         for name, h in list(hists.items())[:6]:
             if not isinstance(h, dict):
                 continue
-            edges = numbers(first(h, "edges", "bin_edges"))
+            edges = numbers(h.get("edges"))
             if not edges:
                 continue
             centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
@@ -74,16 +73,4 @@ def ood(rec: dict[str, Any]) -> list[Figure]:
             if series:
                 svg = line_chart(series, xlabel=f"score ({name})", ylabel="share of samples", ylim=(0, None))
                 figs.append(Figure(f"Score histogram: {name}", svg, [rec]))
-    roc = data.get("roc")
-    if isinstance(roc, dict):
-        series = []
-        for name, c in roc.items():
-            if isinstance(c, dict):
-                fpr, tpr = numbers(c.get("fpr")), numbers(c.get("tpr"))
-                if fpr and tpr and len(fpr) == len(tpr):
-                    series.append(Series(str(name), fpr, tpr, markers=False))
-        if series:
-            svg = line_chart(series[:10], xlabel="false positive rate", ylabel="true positive rate",
-                             xlim=(0, 1), ylim=(0, 1), diagonal=True)
-            figs.append(Figure("ROC curves", svg, [rec]))
     return figs

@@ -7,7 +7,6 @@ from typing import Any
 from visaudit.report.figures.common import (
     Figure,
     by_prefix,
-    first,
     matrix,
     numbers,
     parse_attack,
@@ -90,9 +89,10 @@ def adversarial(rec: dict[str, Any]) -> list[Figure]:
             xt = {x: (f"{x * 255:.3g}/255" if x else "0") for x in xs_all}
         svg = line_chart(series, xlabel=f"eps ({norm})", ylabel="robust top-1", ylim=(0, 1), xtick_labels=xt)
         figs.append(Figure(f"Robust accuracy vs eps ({norm})", svg, [rec]))
-    curve = (rec.get("data") or {}).get("curve")
-    if isinstance(curve, dict):  # data["curve"] = {"norm", "eps": [...], "top1": [...], "estimate"}
-        eps, acc = numbers(curve.get("eps")), numbers(first(curve, "top1", "robust_top1"))
+    data = rec.get("data")
+    curve = data.get("curve") if isinstance(data, dict) else None
+    if isinstance(curve, dict):  # AdversarialData.curve: {"norm", "eps": [...], "top1": [...], "estimate"}
+        eps, acc = numbers(curve.get("eps")), numbers(curve.get("top1"))
         if eps and acc and len(eps) == len(acc):
             svg = line_chart([Series("robust top-1", eps, acc, markers=len(eps) <= 30)],
                              xlabel=f"eps ({curve.get('norm', '?')})", ylabel="robust top-1", ylim=(0, 1))
