@@ -46,7 +46,7 @@ def main() -> None:
     base = rows[0][6]
     print(f"model {args.model}; baseline = accuracy probe (clean forward only)")
     print(f"{'probe':14s} {'dataset':13s} {'passes/img':>22s} {'n':>4s} {'probe s':>8s} {'img/s':>7s} {'x base':>7s}  config")
-    for probe, dataset, cfg, passes, n, ps, ips, wall, dev in rows:
+    for probe, dataset, cfg, passes, n, ps, ips, _wall, dev in rows:
         print(f"{probe:14s} {dataset:13s} {passes:>22s} {n:4d} {ps:8.1f} {ips:7.2f} {ips / base:7.3f}  {cfg} [{dev}]")
 
 

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 import visaudit
-
 from tests.helpers import run_cli
 
 DATA = Path(os.environ["VISAUDIT_DATA"])

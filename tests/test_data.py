@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from visaudit.data import open_dataset
-from visaudit.data.base import Preprocess, transform_image
+from visaudit.data.base import ImageDecodeError, Preprocess, transform_image
 from visaudit.data.folders import image_folder
 from visaudit.data.labels import imagenet1k, imagenet16, label_map
 from visaudit.errors import DataNotFoundError, LabelSpaceMismatch, UnknownNameError, VisauditError
@@ -69,7 +69,7 @@ def test_image_folder_infers_cifar10_space(tmp_path):
         Image.new("RGB", (32, 32), (10, 20, 30)).save(tmp_path / cls / "a.png")
     ds = image_folder(tmp_path)
     assert ds.label_space.name == "cifar10"
-    assert [ds.label_space.classes[l] for l in ds.labels] == ["cat", "dog"]
+    assert [ds.label_space.classes[lab] for lab in ds.labels] == ["cat", "dog"]
 
 
 def test_wnid_folder_with_some_classes_is_scored_over_all_1000_unless_a_subset_is_asked(tmp_path):
@@ -109,7 +109,7 @@ def test_broken_images_are_skipped_or_fail_in_strict_mode(tmp_path):
     results = {ds.ids[i]: ds[i][0] is None for i in range(len(ds))}
     assert results == {"cat/good.png": False, "cat/garbage.jpg": True, "cat/truncated.jpg": True}
     strict = image_folder(tmp_path).bind(Preprocess((3, 32, 32), resize="direct"), strict=True)
-    with pytest.raises(Exception):
+    with pytest.raises(ImageDecodeError, match="garbage.jpg"):
         strict[strict.ids.index("cat/garbage.jpg")]
 
 
@@ -175,7 +175,7 @@ def test_imagenet_flat_folder_with_ground_truth(tmp_path):
     ds = open_dataset(str(tmp_path))
     inet = imagenet1k()
     assert ds.label_space.name == "imagenet1k"
-    assert [inet.ids[l] for l in ds.labels] == ["n01751748", "n09193705", "n01440764"]
+    assert [inet.ids[lab] for lab in ds.labels] == ["n01751748", "n09193705", "n01440764"]
 
 
 def test_fashion_mnist_idx_is_read_and_converted_to_rgb():

@@ -11,7 +11,6 @@ import visaudit
 from visaudit.errors import VisauditError
 from visaudit.perturb.corruptions import weather
 
-
 PACKAGE_FROST = weather.frost_texture_dir()  # the test environment installs imagecorruptions
 
 

@@ -6,7 +6,6 @@ the silhouettes, the four synthetic sets, the held-out-classes split and, as a s
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

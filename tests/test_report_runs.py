@@ -4,10 +4,9 @@ from __future__ import annotations
 import pytest
 
 import visaudit
+from tests.helpers import run_cli
 from visaudit.report.comparison import compare
 from visaudit.report.records import RecordBook, load_records
-
-from tests.helpers import run_cli
 
 MODELS = ["cifar10_resnet20", "cifar10_resnet32"]
 

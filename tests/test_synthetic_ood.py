@@ -32,7 +32,9 @@ def test_each_set_has_its_character():
     assert abs(u.mean() - 127.5) < 3 and abs(u.std() - 73.9) < 3  # uniform on 0..255
     assert abs(g.mean() - 127.5) < 3 and 55 < g.std() < 65          # N(0.5, 0.25) clipped
     assert (s.reshape(20, 3, -1).std(axis=2) == 0).all()              # one colour per image
-    neighbour = lambda a: np.abs(np.diff(a, axis=3)).mean()
+    def neighbour(a):
+        return np.abs(np.diff(a, axis=3)).mean()
+
     assert neighbour(b) < 5 < neighbour(u)                             # blobs are smooth
 
 

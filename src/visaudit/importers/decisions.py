@@ -104,9 +104,8 @@ def import_decisions(store_dir: str | Path, files: list[str | Path]) -> list[dic
     Returns:
         The stored records, one per subject, in subject order.
     """
-    from visaudit.metrics.shape_bias import normalise_decisions, read_decision_csvs
-
     from visaudit.errors import VisauditError
+    from visaudit.metrics.shape_bias import normalise_decisions, read_decision_csvs
 
     names = [str(f) for f in files]
     for name in names:  # check each file on its own, so the message names the offending one
