@@ -1,4 +1,5 @@
 """Shared helper of the adversarial bench scripts: a seeded CIFAR-10 test subset as tensors."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -8,6 +8,7 @@ checkpoints chunks and writes the record and per-sample Parquet.
 Usage: python bench/accuracy_vs_bare.py [--model efficientnet_lite0] [--data cue-conflict] [--n 640]
 Needs VISAUDIT_DATA / VISAUDIT_WEIGHTS (defaults to ../shared beside the checkout).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,13 @@ def bare_loop(model_name: str, data: str, n: int, batch_size: int, workers: int,
     ds_info = open_dataset(data)
     lmap = label_map(info.label_space, info.num_classes, ds_info.label_space)
     size = info.input_size[1]
-    tf = T.Compose([T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(),
-                    T.Normalize(info.mean, info.std)])
+    tf = T.Compose(
+        [
+            T.Resize((size, size), interpolation=T.InterpolationMode.BICUBIC),
+            T.ToTensor(),
+            T.Normalize(info.mean, info.std),
+        ]
+    )
     folder = ImageFolder(ds_info.path, transform=tf)
     # same images as the harness: the same seeded subset of the same sorted file list
     idx = select_indices(len(folder), n, 0)
@@ -59,8 +65,17 @@ def harness(model_name: str, data: str, n: int, batch_size: int, workers: int, d
 
     with tempfile.TemporaryDirectory() as store:
         t0 = time.perf_counter()
-        res = visaudit.audit(model_name, "accuracy", data, store=store, max_images=n, batch_size=batch_size,
-                             workers=workers, device=device, quiet=True)
+        res = visaudit.audit(
+            model_name,
+            "accuracy",
+            data,
+            store=store,
+            max_images=n,
+            batch_size=batch_size,
+            workers=workers,
+            device=device,
+            quiet=True,
+        )
         return time.perf_counter() - t0, res.metric("top1")
 
 
@@ -76,8 +91,10 @@ def main() -> None:
     a = ap.parse_args()
     import torch
 
-    print(f"model {a.model}, data {a.data}, {a.n} images, batch {a.batch_size}, workers {a.workers}, "
-          f"device {a.device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {a.model}, data {a.data}, {a.n} images, batch {a.batch_size}, workers {a.workers}, "
+        f"device {a.device}, torch threads {torch.get_num_threads()}"
+    )
     args = (a.model, a.data, a.n, a.batch_size, a.workers, a.device)
     bare_loop(*args[:1], a.data, 64, a.batch_size, a.workers, a.device)  # warm caches (files, kernels)
     best = {"bare": float("inf"), "harness": float("inf")}
@@ -91,7 +108,9 @@ def main() -> None:
     bare_rate, harness_rate = a.n / best["bare"], a.n / best["harness"]
     print(f"bare torch loop : {bare_rate:8.1f} img/s (best of {a.repeats})")
     print(f"visaudit accuracy: {harness_rate:8.1f} img/s (best of {a.repeats})")
-    print(f"ratio harness / bare = {harness_rate / bare_rate:.3f}  (goal >= 0.95); top1 equal: {abs(acc['bare'] - acc['harness']) < 1e-9}")
+    print(
+        f"ratio harness / bare = {harness_rate / bare_rate:.3f}  (goal >= 0.95); top1 equal: {abs(acc['bare'] - acc['harness']) < 1e-9}"
+    )
 
 
 if __name__ == "__main__":

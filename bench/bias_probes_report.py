@@ -7,6 +7,7 @@ Usage (data/weights through the usual settings)::
 Writes ``OUT_DIR/store`` (the records), ``OUT_DIR/summary.json`` (after every step, so a
 partial run still leaves its numbers) and PNG figures; prints each table as it goes.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,18 @@ STEPS = [
     (["efficientnet_lite1", "efficientnet_lite2"], "shape-bias", ["cue-conflict"], 320, {}),
 ]
 
-HEAD = {"accuracy": ["top1"], "shape-bias": ["shape_bias", "shape_match", "texture_match", "top1_16class"],
-        "spectral-bias": ["top1_clean", "lpp", "hpp", "spectral_bias", "fourier_error_mean"],
-        "critical-band": ["top1_clean_gray", "cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity",
-                          "cb_fit_rmse"]}
+HEAD = {
+    "accuracy": ["top1"],
+    "shape-bias": ["shape_bias", "shape_match", "texture_match", "top1_16class"],
+    "spectral-bias": ["top1_clean", "lpp", "hpp", "spectral_bias", "fourier_error_mean"],
+    "critical-band": [
+        "top1_clean_gray",
+        "cb_center_frequency",
+        "cb_bandwidth",
+        "cb_peak_noise_sensitivity",
+        "cb_fit_rmse",
+    ],
+}
 
 
 def main(out: Path, quick: bool) -> None:
@@ -41,22 +50,42 @@ def main(out: Path, quick: bool) -> None:
         if quick:
             max_images = 16
         t0 = time.perf_counter()
-        res = visaudit.audit(models, probe, datasets, store=out / "store", max_images=max_images,
-                             probe_config={probe: cfg} if cfg else None)
+        res = visaudit.audit(
+            models,
+            probe,
+            datasets,
+            store=out / "store",
+            max_images=max_images,
+            probe_config={probe: cfg} if cfg else None,
+        )
         for r in res.records:
             m = r["metrics"]
-            row = {"model": r["model"]["name"], "probe": probe, "dataset": r["dataset"]["name"],
-                   "config": cfg, "n": r.get("n_samples"), "status": r["status"],
-                   "images_per_s": (r.get("timings") or {}).get("images_per_s"),
-                   "probe_s": (r.get("timings") or {}).get("probe_s"),
-                   "metrics": {k: m[k] for k in HEAD[probe] if k in m},
-                   "per_category": {k: v for k, v in m.items() if k.startswith("shape_bias@")},
-                   "data": {k: r["data"][k] for k in ("grid_percent", "thresholds", "fit", "lowpass_top1",
-                                                       "highpass_top1", "cutoffs") if k in r["data"]},
-                   "warnings": r.get("warnings"), "artifacts": [str(out / "store" / a) for a in r.get("artifacts", [])]}
+            row = {
+                "model": r["model"]["name"],
+                "probe": probe,
+                "dataset": r["dataset"]["name"],
+                "config": cfg,
+                "n": r.get("n_samples"),
+                "status": r["status"],
+                "images_per_s": (r.get("timings") or {}).get("images_per_s"),
+                "probe_s": (r.get("timings") or {}).get("probe_s"),
+                "metrics": {k: m[k] for k in HEAD[probe] if k in m},
+                "per_category": {k: v for k, v in m.items() if k.startswith("shape_bias@")},
+                "data": {
+                    k: r["data"][k]
+                    for k in ("grid_percent", "thresholds", "fit", "lowpass_top1", "highpass_top1", "cutoffs")
+                    if k in r["data"]
+                },
+                "warnings": r.get("warnings"),
+                "artifacts": [str(out / "store" / a) for a in r.get("artifacts", [])],
+            }
             summary.append(row)
-            print(json.dumps({k: row[k] for k in ("model", "probe", "dataset", "config", "n", "images_per_s", "metrics")}),
-                  flush=True)
+            print(
+                json.dumps(
+                    {k: row[k] for k in ("model", "probe", "dataset", "config", "n", "images_per_s", "metrics")}
+                ),
+                flush=True,
+            )
         print(f"# step {probe} {models} took {time.perf_counter() - t0:.0f} s", flush=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     figures(summary, out)
@@ -73,8 +102,12 @@ def figures(summary: list[dict], out: Path) -> None:
         fig, ax = plt.subplots(figsize=(7, 4))
         cats = sorted({k.split("@")[1] for r in sb for k in r["per_category"]})
         for i, r in enumerate(sb):
-            ax.scatter([r["per_category"].get(f"shape_bias@{c}", float("nan")) for c in cats], range(len(cats)),
-                       label=f"{r['model']} ({r['metrics']['shape_bias']:.3f})", marker="os^"[i % 3])
+            ax.scatter(
+                [r["per_category"].get(f"shape_bias@{c}", float("nan")) for c in cats],
+                range(len(cats)),
+                label=f"{r['model']} ({r['metrics']['shape_bias']:.3f})",
+                marker="os^"[i % 3],
+            )
         ax.set_yticks(range(len(cats)), cats)
         ax.set_xlim(0, 1)
         ax.set_xlabel("fraction of shape decisions")

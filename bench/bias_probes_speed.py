@@ -9,6 +9,7 @@ Usage::
 
     python bench/bias_probes_speed.py [--model efficientnet_lite0] [--images 32] [--device cpu]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,16 +37,37 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as store:
         for probe, dataset, cfg, passes in PROBES:
             t0 = time.perf_counter()
-            res = visaudit.audit(args.model, probe, dataset, store=store, max_images=args.images, device=args.device,
-                                 probe_config={probe: cfg} if cfg else None, force=True)
+            res = visaudit.audit(
+                args.model,
+                probe,
+                dataset,
+                store=store,
+                max_images=args.images,
+                device=args.device,
+                probe_config={probe: cfg} if cfg else None,
+                force=True,
+            )
             wall = time.perf_counter() - t0
             rec = res.records[0]
             probe_s = rec["timings"]["probe_s"]
-            rows.append((probe, dataset, str(cfg or ""), passes, rec["n_samples"], probe_s,
-                         rec["n_samples"] / probe_s, wall, rec["device"]))
+            rows.append(
+                (
+                    probe,
+                    dataset,
+                    str(cfg or ""),
+                    passes,
+                    rec["n_samples"],
+                    probe_s,
+                    rec["n_samples"] / probe_s,
+                    wall,
+                    rec["device"],
+                )
+            )
     base = rows[0][6]
     print(f"model {args.model}; baseline = accuracy probe (clean forward only)")
-    print(f"{'probe':14s} {'dataset':13s} {'passes/img':>22s} {'n':>4s} {'probe s':>8s} {'img/s':>7s} {'x base':>7s}  config")
+    print(
+        f"{'probe':14s} {'dataset':13s} {'passes/img':>22s} {'n':>4s} {'probe s':>8s} {'img/s':>7s} {'x base':>7s}  config"
+    )
     for probe, dataset, cfg, passes, n, ps, ips, _wall, dev in rows:
         print(f"{probe:14s} {dataset:13s} {passes:>22s} {n:4d} {ps:8.1f} {ips:7.2f} {ips / base:7.3f}  {cfg} [{dev}]")
 

@@ -11,6 +11,7 @@ run twice: as the benchmark defines them (ours by default) and as imagecorruptio
 Usage: ``PYTHONPATH=src:<oracle site> python bench/corruptions_fidelity.py --cifar 1000 --cue 16``
 (``VISAUDIT_DATA`` / ``VISAUDIT_WEIGHTS`` must point at the data and weights).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def main() -> None:
     def predict(u8):
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         with torch.inference_mode():
-            return torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
+            return torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
 
     cimgs, labels = cifar_images(args.cifar)
     print(f"clean resnet20 top-1 on {len(cimgs)} CIFAR-10 test images: {(predict(cimgs) == labels).mean():.4f}")
@@ -73,17 +74,27 @@ def main() -> None:
             oc = [ours_uint8(cimgs, name, sev, seed=1000 * k + sev, package_variant=pkg) for k in range(draws)]
             rc = [reference_outputs(ref, cimgs, name, sev, seed=1000 * k + sev) for k in range(draws)]
             if random:
-                s224, sc, kind = f"{mse_ratio(cue, o224, r224):+.3f}", f"{mse_ratio(cimgs, oc[0], rc[0]):+.3f}", "mse ratio"
+                s224, sc, kind = (
+                    f"{mse_ratio(cue, o224, r224):+.3f}",
+                    f"{mse_ratio(cimgs, oc[0], rc[0]):+.3f}",
+                    "mse ratio",
+                )
             else:
                 s224, sc, kind = f"{psnr(o224, r224):.1f} dB", f"{psnr(oc[0], rc[0]):.1f} dB", "PSNR"
             ao = float(np.mean([(predict(d) == labels).mean() for d in oc]))
             ar = float(np.mean([(predict(d) == labels).mean() for d in rc]))
             worst[label] = max(worst.get(label, 0.0), abs(100 * (ao - ar)))
-            print(f"| {label} | {sev} | {kind} | {s224} | {sc} | {ao:.3f} | {ar:.3f} | {100 * (ao - ar):+.1f} |", flush=True)
+            print(
+                f"| {label} | {sev} | {kind} | {s224} | {sc} | {ao:.3f} | {ar:.3f} | {100 * (ao - ar):+.1f} |",
+                flush=True,
+            )
     over = {k: round(v, 2) for k, v in worst.items() if v > TOL}
-    print(f"\nlargest |top-1 difference| over the severities, per corruption (points): "
-          f"{ {k: round(v, 2) for k, v in worst.items()} }")
+    print(
+        f"\nlargest |top-1 difference| over the severities, per corruption (points): "
+        f"{ {k: round(v, 2) for k, v in worst.items()} }"
+    )
     print(f"over {TOL} points: {over or 'none'}")
+
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ safetensors file, so the bench runs offline; throughput does not depend on the w
 
 Usage: ``PYTHONPATH=src python bench/corruptions_probe_throughput.py --data <image folder> --device cuda``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,10 +89,18 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="visaudit-bench-"))
     spec = args.model or random_resnet50(tmp)
     conds = len(ALL) * 5
-    common = dict(models=spec, probes="corruptions", datasets=args.data, device=args.device,
-                  batch_size=args.batch_size, workers=args.workers, amp=args.amp,
-                  channels_last=args.channels_last, force=True,
-                  probe_config={"corruptions": {"storage": args.storage, "examples": 0}})
+    common = dict(
+        models=spec,
+        probes="corruptions",
+        datasets=args.data,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        force=True,
+        probe_config={"corruptions": {"storage": args.storage, "examples": 0}},
+    )
     # warm-up: kernels, textures, lazy imports, cudnn autotuning
     visaudit.audit(store=tmp / "warm", max_images=args.batch_size, **common)
     t = time.perf_counter()
@@ -107,17 +116,27 @@ def main() -> None:
     bare = bare_forward_rate(spec, args.device, inputs, args.batch_size, args.amp, args.channels_last)
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     out = {
-        "device": name, "model": "timm resnet50 (random weights)" if not args.model else spec,
-        "images": n, "conditions": conds, "batch_size": args.batch_size, "amp": args.amp,
-        "channels_last": args.channels_last, "storage": rec["data"]["source"]["storage"],
-        "probe_seconds": probe_s, "audit_wall_seconds": round(wall, 2),
-        "probe_inputs_per_s": round(probe_rate, 1), "probe_source_images_per_s": round(n / probe_s, 2),
-        "bare_forward_inputs_per_s": round(bare, 1), "probe_over_bare": round(probe_rate / bare, 3),
+        "device": name,
+        "model": "timm resnet50 (random weights)" if not args.model else spec,
+        "images": n,
+        "conditions": conds,
+        "batch_size": args.batch_size,
+        "amp": args.amp,
+        "channels_last": args.channels_last,
+        "storage": rec["data"]["source"]["storage"],
+        "probe_seconds": probe_s,
+        "audit_wall_seconds": round(wall, 2),
+        "probe_inputs_per_s": round(probe_rate, 1),
+        "probe_source_images_per_s": round(n / probe_s, 2),
+        "bare_forward_inputs_per_s": round(bare, 1),
+        "probe_over_bare": round(probe_rate / bare, 3),
         "corrupted_top1": rec["metrics"].get("corrupted_top1"),
     }
-    print(f"device {name}; {out['model']}; {n} images x (1 clean + {conds} corruption x severity) = {inputs} "
-          f"classified inputs; batch {args.batch_size}, amp {args.amp}, channels_last {args.channels_last}, "
-          f"storage {out['storage']}")
+    print(
+        f"device {name}; {out['model']}; {n} images x (1 clean + {conds} corruption x severity) = {inputs} "
+        f"classified inputs; batch {args.batch_size}, amp {args.amp}, channels_last {args.channels_last}, "
+        f"storage {out['storage']}"
+    )
     print("| | inputs/s | source images/s |")
     print("|---|---|---|")
     print(f"| full corruptions probe | {probe_rate:.1f} | {n / probe_s:.2f} |")

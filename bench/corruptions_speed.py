@@ -12,6 +12,7 @@ input and output; by default ours works on floats in [0, 1].
 
 Usage: ``PYTHONPATH=src:<oracle site> python bench/corruptions_speed.py``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def main() -> None:
     ap.add_argument("--n-glass", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-ref", action="store_true", help="skip the reference (GPU runs)")
-    ap.add_argument("--uint8", action="store_true",
-                    help="give ours the uint8 batch and take uint8 back, as the reference does")
+    ap.add_argument(
+        "--uint8", action="store_true", help="give ours the uint8 batch and take uint8 back, as the reference does"
+    )
     ap.add_argument("--repeats", type=int, default=3, help="passes per side; the fastest counts")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="time only these corruptions")
     ap.add_argument("--threads", type=int, default=0, help="torch threads for ours (0: torch's default)")
@@ -63,8 +65,10 @@ def main() -> None:
     for name in args.only or CORRUPTIONS.names():
         for sev in range(1, 6):
             corrupt(x, name, sev, generator=torch.Generator(device=dev).manual_seed(0))
-    print(f"device {dev}, torch threads {torch.get_num_threads()}, batch {args.n} x 224 px cue-conflict, "
-          f"{'uint8' if args.uint8 else 'float [0, 1]'} in and out for ours, fastest of {args.repeats} passes per side")
+    print(
+        f"device {dev}, torch threads {torch.get_num_threads()}, batch {args.n} x 224 px cue-conflict, "
+        f"{'uint8' if args.uint8 else 'float [0, 1]'} in and out for ours, fastest of {args.repeats} passes per side"
+    )
     print("| corruption | ours img/s | imagecorruptions img/s | ratio |")
     print("|---|---|---|---|")
     t_ours, t_ref, per_batch = {}, {}, []
@@ -100,8 +104,10 @@ def main() -> None:
     suite_ours = sum(t_ours[c] for c in BENCHMARK if c in t_ours)
     if t_ref and not args.only:
         suite_ref = sum(t_ref[c] for c in BENCHMARK)
-        print(f"\n15 x 5 benchmark suite, seconds per image (all 75 conditions): ours {suite_ours:.3g}, "
-              f"imagecorruptions {suite_ref:.3g}, ratio {suite_ref / suite_ours:.1f}x")
+        print(
+            f"\n15 x 5 benchmark suite, seconds per image (all 75 conditions): ours {suite_ours:.3g}, "
+            f"imagecorruptions {suite_ref:.3g}, ratio {suite_ref / suite_ours:.1f}x"
+        )
     if t_ref:
         slower = [c for c in t_ref if t_ref[c] < t_ours[c]]
         print(f"corruptions where ours is slower than the reference: {slower or 'none'}")
@@ -118,9 +124,11 @@ def main() -> None:
         return
     mean_batch = float(np.mean(per_batch))
     suite = "15 x 5" if len(per_batch) == 75 else str(len(per_batch))
-    print(f"\nefficientnet_lite0 forward on the batch of {args.n}: {fwd:.3f} s; mean time to corrupt the batch "
-          f"({suite} conditions): {mean_batch:.3f} s = {mean_batch / fwd:.2f} x the forward pass "
-          f"(median {float(np.median(per_batch)) / fwd:.2f} x)")
+    print(
+        f"\nefficientnet_lite0 forward on the batch of {args.n}: {fwd:.3f} s; mean time to corrupt the batch "
+        f"({suite} conditions): {mean_batch:.3f} s = {mean_batch / fwd:.2f} x the forward pass "
+        f"(median {float(np.median(per_batch)) / fwd:.2f} x)"
+    )
 
 
 if __name__ == "__main__":

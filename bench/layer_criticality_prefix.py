@@ -10,6 +10,7 @@ affects them alike; the outputs are checked to be identical.
 Usage:
     PYTHONPATH=src python bench/layer_criticality_prefix.py [--models cifar10_resnet20 efficientnet_lite0]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,6 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("VISAUDIT_DATA", str(REPO.parent / "shared" / "data"))
 os.environ.setdefault("VISAUDIT_WEIGHTS", str(REPO.parent / "shared" / "models"))
-
 
 
 def sample(model, n: int, seed: int = 0) -> torch.Tensor:
@@ -51,14 +51,16 @@ def bench(name: str, n_images: int, batch: int, trials: int, repeats: int = 2) -
         for n in names:
             variants[n].append((k, states[n]))
     modes = {"full": (False, 0.0), "reuse_group_fill": (True, 0.0), "reuse_512mb": (True, 512.0)}
-    scanners = {m: ModuleSwapScanner(model, model.net, x[:1], prefix_reuse=r, cache_mb=c) for m, (r, c) in modes.items()}
+    scanners = {
+        m: ModuleSwapScanner(model, model.net, x[:1], prefix_reuse=r, cache_mb=c) for m, (r, c) in modes.items()
+    }
     times = {m: 0.0 for m in modes}
     max_diff = 0.0
     for rep in range(repeats):
         # alternate the order between repeats so a load trend on a shared machine favours no mode
         order = list(modes) if rep % 2 == 0 else list(modes)[::-1]
         for s in range(0, len(x), batch):
-            xb = x[s:s + batch]
+            xb = x[s : s + batch]
             outs = {}
             for mode in order:
                 t = time.perf_counter()
@@ -67,7 +69,10 @@ def bench(name: str, n_images: int, batch: int, trials: int, repeats: int = 2) -
             for mode in modes:
                 max_diff = max(max_diff, max(float((a - b).abs().max()) for a, b in zip(outs[mode], outs["full"])))
     return {
-        "model": name, "layers": len(names), "trials": trials, "images": len(x) * repeats,
+        "model": name,
+        "layers": len(names),
+        "trials": trials,
+        "images": len(x) * repeats,
         **{f"{m}_s": t for m, t in times.items()},
         "max_abs_diff": max_diff,
     }
@@ -83,15 +88,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu")
-    print(f"{'model':20s} {'layers':>6s} {'trials':>6s} {'images':>6s} {'full fwd (s)':>12s} "
-          f"{'reuse, group fill (s)':>22s} {'reuse, 512 MB (s)':>18s} {'max |diff|':>10s}")
+    print(
+        f"{'model':20s} {'layers':>6s} {'trials':>6s} {'images':>6s} {'full fwd (s)':>12s} "
+        f"{'reuse, group fill (s)':>22s} {'reuse, 512 MB (s)':>18s} {'max |diff|':>10s}"
+    )
     for name in args.models:
         cifar = name.startswith("cifar10")
-        r = bench(name, args.cifar_images if cifar else args.imagenet_images, 128 if cifar else 16, args.trials,
-                  args.repeats)
+        r = bench(
+            name, args.cifar_images if cifar else args.imagenet_images, 128 if cifar else 16, args.trials, args.repeats
+        )
         f, g, c = r["full_s"], r["reuse_group_fill_s"], r["reuse_512mb_s"]
-        print(f"{r['model']:20s} {r['layers']:6d} {r['trials']:6d} {r['images']:6d} {f:12.1f} "
-              f"{g:13.1f} ({f / g:4.2f}x) {c:10.1f} ({f / c:4.2f}x) {r['max_abs_diff']:10.2e}")
+        print(
+            f"{r['model']:20s} {r['layers']:6d} {r['trials']:6d} {r['images']:6d} {f:12.1f} "
+            f"{g:13.1f} ({f / g:4.2f}x) {c:10.1f} ({f / c:4.2f}x) {r['max_abs_diff']:10.2e}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ give the same AUROCs. One run, CPU by default.
 Usage: python bench/ood_detectors.py [--model cifar10_resnet20] [--n-id 1000] [--n-ood 500] [--no-odin]
 Needs VISAUDIT_DATA / VISAUDIT_WEIGHTS (defaults to ../shared beside the checkout).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,16 +62,31 @@ def main() -> None:
     def batches(key: str):
         raw = cached[key]
         for s in range(0, len(raw["index"]), args.batch_size):
-            yield Batch(raw["x"][s:s + args.batch_size].float() / 255, raw["y"][s:s + args.batch_size],
-                        raw["index"][s:s + args.batch_size], [])
+            yield Batch(
+                raw["x"][s : s + args.batch_size].float() / 255,
+                raw["y"][s : s + args.batch_size],
+                raw["index"][s : s + args.batch_size],
+                [],
+            )
 
     def one_run(detectors: list[str]) -> tuple[dict, int, float]:
         views = {"all": None} if "odin" in detectors else {}
-        stored = {k: StoredSet.from_stacks(collect_chunk(model, batches(k), views,
-                                                          fit_split=(0.5, 0) if k == "id" else None).stacks)
-                  for k in sets}
-        rep = evaluate(stored["id"], {k: v for k, v in stored.items() if k != "id"}, detectors, head_w, head_b,
-                       fit_labels=stored["id"].labels, fit_fraction=0.5, seed=0)
+        stored = {
+            k: StoredSet.from_stacks(
+                collect_chunk(model, batches(k), views, fit_split=(0.5, 0) if k == "id" else None).stacks
+            )
+            for k in sets
+        }
+        rep = evaluate(
+            stored["id"],
+            {k: v for k, v in stored.items() if k != "id"},
+            detectors,
+            head_w,
+            head_b,
+            fit_labels=stored["id"].labels,
+            fit_fraction=0.5,
+            seed=0,
+        )
         return rep.metrics, len(sets), rep.info["scoring_seconds"]
 
     n_images = sum(len(c["index"]) for c in cached.values())
@@ -91,8 +107,10 @@ def main() -> None:
     t_naive = time.perf_counter() - t0
 
     diff = max(abs(ours[k] - naive[k]) for k in ours)
-    print(f"model {args.model}, {torch.get_num_threads()} CPU threads, {n_images} images "
-          f"({args.n_id} CIFAR-10 test ID + {args.n_ood} each of {', '.join(OOD_SETS)}), detectors: {', '.join(dets)}")
+    print(
+        f"model {args.model}, {torch.get_num_threads()} CPU threads, {n_images} images "
+        f"({args.n_id} CIFAR-10 test ID + {args.n_ood} each of {', '.join(OOD_SETS)}), detectors: {', '.join(dets)}"
+    )
     print(f"{'method':<44}{'dataset passes':>16}{'seconds':>10}")
     print(f"{'naive: re-run the model per detector':<44}{naive_passes:>16}{t_naive:>10.2f}")
     print(f"{'visaudit: one stored pass, all detectors':<44}{passes:>16}{t_ours:>10.2f}")

@@ -14,6 +14,7 @@ scored against each OOD set (a seeded ``n_ood`` subset). Features come from one 
 
 Usage: PYTHONPATH=src:bench python bench/ood_knn_reference.py [--n-id 1000] [--n-ood 500]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,7 @@ def main() -> None:
         idx = select_indices(len(ds), n, seed)
         feats, logits = [], []
         for s in range(0, len(idx), 250):
-            batch = collate([ds[int(i)] for i in idx[s:s + 250]])
+            batch = collate([ds[int(i)] for i in idx[s : s + 250]])
             with torch.no_grad():
                 f, z = model.penultimate(batch["x"].float() / 255)
             feats.append(f.numpy())
@@ -67,12 +68,15 @@ def main() -> None:
     f_fit, f_id = id_set.features[in_fit], id_set.features[~in_fit]
     n_fit = int(in_fit.sum())
     old_k = max(1, round(n_fit / 1000))
-    print(f"{args.model}: {args.n_id} CIFAR-10 test images, {n_fit} fit / {len(f_id)} scored; "
-          f"old default k = {old_k}, new default k = 50")
+    print(
+        f"{args.model}: {args.n_id} CIFAR-10 test images, {n_fit} fit / {len(f_id)} scored; "
+        f"old default k = {old_k}, new default k = 50"
+    )
 
     def openood_knn(bank: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
         def norm(x):
             return x / np.linalg.norm(x, axis=-1, keepdims=True) + 1e-10
+
         b, qq = norm(bank.astype(np.float64)), norm(q.astype(np.float64))
         d2 = (qq * qq).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * qq @ b.T
         return -np.sort(d2, axis=1)[:, k - 1]
@@ -88,26 +92,39 @@ def main() -> None:
         from pytorch_ood.detector import KNN as PodKNN
         from pytorch_ood.metrics.functional import auroc as pod_auroc
         from pytorch_ood.metrics.functional import fpr_at_tpr as pod_fpr
+
         pod = pytorch_ood.__version__
     except ImportError:
         pod = None
 
-    header = f"{'set':<15}{'k':>4}{'ours AUROC':>12}{'OpenOOD':>10}{'pyt-ood':>10}{'fpr95':>8}{'fpr95_oo':>10}" \
-             f"{'OpenOOD':>9}{'pyt-ood':>9}"
+    header = (
+        f"{'set':<15}{'k':>4}{'ours AUROC':>12}{'OpenOOD':>10}{'pyt-ood':>10}{'fpr95':>8}{'fpr95_oo':>10}"
+        f"{'OpenOOD':>9}{'pyt-ood':>9}"
+    )
     print(f"pytorch-ood: {pod or 'not installed'}")
     print(header)
     worst = {"auroc": 0.0, "fpr95_openood": 0.0}
     for k_cfg, k in ((0, old_k), (50, 50)):
-        rep = evaluate(id_set, oods, ["knn"], None, None, fit_labels=id_set.labels, fit_fraction=0.5, seed=args.seed,
-                       params={"knn": {"k": k_cfg}})
+        rep = evaluate(
+            id_set,
+            oods,
+            ["knn"],
+            None,
+            None,
+            fit_labels=id_set.labels,
+            fit_fraction=0.5,
+            seed=args.seed,
+            params={"knn": {"k": k_cfg}},
+        )
         assert rep.info["resolved_params"]["knn"]["k"] == k
         for name, a in oods.items():
             o_auc, o_fpr = openood_metrics(openood_knn(f_fit, f_id, k), openood_knn(f_fit, a.features, k))
             p_auc = p_fpr = float("nan")
             if pod:
                 det = PodKNN(None, k=k).fit_features(torch.from_numpy(f_fit), torch.zeros(n_fit, dtype=torch.long))
-                sc = torch.cat([det.predict_features(torch.from_numpy(f_id)),
-                                det.predict_features(torch.from_numpy(a.features))])
+                sc = torch.cat(
+                    [det.predict_features(torch.from_numpy(f_id)), det.predict_features(torch.from_numpy(a.features))]
+                )
                 lab = torch.cat([torch.zeros(len(f_id)), -torch.ones(len(a.features))])
                 p_auc, p_fpr = float(pod_auroc(sc, lab)), float(pod_fpr(sc, lab, 0.95))
             m = rep.metrics
@@ -115,8 +132,10 @@ def main() -> None:
                 if ref_auc == ref_auc:  # not NaN
                     worst["auroc"] = max(worst["auroc"], abs(m[f"auroc@knn/{name}"] - ref_auc))
                     worst["fpr95_openood"] = max(worst["fpr95_openood"], abs(m[f"fpr95_openood@knn/{name}"] - ref_fpr))
-            print(f"{name:<15}{k:>4}{m[f'auroc@knn/{name}']:>12.4f}{o_auc:>10.4f}{p_auc:>10.4f}"
-                  f"{m[f'fpr95@knn/{name}']:>8.3f}{m[f'fpr95_openood@knn/{name}']:>10.3f}{o_fpr:>9.3f}{p_fpr:>9.3f}")
+            print(
+                f"{name:<15}{k:>4}{m[f'auroc@knn/{name}']:>12.4f}{o_auc:>10.4f}{p_auc:>10.4f}"
+                f"{m[f'fpr95@knn/{name}']:>8.3f}{m[f'fpr95_openood@knn/{name}']:>10.3f}{o_fpr:>9.3f}{p_fpr:>9.3f}"
+            )
     print(f"largest |ours - reference|: AUROC {worst['auroc']:.2e}, fpr95_openood {worst['fpr95_openood']:.2e}")
 
 

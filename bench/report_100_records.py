@@ -10,6 +10,7 @@ Prints, measured in this one run:
 
 Usage:  PYTHONPATH=src python bench/report_100_records.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -38,6 +39,7 @@ def main() -> None:
         def wrapper(*args, **kwargs):
             calls.append((name, args, kwargs))
             return originals[name](*args, **kwargs)
+
         return wrapper
 
     modules = [svgmod, bias, mechanics, reliability, robustness]
@@ -48,18 +50,22 @@ def main() -> None:
 
     import subprocess
 
-    code = ("import sys, time; sys.path.insert(0, %r); t = time.perf_counter(); "
-            "from visaudit.report.render import render_report; render_report(%r, %r); "
-            "print(time.perf_counter() - t)") % (str(Path(__file__).resolve().parents[1] / "src"),
-                                                 str(tmp / "store"), str(tmp / "cold"))
-    fresh = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 check=True).stdout.strip())
+    code = (
+        "import sys, time; sys.path.insert(0, %r); t = time.perf_counter(); "
+        "from visaudit.report.render import render_report; render_report(%r, %r); "
+        "print(time.perf_counter() - t)"
+    ) % (str(Path(__file__).resolve().parents[1] / "src"), str(tmp / "store"), str(tmp / "cold"))
+    fresh = float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    )
 
     t_imp = time.perf_counter()
     import scipy.stats  # noqa: F401  (the report's bias table needs it)
+
     t_scipy = time.perf_counter() - t_imp
     t_imp = time.perf_counter()
     import pandas  # noqa: F401  (only `compare` needs it, not the report)
+
     t_pandas = time.perf_counter() - t_imp
 
     from visaudit.report.render import render_report
@@ -86,8 +92,10 @@ def main() -> None:
     comp = compare(tmp / "store")
     t_cmp = time.perf_counter() - t4
 
-    print(f"records: {len(records)}, subjects: {res.n_models}, figures on the page: {len(res.figure_ids)}, "
-          f"charts drawn: {len(calls)}, index.html: {size / 1e6:.2f} MB")
+    print(
+        f"records: {len(records)}, subjects: {res.n_models}, figures on the page: {len(res.figure_ids)}, "
+        f"charts drawn: {len(calls)}, index.html: {size / 1e6:.2f} MB"
+    )
     print(f"{'what':58s} {'seconds':>8s}")
     print(f"{'report in a fresh interpreter (all imports included)':58s} {fresh:8.2f}")
     print(f"{'  part of it: import scipy.stats (measured here)':58s} {t_scipy:8.2f}")
@@ -99,8 +107,10 @@ def main() -> None:
     print(f"{'process total (incl. synthetic store, imports)':58s} {time.perf_counter() - t0:8.2f}")
     import os
 
-    print(f"goal: report < 5 s -> {'met' if fresh < 5 else 'MISSED'} in a fresh interpreter ({fresh:.2f} s); "
-          f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"goal: report < 5 s -> {'met' if fresh < 5 else 'MISSED'} in a fresh interpreter ({fresh:.2f} s); "
+        f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 def _matplotlib_baseline(calls) -> int:
@@ -116,8 +126,15 @@ def _matplotlib_baseline(calls) -> int:
         fig, ax = plt.subplots(figsize=(4.6, 2.8))
         if name == "line_chart":
             for s in args[0]:
-                ax.plot(list(s.x), list(s.y), marker="o" if s.markers else None, ms=3, label=s.label,
-                        ls="--" if s.dashed else "-", drawstyle="steps-mid" if s.step else "default")
+                ax.plot(
+                    list(s.x),
+                    list(s.y),
+                    marker="o" if s.markers else None,
+                    ms=3,
+                    label=s.label,
+                    ls="--" if s.dashed else "-",
+                    drawstyle="steps-mid" if s.step else "default",
+                )
             if kwargs.get("xlog"):
                 ax.set_xscale("log")
             ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))

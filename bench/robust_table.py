@@ -13,6 +13,7 @@ Usage:
 outcome is per image, so slices run in parallel processes and their robust counts add up);
 every row lists the dataset positions of the images still robust.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,33 @@ L2 = ["0.1", "0.25", "0.5"]
 
 
 def _write(out: Path, state: dict, args, parts: list[str]) -> None:
-    rows = [{"model": m, "norm": n, "eps": t, "clean_top1": s["clean"],
-             "robust_top1": float(s["robust"].float().mean()), "parts": s["parts"], "passes": s["passes"],
-             "wall_s": round(s["wall_s"], 1), "n_images": len(s["robust"]),
-             "robust_positions": [int(p) for p in s["positions"][s["robust"]]]} for (m, n, t), s in state.items()]
-    out.write_text(json.dumps({"n_images": args.n, "seed": args.seed, "slice": args.slice, "rows": rows,
-                               "config": {p: standard_config(10)[p] for p in parts}}, indent=1))
+    rows = [
+        {
+            "model": m,
+            "norm": n,
+            "eps": t,
+            "clean_top1": s["clean"],
+            "robust_top1": float(s["robust"].float().mean()),
+            "parts": s["parts"],
+            "passes": s["passes"],
+            "wall_s": round(s["wall_s"], 1),
+            "n_images": len(s["robust"]),
+            "robust_positions": [int(p) for p in s["positions"][s["robust"]]],
+        }
+        for (m, n, t), s in state.items()
+    ]
+    out.write_text(
+        json.dumps(
+            {
+                "n_images": args.n,
+                "seed": args.seed,
+                "slice": args.slice,
+                "rows": rows,
+                "config": {p: standard_config(10)[p] for p in parts},
+            },
+            indent=1,
+        )
+    )
 
 
 def merge(paths: list[str]) -> None:
@@ -48,8 +70,10 @@ def merge(paths: list[str]) -> None:
     cells: dict = {}
     for path in paths:
         for r in json.loads(Path(path).read_text())["rows"]:
-            c = cells.setdefault((r["model"], r["norm"], r["eps"]), {"n": 0, "robust": 0, "clean": 0.0, "parts": [],
-                                                                   "wall_s": 0.0, "passes": 0})
+            c = cells.setdefault(
+                (r["model"], r["norm"], r["eps"]),
+                {"n": 0, "robust": 0, "clean": 0.0, "parts": [], "wall_s": 0.0, "passes": 0},
+            )
             c["n"] += r["n_images"]
             c["robust"] += len(r["robust_positions"])
             c["clean"] += r["clean_top1"] * r["n_images"]
@@ -60,8 +84,10 @@ def merge(paths: list[str]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for (m, norm, eps), c in cells.items():
         parts = sorted(set(c["parts"]), key=len)[0]  # the parts every slice finished
-        print(f"| {m} | {norm}={eps} | {c['n']} | {100 * c['clean'] / c['n']:.1f} | {100 * c['robust'] / c['n']:.1f} | "
-              f"{'+'.join(parts)} | {c['passes']} | {c['wall_s']:.0f} |")
+        print(
+            f"| {m} | {norm}={eps} | {c['n']} | {100 * c['clean'] / c['n']:.1f} | {100 * c['robust'] / c['n']:.1f} | "
+            f"{'+'.join(parts)} | {c['passes']} | {c['wall_s']:.0f} |"
+        )
 
 
 def main() -> None:
@@ -85,7 +111,7 @@ def main() -> None:
 
     x, y, idx = cifar_subset(args.n, args.seed)
     k, parts_total = (int(v) for v in args.slice.split("/"))
-    x, y, idx = x[k - 1::parts_total], y[k - 1::parts_total], idx[k - 1::parts_total]
+    x, y, idx = x[k - 1 :: parts_total], y[k - 1 :: parts_total], idx[k - 1 :: parts_total]
     cells = parse_cells(LINF, L2)
     if args.cells:
         wanted = set(args.cells.split(","))
@@ -95,8 +121,14 @@ def main() -> None:
     for mname, model in models.items():
         correct = Oracle(model).logits(x).argmax(1) == y
         for norm, text, _ in cells:
-            state[(mname, norm, text)] = {"robust": correct.clone(), "parts": [], "passes": 0, "wall_s": 0.0,
-                                          "clean": float(correct.float().mean()), "positions": torch.as_tensor(idx)}
+            state[(mname, norm, text)] = {
+                "robust": correct.clone(),
+                "parts": [],
+                "passes": 0,
+                "wall_s": 0.0,
+                "clean": float(correct.float().mean()),
+                "positions": torch.as_tensor(idx),
+            }
     out = Path(args.out)
     for part in args.parts.split(","):
         for mname, model in models.items():
@@ -108,7 +140,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 oracle = Oracle(model, max_batch=500)
                 if len(ids):
-                    key = f"{args.seed}:{mname}:{norm}={text}:{part}" + ("" if args.slice == "1/1" else f":{args.slice}")
+                    key = f"{args.seed}:{mname}:{norm}={text}:{part}" + (
+                        "" if args.slice == "1/1" else f":{args.slice}"
+                    )
                     gen = torch.Generator().manual_seed(zlib.crc32(key.encode()))
                     res = ATTACKS.get(part)(oracle, x[ids], y[ids], norm=norm, eps=eps, generator=gen, **cfg)
                     ok = res.success & inside(res.x_adv, x[ids], eps, norm)
@@ -119,13 +153,19 @@ def main() -> None:
                 st["parts"].append(part)
                 st["passes"] += oracle.n_forward + oracle.n_backward
                 st["wall_s"] += time.perf_counter() - t0
-                print(f"{mname} {norm}={text} after {part}: robust {float(rob.float().mean()):.3f} "
-                      f"({time.perf_counter() - t0:.1f}s, {oracle.budget()})", flush=True)
+                print(
+                    f"{mname} {norm}={text} after {part}: robust {float(rob.float().mean()):.3f} "
+                    f"({time.perf_counter() - t0:.1f}s, {oracle.budget()})",
+                    flush=True,
+                )
                 _write(out, state, args, args.parts.split(","))
     print("\nmodel | " + " | ".join(f"{n}={t}" for n, t, _ in cells))
     for mname in models:
-        print(mname + " | " + " | ".join(f"{float(state[(mname, n, t)]['robust'].float().mean()) * 100:.1f}"
-                                        for n, t, _ in cells))
+        print(
+            mname
+            + " | "
+            + " | ".join(f"{float(state[(mname, n, t)]['robust'].float().mean()) * 100:.1f}" for n, t, _ in cells)
+        )
 
 
 if __name__ == "__main__":

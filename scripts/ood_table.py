@@ -7,6 +7,7 @@ test images given as "OOD" (should be 0.5 / 0.95). Runs through ``visaudit.audit
 
 Usage: python scripts/ood_table.py [--models cifar10_resnet20 cifar10_resnet56] [--n-id 1000] [--n-ood 500]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,25 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 os.environ.setdefault("VISAUDIT_DATA", str(SHARED / "data"))
 os.environ.setdefault("VISAUDIT_WEIGHTS", str(SHARED / "models"))
 
-SETS = ["uniform-noise", "gaussian-noise", "blobs", "solid-colours", "fashion-mnist", "silhouettes",
-        "heldout-classes", "cifar10-test"]
-SHORT = {"uniform-noise": "uniform", "gaussian-noise": "gauss", "solid-colours": "solid", "fashion-mnist": "f-mnist",
-         "silhouettes": "silh.", "heldout-classes": "held-out 6-9", "cifar10-test": "ID copy"}
+SETS = [
+    "uniform-noise",
+    "gaussian-noise",
+    "blobs",
+    "solid-colours",
+    "fashion-mnist",
+    "silhouettes",
+    "heldout-classes",
+    "cifar10-test",
+]
+SHORT = {
+    "uniform-noise": "uniform",
+    "gaussian-noise": "gauss",
+    "solid-colours": "solid",
+    "fashion-mnist": "f-mnist",
+    "silhouettes": "silh.",
+    "heldout-classes": "held-out 6-9",
+    "cifar10-test": "ID copy",
+}
 
 
 def main() -> None:
@@ -36,16 +52,24 @@ def main() -> None:
 
     for model in args.models:
         t0 = time.perf_counter()
-        res = visaudit.audit(model, "ood", "cifar10-test", store=args.store, max_images=args.n_id,
-                             probe_config={"ood": {"ood_sets": ["auto", "cifar10-test"], "max_ood_images": args.n_ood}})
+        res = visaudit.audit(
+            model,
+            "ood",
+            "cifar10-test",
+            store=args.store,
+            max_images=args.n_id,
+            probe_config={"ood": {"ood_sets": ["auto", "cifar10-test"], "max_ood_images": args.n_ood}},
+        )
         (rec,) = res.records
         if rec["status"] != "ok":
             raise SystemExit(rec["error"])
         m = rec["metrics"]
         split = rec["data"]["split"]
-        print(f"\n### {model}: {split['n_fit']} fit / {split['n_id_eval']} scored ID images, "
-              f"OOD n = {split['n_ood']}, held-out split {split.get('heldout', {})} "
-              f"({time.perf_counter() - t0:.0f} s)\n")
+        print(
+            f"\n### {model}: {split['n_fit']} fit / {split['n_id_eval']} scored ID images, "
+            f"OOD n = {split['n_ood']}, held-out split {split.get('heldout', {})} "
+            f"({time.perf_counter() - t0:.0f} s)\n"
+        )
         for metric, title in (("auroc", "AUROC (higher is better)"), ("fpr95", "FPR@95%TPR (lower is better)")):
             print(f"{title}\n")
             print("| detector | " + " | ".join(SHORT.get(s, s) for s in SETS) + " | mean far |")
@@ -54,8 +78,10 @@ def main() -> None:
                 vals = [m.get(f"{metric}@{det}/{s}", float("nan")) for s in SETS]
                 print(f"| {det} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | {m[f'{metric}@{det}/mean']:.3f} |")
             print()
-        print("sanity (ID eval halves against each other):",
-              {k: round(v, 3) for k, v in rec["data"]["sanity_id_vs_id_auroc"].items()})
+        print(
+            "sanity (ID eval halves against each other):",
+            {k: round(v, 3) for k, v in rec["data"]["sanity_id_vs_id_auroc"].items()},
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the shift of out-of-range pixels (``solomon_filter`` in Subramanian et al.'s ``m
 PIL's gray conversion, and the analysis of ``analysis/analysis.py`` (``find_thresholds``,
 ``fit_gaussian``, ``channel_props``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def _corr_down(x: np.ndarray, axis: int) -> np.ndarray:
     x = np.moveaxis(x, axis, -1)
     n = x.shape[-1]
     xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(2, 2)], mode="reflect")
-    full = sum(FILT[k] * xp[..., k:k + n] for k in range(5))
+    full = sum(FILT[k] * xp[..., k : k + n] for k in range(5))
     return np.moveaxis(full[..., ::2], -1, axis)
 
 
@@ -32,7 +33,7 @@ def _up_conv(x: np.ndarray, n: int, axis: int) -> np.ndarray:
     u = np.zeros(x.shape[:-1] + (n,))
     u[..., ::2] = x[..., : (n + 1) // 2]
     up = np.pad(u, [(0, 0)] * (u.ndim - 1) + [(2, 2)], mode="reflect")
-    return np.moveaxis(sum(FILT[k] * up[..., k:k + n] for k in range(5)), -1, axis)
+    return np.moveaxis(sum(FILT[k] * up[..., k : k + n] for k in range(5)), -1, axis)
 
 
 def _height(n: int) -> int:
@@ -80,8 +81,9 @@ def gray_low_contrast(rgb_u8: np.ndarray, contrast: float = 0.2, mean: float = 0
     return (g - g.mean()) * contrast + mean
 
 
-def shift_into_range(image: np.ndarray, noise: np.ndarray, sd: float, u: np.ndarray | None = None,
-                     eps: float = 0.1) -> np.ndarray:
+def shift_into_range(
+    image: np.ndarray, noise: np.ndarray, sd: float, u: np.ndarray | None = None, eps: float = 0.1
+) -> np.ndarray:
     """The reference's out-of-range rule: a pixel below 0 becomes eps, above 1 becomes 1 - eps
     (the image pixel is moved); where that moved pixel would leave [0, 1], the noise pixel is
     redrawn from N(0, sd) until the sum lies in [0, 1]. The redraw is the truncated normal's
@@ -125,8 +127,13 @@ def channel_props(thresholds: np.ndarray) -> tuple[float, float, float]:
     from scipy.optimize import curve_fit
 
     def gauss(x, a, mu, s):
-        return a * np.exp(-(x - mu) ** 2 / (2.0 * s**2))
+        return a * np.exp(-((x - mu) ** 2) / (2.0 * s**2))
 
-    (a, mu, s), _ = curve_fit(gauss, np.arange(len(thresholds)), thresholds, p0=[1.0, 0.0, 1.0],
-                              bounds=((0, -np.inf, -np.inf), (4, np.inf, np.inf)))
+    (a, mu, s), _ = curve_fit(
+        gauss,
+        np.arange(len(thresholds)),
+        thresholds,
+        p0=[1.0, 0.0, 1.0],
+        bounds=((0, -np.inf, -np.inf), (4, np.inf, np.inf)),
+    )
     return 2 * np.sqrt(np.log(4)) * abs(s), 1.75 * 2**mu, 2 ** (a - 4)

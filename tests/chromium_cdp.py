@@ -10,6 +10,7 @@ Example:
     ...     page.goto("file:///tmp/report/index.html")
     ...     page.eval("document.title")
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,9 +26,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
-         "--disable-extensions", "--mute-audio", "--hide-scrollbars", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--remote-debugging-pipe",
+]
 
 
 def find_chromium() -> str | None:
@@ -61,8 +73,8 @@ class Chromium:
         if not exe:
             raise FileNotFoundError("chromium not found on PATH")
         profile = tempfile.mkdtemp(prefix="visaudit-chromium-")
-        cmd_r, cmd_w = os.pipe()   # we write commands -> chromium reads fd 3
-        res_r, res_w = os.pipe()   # chromium writes fd 4 -> we read
+        cmd_r, cmd_w = os.pipe()  # we write commands -> chromium reads fd 3
+        res_r, res_w = os.pipe()  # chromium writes fd 4 -> we read
         # Move the child's ends above 10 so that dup2 onto 3 and 4 cannot clobber them.
         child_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10)
         child_w = fcntl.fcntl(res_w, fcntl.F_DUPFD, 10)
@@ -74,8 +86,13 @@ class Chromium:
             os.dup2(child_w, 4)
 
         args = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
-        proc = subprocess.Popen(args, pass_fds=(3, 4, child_r, child_w), preexec_fn=_fds,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            args,
+            pass_fds=(3, 4, child_r, child_w),
+            preexec_fn=_fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(child_r)
         os.close(child_w)
         return cls(proc, cmd_w, res_r, profile)
@@ -103,8 +120,7 @@ class Chromium:
                         self.events.append(msg)
                         self._event_cv.notify_all()
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 60.0) -> dict:
+    def send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 60.0) -> dict:
         """Send one command and wait for its reply's ``result``."""
         with self._lock:
             self._id += 1
@@ -193,9 +209,11 @@ class Page:
 
     def click(self, selector: str) -> None:
         """A real mouse click (pressed + released) at the centre of the element."""
-        box = self.eval(f"(function(){{var e=document.querySelector({json.dumps(selector)});"
-                        "e.scrollIntoView({block:'center'});var r=e.getBoundingClientRect();"
-                        "return [r.left+r.width/2, r.top+r.height/2];})()")
+        box = self.eval(
+            f"(function(){{var e=document.querySelector({json.dumps(selector)});"
+            "e.scrollIntoView({block:'center'});var r=e.getBoundingClientRect();"
+            "return [r.left+r.width/2, r.top+r.height/2];})()"
+        )
         x, y = box
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             params = {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}

@@ -1,4 +1,5 @@
 """Test set-up: point the data-root settings at the shared real data (../shared beside the repo)."""
+
 from __future__ import annotations
 
 import os

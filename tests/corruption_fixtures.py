@@ -4,6 +4,7 @@ The reference (``imagecorruptions`` 1.1.2) always uses the ImageNet-C parameter 
 side is run with ``params="imagenet"`` when compared with it, on 224 px cue-conflict stimuli
 and on 32 px CIFAR-10 test images alike.
 """
+
 from __future__ import annotations
 
 import functools
@@ -72,7 +73,9 @@ PACKAGE_VARIANTS = {
 }
 
 
-def ours_uint8(images: np.ndarray, name: str, severity: int, seed: int = 0, package_variant: bool = False) -> np.ndarray:
+def ours_uint8(
+    images: np.ndarray, name: str, severity: int, seed: int = 0, package_variant: bool = False
+) -> np.ndarray:
     """Our outputs for the same images, quantised like the reference (``np.uint8``: truncation).
 
     ``package_variant``: use imagecorruptions' own departure from the benchmark where it has

@@ -13,6 +13,7 @@ numerics are untouched:
 Install (not part of the package): ``pip install imagecorruptions==1.1.2 --no-deps
 scikit-image==0.26.0 opencv-python-headless==4.12.0.88``.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The accuracy probe on real models and real data (the issue's must-show numbers)."""
+
 from __future__ import annotations
 
 import visaudit
@@ -29,8 +30,10 @@ def test_efficientnet_lite0_on_the_16_class_stimuli(shared_store):
     res = visaudit.audit("efficientnet_lite0", "accuracy", ["edges", "silhouettes", "cue-conflict"], store=shared_store)
     by_ds = {r["dataset"]["name"]: r for r in res.records}
     edges, sil, cc = (by_ds[k]["metrics"] for k in ("edges", "silhouettes", "cue-conflict"))
-    print(f"efficientnet_lite0 16-class top1: edges {edges['top1']:.3f}, silhouettes {sil['top1']:.3f}; "
-          f"cue-conflict shape agreement {cc['top1']:.3f}, texture agreement {cc['agreement@texture']:.3f}")
+    print(
+        f"efficientnet_lite0 16-class top1: edges {edges['top1']:.3f}, silhouettes {sil['top1']:.3f}; "
+        f"cue-conflict shape agreement {cc['top1']:.3f}, texture agreement {cc['agreement@texture']:.3f}"
+    )
     # chance is 1/16; an ImageNet model recognises silhouettes far above chance
     assert sil["top1"] > 0.3 and edges["top1"] > 0.1
     # on cue-conflict a standard CNN follows texture more often than shape (Geirhos et al. 2019)
@@ -44,12 +47,17 @@ def test_default_run_audits_efficientnet_lite0_on_every_fitting_dataset(shared_s
 
     res = visaudit.audit(store=shared_store)
     cells = {(r["model"]["name"], r["probe"]["name"], r["dataset"]["name"]) for r in res.records}
-    assert {("efficientnet_lite0", p, d) for d in ("cue-conflict", "edges", "silhouettes")
-            for p in ("accuracy", "shape-bias")} <= cells
+    assert {
+        ("efficientnet_lite0", p, d)
+        for d in ("cue-conflict", "edges", "silhouettes")
+        for p in ("accuracy", "shape-bias")
+    } <= cells
     shape = [r for r in res.records if r["probe"]["name"] == "shape-bias" and r["dataset"]["name"] == "cue-conflict"][0]
     print(f"default run: efficientnet_lite0 shape bias {shape['metrics']['shape_bias']:.3f}")
     assert 0.0 < shape["metrics"]["shape_bias"] < 0.5  # ImageNet CNNs are texture-biased (Geirhos et al.)
-    assert not any(d in ("cifar10-test", "fashion-mnist") for _, _, d in cells), "label spaces that do not fit are skipped"
+    assert not any(d in ("cifar10-test", "fashion-mnist") for _, _, d in cells), (
+        "label spaces that do not fit are skipped"
+    )
     out = run_cli("run", "--store", str(shared_store), "-q")  # the README's command, answered from the store
     assert out.returncode == 0, out.stderr
     assert "efficientnet_lite0" in out.stdout and "cue-conflict" in out.stdout and " cached" in out.stdout

@@ -1,6 +1,7 @@
 """End-to-end tests of the adversarial, confidence and perturbation-anatomy probes through
 ``visaudit.audit`` on the real CIFAR-10 ResNet-20 and CIFAR-10 test images (small subsets,
 reduced attack budgets; the budgets are part of the recorded config)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,26 +9,52 @@ import pytest
 
 import visaudit
 
-FAST_AA = {"apgd-ce": {"n_iter": 10}, "apgd-t": {"n_iter": 5, "n_target_classes": 2},
-           "fab-t": {"n_iter": 5, "n_target_classes": 2}, "square": {"n_queries": 50}}
+FAST_AA = {
+    "apgd-ce": {"n_iter": 10},
+    "apgd-t": {"n_iter": 5, "n_target_classes": 2},
+    "fab-t": {"n_iter": 5, "n_target_classes": 2},
+    "square": {"n_queries": 50},
+}
 
 
 def _audit(tmp_path, probe, cfg, n=16, **kw):
-    res = visaudit.audit("cifar10_resnet20", probe, "cifar10-test", store=tmp_path, max_images=n, workers=0,
-                         device="cpu", probe_config={probe: cfg}, **kw)
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        probe,
+        "cifar10-test",
+        store=tmp_path,
+        max_images=n,
+        workers=0,
+        device="cpu",
+        probe_config={probe: cfg},
+        **kw,
+    )
     assert len(res.records) == 1
     return res.records[0]
 
 
 def test_adversarial_probe_records_protocol_and_names(tmp_path):
-    cfg = {"attacks": ["autoattack", "pgd20"], "linf_eps": ["8/255"], "l2_eps": ["0.5"],
-           "attack_options": {"autoattack": FAST_AA}, "curve_steps": 3, "curve_iter": 5, "curve_points": 9}
+    cfg = {
+        "attacks": ["autoattack", "pgd20"],
+        "linf_eps": ["8/255"],
+        "l2_eps": ["0.5"],
+        "attack_options": {"autoattack": FAST_AA},
+        "curve_steps": 3,
+        "curve_iter": 5,
+        "curve_points": 9,
+    }
     rec = _audit(tmp_path, "adversarial", cfg)
     assert rec["status"] == "ok", rec.get("error")
     m = rec["metrics"]
-    for name in ["clean_top1", "robust_top1@autoattack/linf=8/255", "robust_top1@pgd20/linf=8/255",
-                 "robust_top1@autoattack/l2=0.5", "robust_top1@pgd20/l2=0.5", "robust_top1@worst/linf=8/255",
-                 "zero_gradient_share"]:
+    for name in [
+        "clean_top1",
+        "robust_top1@autoattack/linf=8/255",
+        "robust_top1@pgd20/linf=8/255",
+        "robust_top1@autoattack/l2=0.5",
+        "robust_top1@pgd20/l2=0.5",
+        "robust_top1@worst/linf=8/255",
+        "zero_gradient_share",
+    ]:
         assert name in m, name
     assert 0.5 < m["clean_top1"] <= 1.0
     for cell in ["linf=8/255", "l2=0.5"]:
@@ -55,8 +82,14 @@ def test_adversarial_probe_records_protocol_and_names(tmp_path):
 def test_killed_adversarial_run_resumes_at_last_chunk(tmp_path, monkeypatch):
     import visaudit.attacks.runs as runs
 
-    cfg = {"attacks": ["apgd-ce"], "linf_eps": ["2/255"], "l2_eps": [], "curve_norm": "",
-           "masking_check": False, "attack_options": {"apgd-ce": {"n_iter": 10}}}
+    cfg = {
+        "attacks": ["apgd-ce"],
+        "linf_eps": ["2/255"],
+        "l2_eps": [],
+        "curve_norm": "",
+        "masking_check": False,
+        "attack_options": {"apgd-ce": {"n_iter": 10}},
+    }
     real = runs.run_attack
     calls = []
 
@@ -92,12 +125,16 @@ def test_standard_protocol_flag_follows_the_resolved_settings():
 
 
 def test_confidence_probe(tmp_path):
-    rec = _audit(tmp_path, "confidence", {"attack": "apgd-ce", "eps": "8/255", "attack_options": {"n_iter": 10}},
-                 n=48)
+    rec = _audit(tmp_path, "confidence", {"attack": "apgd-ce", "eps": "8/255", "attack_options": {"n_iter": 10}}, n=48)
     assert rec["status"] == "ok", rec.get("error")
     m, d = rec["metrics"], rec["data"]
-    for name in ["mean_confidence_on_errors", "confident_error_rate", "mean_confidence_on_adversarial",
-                 "confident_adversarial_rate", "attack_success_rate"]:
+    for name in [
+        "mean_confidence_on_errors",
+        "confident_error_rate",
+        "mean_confidence_on_adversarial",
+        "confident_adversarial_rate",
+        "attack_success_rate",
+    ]:
         assert name in m
     assert 0 <= m["confident_error_rate"] <= 1 and 0 < m["mean_confidence_on_errors"] <= 1
     assert m["attack_success_rate"] == 1.0
@@ -109,8 +146,11 @@ def test_confidence_probe(tmp_path):
 
 
 def test_perturbation_anatomy_probe(tmp_path):
-    rec = _audit(tmp_path, "perturbation-anatomy", {"attack": "apgd-ce", "norm": "l2", "eps": "0.5",
-                                                    "attack_options": {"n_iter": 10}})
+    rec = _audit(
+        tmp_path,
+        "perturbation-anatomy",
+        {"attack": "apgd-ce", "norm": "l2", "eps": "0.5", "attack_options": {"n_iter": 10}},
+    )
     assert rec["status"] == "ok", rec.get("error")
     m, d = rec["metrics"], rec["data"]
     assert m["n_perturbations"] > 0

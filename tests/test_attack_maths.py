@@ -1,5 +1,6 @@
 """Unit tests of the pure attack maths (synthetic tensors): projections, FAB's hyperplane step,
 losses, schedules, perturbation anatomy, robustness curve."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -93,8 +94,8 @@ def test_schedules():
 
 def test_border_share_and_uniform_baseline():
     d = torch.zeros(2, 3, 32, 32)
-    d[0, :, :2, :] = 1.0          # all energy in the top rows: inside a 4-px band
-    d[1] = 1.0                    # uniform
+    d[0, :, :2, :] = 1.0  # all energy in the top rows: inside a 4-px band
+    d[1] = 1.0  # uniform
     s = border_energy_share(d, 4)
     assert s[0].item() == pytest.approx(1.0)
     assert s[1].item() == pytest.approx(uniform_border_share(32, 32, 4))
@@ -102,10 +103,10 @@ def test_border_share_and_uniform_baseline():
 
 
 def test_y_share():
-    grey = torch.ones(1, 3, 4, 4)      # equal RGB change: luminance only
+    grey = torch.ones(1, 3, 4, 4)  # equal RGB change: luminance only
     assert y_energy_share(grey).item() == pytest.approx(1.0, abs=1e-5)
     chroma = torch.zeros(1, 3, 4, 4)
-    chroma[:, 0], chroma[:, 1] = 0.587, -0.299   # zero luminance change
+    chroma[:, 0], chroma[:, 1] = 0.587, -0.299  # zero luminance change
     assert y_energy_share(chroma).item() == pytest.approx(0.0, abs=1e-6)
     g = torch.Generator().manual_seed(3)
     iso = torch.randn(2000, 3, 4, 4, generator=g)

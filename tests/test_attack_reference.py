@@ -5,6 +5,7 @@ APGD's checkpoints, the Linf/L2 random starts, and which draws are shared by a b
 
 Synthetic tensors: these are pure functions of their arguments and the random stream.
 """
+
 from __future__ import annotations
 
 import math
@@ -75,8 +76,9 @@ def ref_eta_rectangles(x: int, y: int) -> torch.Tensor:
     x_c, y_c = x // 2 + 1, y // 2 + 1
     c0, c1 = x_c - 1, y_c - 1
     for counter in range(max(x_c, y_c)):
-        delta[max(c0, 0):min(c0 + (2 * counter + 1), x), max(0, c1):min(c1 + (2 * counter + 1), y)] += \
+        delta[max(c0, 0) : min(c0 + (2 * counter + 1), x), max(0, c1) : min(c1 + (2 * counter + 1), y)] += (
             1.0 / (counter + 1) ** 2
+        )
         c0 -= 1
         c1 -= 1
     return delta / delta.pow(2).sum().sqrt()
@@ -85,7 +87,7 @@ def ref_eta_rectangles(x: int, y: int) -> torch.Tensor:
 def ref_eta(s: int) -> torch.Tensor:
     delta = torch.zeros(s, s, dtype=torch.float64)
     delta[: s // 2] = ref_eta_rectangles(s // 2, s)
-    delta[s // 2:] = -ref_eta_rectangles(s - s // 2, s)
+    delta[s // 2 :] = -ref_eta_rectangles(s - s // 2, s)
     return delta / delta.pow(2).sum().sqrt()
 
 
@@ -115,7 +117,7 @@ def test_square_side_is_the_reference(norm, hw):
 
 def test_window_corner_range_is_the_references():
     """``random_int(0, h - s)`` = int((h - s) * U): corners 0 .. h - s - 1, never h - s; 0 when s = h."""
-    u = torch.tensor([0.0, 0.3, 0.999999, 1 - 2 ** -24])
+    u = torch.tensor([0.0, 0.3, 0.999999, 1 - 2**-24])
     assert _corner(u, 4).tolist() == [0, 1, 3, 3]
     assert _corner(u, 0).tolist() == [0, 0, 0, 0]
     g = torch.Generator().manual_seed(0)
@@ -153,7 +155,7 @@ def test_linf_start_is_on_the_surface_as_the_reference():
     ref = (x + 0.05 * t / (t.abs().flatten(1).amax(1).view(-1, 1, 1, 1) + 1e-12)).clamp(0, 1)
     assert torch.allclose(ours, ref, atol=1e-7)
     d = (ours - x).abs().flatten(1)
-    assert torch.allclose(d.amax(1), eps, atol=1e-6)      # one coordinate on the surface
+    assert torch.allclose(d.amax(1), eps, atol=1e-6)  # one coordinate on the surface
     assert inside(ours, x, eps, "linf", tol=1e-6).all()
     # the departure, uniform inside the ball, is only taken on request
     uni = random_start(x, eps, "linf", torch.Generator().manual_seed(3), linf_start="uniform")
@@ -178,8 +180,10 @@ def test_per_sample_start_does_not_depend_on_the_batch():
     gens = SampleGenerators.for_positions(0, "start", list(range(6)), "cpu")
     whole = random_start(x, eps, "linf", gens)
     for i in range(6):
-        alone = random_start(x[i:i + 1], eps[i:i + 1], "linf", SampleGenerators.for_positions(0, "start", [i], "cpu"))
-        assert torch.equal(whole[i:i + 1], alone)
+        alone = random_start(
+            x[i : i + 1], eps[i : i + 1], "linf", SampleGenerators.for_positions(0, "start", [i], "cpu")
+        )
+        assert torch.equal(whole[i : i + 1], alone)
     # narrowing keeps the streams: the rows' next draws equal those of the full batch
     again = SampleGenerators.for_positions(0, "start", list(range(6)), "cpu")
     random_start(x, eps, "linf", again)
@@ -192,11 +196,11 @@ def test_per_sample_start_does_not_depend_on_the_batch():
 def test_batch_draws_are_shared_by_a_plain_generator_and_own_per_sample():
     u = batch_uniforms(torch.Generator().manual_seed(0), 5, 2, 3, torch.device("cpu"))
     assert u.shape == (5, 5)
-    assert (u[:, :2] == u[:1, :2]).all()                  # the reference's one draw per iteration
-    assert len(set(u[:, 2].tolist())) == 5               # per-image draws
+    assert (u[:, :2] == u[:1, :2]).all()  # the reference's one draw per iteration
+    assert len(set(u[:, 2].tolist())) == 5  # per-image draws
     gens = SampleGenerators.for_positions(1, "sq", [10, 11, 12], "cpu")
     v = batch_uniforms(gens, 3, 2, 3, torch.device("cpu"))
     for i, pos in enumerate([10, 11, 12]):
         own = batch_uniforms(SampleGenerators.for_positions(1, "sq", [pos], "cpu"), 1, 2, 3, torch.device("cpu"))
-        assert torch.equal(v[i:i + 1], own)
+        assert torch.equal(v[i : i + 1], own)
     assert narrow(torch.Generator(), torch.tensor([0])) is not None

@@ -7,6 +7,7 @@ about the attacks' own draws and bookkeeping and not about the CPU kernels' batc
 rounding (torch's convolutions give a single image slightly different logits in a batch of 1
 than in a batch of 16). Budgets are small; the algorithms are the same as at full budget.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,8 +29,12 @@ CASES = {  # name: (attack, norm, eps, options)
     "square-l2": ("square", "l2", 1.0, {"n_queries": 60}),
     "pgd": ("pgd", "linf", 1 / 255, {"steps": 5, "restarts": 2}),
 }
-AA_SMALL = {"apgd-ce": {"n_iter": 5}, "apgd-t": {"n_iter": 3, "n_target_classes": 2},
-            "fab-t": {"n_iter": 3, "n_target_classes": 2}, "square": {"n_queries": 40}}
+AA_SMALL = {
+    "apgd-ce": {"n_iter": 5},
+    "apgd-t": {"n_iter": 3, "n_target_classes": 2},
+    "fab-t": {"n_iter": 3, "n_target_classes": 2},
+    "square": {"n_queries": 40},
+}
 SEED = 11
 
 
@@ -80,9 +85,11 @@ def test_each_image_gets_the_same_attack_in_any_batch(model, images, name):
     for j, i in enumerate(order):
         assert torch.equal(part.x_adv[j], whole.x_adv[i]) and bool(part.success[j]) == bool(whole.success[i]), (name, i)
     for i in (0, 3, 5):
-        alone = _run(model, name, x[i:i + 1], y[i:i + 1], pos[i:i + 1])
-        assert torch.equal(alone.x_adv[0], whole.x_adv[i]) and bool(alone.success[0]) == bool(whole.success[i]), \
-            (name, i)
+        alone = _run(model, name, x[i : i + 1], y[i : i + 1], pos[i : i + 1])
+        assert torch.equal(alone.x_adv[0], whole.x_adv[i]) and bool(alone.success[0]) == bool(whole.success[i]), (
+            name,
+            i,
+        )
 
 
 def test_autoattack_standard_gives_each_image_the_same_result_in_any_batch(model, images):
@@ -90,8 +97,15 @@ def test_autoattack_standard_gives_each_image_the_same_result_in_any_batch(model
     eps = 0.5 / 255  # APGD-CE breaks some images; the others go through all four parts
 
     def run(rows):
-        res = compose(Oracle(model, max_batch=1), x[rows], y[rows], norm="linf", eps=eps, config=AA_SMALL,
-                      generator=_gens(pos[rows], "aa"))
+        res = compose(
+            Oracle(model, max_batch=1),
+            x[rows],
+            y[rows],
+            norm="linf",
+            eps=eps,
+            config=AA_SMALL,
+            generator=_gens(pos[rows], "aa"),
+        )
         return res
 
     whole = run(list(range(6)))
@@ -110,8 +124,16 @@ def test_minimal_eps_of_an_image_does_not_depend_on_its_batch(model, images):
     x, y, pos = images
 
     def run(rows):
-        return minimal_eps(Oracle(model, max_batch=1), x[rows], y[rows], norm="linf", eps_max=4 / 255, steps=3,
-                           n_iter=5, generator=_gens(pos[rows], "curve"))
+        return minimal_eps(
+            Oracle(model, max_batch=1),
+            x[rows],
+            y[rows],
+            norm="linf",
+            eps_max=4 / 255,
+            steps=3,
+            n_iter=5,
+            generator=_gens(pos[rows], "curve"),
+        )
 
     whole = run(list(range(6)))
     assert torch.isfinite(whole).any() and len(set(whole.tolist())) > 1

@@ -3,6 +3,7 @@
 Small budgets (few images, fewer iterations) where a test is about a property rather than the
 protocol; every adversarial batch is checked against the eps-ball and the [0,1] box.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,12 +18,20 @@ from visaudit.attacks.oracle import Oracle
 from visaudit.attacks.threat import inside
 
 SMALL = {  # property tests: same algorithms, smaller budgets
-    "fgsm": {}, "pgd": {"steps": 10}, "apgd-ce": {"n_iter": 20}, "apgd-dlr": {"n_iter": 20},
-    "apgd-t": {"n_iter": 10, "n_target_classes": 3}, "fab-t": {"n_iter": 10, "n_target_classes": 3},
+    "fgsm": {},
+    "pgd": {"steps": 10},
+    "apgd-ce": {"n_iter": 20},
+    "apgd-dlr": {"n_iter": 20},
+    "apgd-t": {"n_iter": 10, "n_target_classes": 3},
+    "fab-t": {"n_iter": 10, "n_target_classes": 3},
     "square": {"n_queries": 100},
 }
-AA_SMALL = {"apgd-ce": {"n_iter": 20}, "apgd-t": {"n_iter": 10, "n_target_classes": 3},
-            "fab-t": {"n_iter": 10, "n_target_classes": 3}, "square": {"n_queries": 100}}
+AA_SMALL = {
+    "apgd-ce": {"n_iter": 20},
+    "apgd-t": {"n_iter": 10, "n_target_classes": 3},
+    "fab-t": {"n_iter": 10, "n_target_classes": 3},
+    "square": {"n_queries": 100},
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +73,8 @@ def test_every_attack_stays_in_ball_and_box(model, correct_batch, name, norm, ep
     assert inside(out.x_adv, x, eps, norm).all()
     with torch.no_grad():
         fooled = model(out.x_adv).argmax(1) != y
-    assert torch.equal(fooled, out.success)          # reported success is real
-    assert out.success.any()                          # these radii break an undefended ResNet
+    assert torch.equal(fooled, out.success)  # reported success is real
+    assert out.success.any()  # these radii break an undefended ResNet
     assert oracle.n_forward > 0
 
 
@@ -156,13 +165,22 @@ def test_gradient_masking_is_flagged(model, correct_batch):
     z_masked = zero_gradient_share(Oracle(masked), x, y)
     z_plain = zero_gradient_share(Oracle(model), x, y)
     assert z_masked == 1.0 and z_plain == 0.0
-    res = compose(Oracle(masked), x, y, norm="linf", eps=eps, attacks=["apgd-ce", "square"],
-                  config={"apgd-ce": {"n_iter": 20}, "square": {"n_queries": 300}}, generator=gen())
+    res = compose(
+        Oracle(masked),
+        x,
+        y,
+        norm="linf",
+        eps=eps,
+        attacks=["apgd-ce", "square"],
+        config={"apgd-ce": {"n_iter": 20}, "square": {"n_queries": 300}},
+        generator=gen(),
+    )
     white = res.robust_after["apgd-ce"]
     extra = int((white & ~res.robust_after["square"]).sum())
     assert extra > 0  # the black box finds what the white box cannot
-    flags = masking_flags(zero_grad_share=z_masked, randomized=False, white_box_robust=int(white.sum()),
-                          black_box_extra=extra)
+    flags = masking_flags(
+        zero_grad_share=z_masked, randomized=False, white_box_robust=int(white.sum()), black_box_extra=extra
+    )
     assert len(flags) == 2
     assert masking_flags(zero_grad_share=z_plain, randomized=False, white_box_robust=0, black_box_extra=0) == []
 
@@ -183,8 +201,9 @@ def test_cuda_matches_constraints(model, correct_batch):
     x, y = (t.cuda() for t in correct_batch)
     m = model.cuda()
     try:
-        out = ATTACKS.get("apgd-t")(Oracle(m), x, y, norm="linf", eps=2 / 255, generator=torch.Generator("cuda"),
-                                    **SMALL["apgd-t"])
+        out = ATTACKS.get("apgd-t")(
+            Oracle(m), x, y, norm="linf", eps=2 / 255, generator=torch.Generator("cuda"), **SMALL["apgd-t"]
+        )
         assert inside(out.x_adv, x, 2 / 255, "linf").all()
     finally:
         model.cpu()

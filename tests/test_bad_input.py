@@ -1,4 +1,5 @@
 """Bad input reaches the user as one clear line naming the offending path and exit code 2, never a traceback."""
+
 from __future__ import annotations
 
 import os
@@ -29,11 +30,23 @@ def test_strict_stops_at_a_truncated_jpeg_naming_it(tmp_path):
     good = DATA / "cifar10-test" / "cat" / "0000.jpg"
     shutil.copy(good, tmp_path / "data" / "cat" / "good.jpg")
     (tmp_path / "data" / "cat" / "cut.jpg").write_bytes(good.read_bytes()[:300])
-    out = run_cli("run", "-m", "cifar10_resnet20", "-d", str(tmp_path / "data"), "--strict", "--store",
-                  str(tmp_path / "s"), "-q", "--workers", "1")
+    out = run_cli(
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-d",
+        str(tmp_path / "data"),
+        "--strict",
+        "--store",
+        str(tmp_path / "s"),
+        "-q",
+        "--workers",
+        "1",
+    )
     _clear_failure(out, "cat/cut.jpg")
-    lenient = run_cli("run", "-m", "cifar10_resnet20", "-d", str(tmp_path / "data"), "--store", str(tmp_path / "s"),
-                      "-q")
+    lenient = run_cli(
+        "run", "-m", "cifar10_resnet20", "-d", str(tmp_path / "data"), "--store", str(tmp_path / "s"), "-q"
+    )
     assert lenient.returncode == 0 and "1 unreadable" in lenient.stdout
 
 
@@ -92,8 +105,11 @@ def test_torchscript_models_are_probed_at_their_own_input_size(tmp_path):
     assert resolve_model(str(traced)).info().input_size == (3, 32, 32)
     # declared metadata wins over probing
     meta = tmp_path / "meta.ts"
-    torch.jit.save(torch.jit.trace(net, torch.rand(1, 3, 32, 32)), str(meta),
-                   _extra_files={"visaudit.json": '{"input_size": [3, 40, 40], "mean": [0.5, 0.5, 0.5]}'})
+    torch.jit.save(
+        torch.jit.trace(net, torch.rand(1, 3, 32, 32)),
+        str(meta),
+        _extra_files={"visaudit.json": '{"input_size": [3, 40, 40], "mean": [0.5, 0.5, 0.5]}'},
+    )
     info = resolve_model(str(meta)).info()
     assert info.input_size == (3, 40, 40) and info.mean == (0.5, 0.5, 0.5)
 
@@ -120,8 +136,13 @@ def test_audit_accepts_an_nn_module_and_keys_it_by_its_weights(tmp_path):
     zoo = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=64)
     assert rec["metrics"]["top1"] == zoo.records[0]["metrics"]["top1"], "same network, same numbers"
     assert rec["model"]["weights_sha256"] == zoo.records[0]["model"]["weights_sha256"]
-    named = visaudit.audit(from_module(net, "my-r20", label_space="cifar10", input_size=(3, 32, 32)), "accuracy",
-                           "cifar10-test", store=tmp_path, max_images=64)
+    named = visaudit.audit(
+        from_module(net, "my-r20", label_space="cifar10", input_size=(3, 32, 32)),
+        "accuracy",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=64,
+    )
     assert named.records[0]["model"]["name"] == "my-r20"
     from visaudit.errors import VisauditError
 

@@ -1,4 +1,5 @@
 """Calibration metric functions against torchmetrics and hand computations."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The ``calibration`` probe end to end on a real CIFAR-10 ResNet, checked against torchmetrics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ N = 1000
 
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):
-    res = visaudit.audit("cifar10_resnet20", "calibration", "cifar10-test", store=tmp_path_factory.mktemp("cal"),
-                         max_images=N)
+    res = visaudit.audit(
+        "cifar10_resnet20", "calibration", "cifar10-test", store=tmp_path_factory.mktemp("cal"), max_images=N
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec["error"]
     return rec
@@ -45,7 +47,7 @@ def test_ece_matches_torchmetrics_on_the_same_images(record, resnet20):
     logits, labels = [], []
     with torch.no_grad():
         for s in range(0, N, 250):
-            b = collate([ds[int(i)] for i in idx[s:s + 250]])
+            b = collate([ds[int(i)] for i in idx[s : s + 250]])
             logits.append(resnet20(b["x"].float() / 255).double().numpy())
             labels.append(b["y"].numpy())
     logits, labels = np.concatenate(logits), np.concatenate(labels)

@@ -1,4 +1,5 @@
 """The command line: fast help/list, run, show, export."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,20 @@ def test_list_shows_registered_names():
 
 def test_run_show_export(tmp_path):
     store = tmp_path / "s"
-    out = run_cli("run", "-m", "cifar10_resnet20", "-p", "accuracy", "-d", "cifar10-test", "--store", str(store),
-                  "--max-images", "200", "-q")
+    out = run_cli(
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-p",
+        "accuracy",
+        "-d",
+        "cifar10-test",
+        "--store",
+        str(store),
+        "--max-images",
+        "200",
+        "-q",
+    )
     assert out.returncode == 0, out.stderr
     assert "top1" in out.stdout and " 0." in out.stdout and "cifar10_resnet20" in out.stdout
     out = run_cli("show", "--store", str(store))
@@ -57,13 +70,16 @@ def test_run_show_export(tmp_path):
     assert len(json.loads((tmp_path / "out.json").read_text())) == len(frame)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["run", "-m", "cifar10_resnet2", "-d", "cifar10-test"], "Did you mean"),
-    (["run", "-m", "cifar10_resnet20", "-p", "acuracy", "-d", "cifar10-test"], "Did you mean 'accuracy'"),
-    (["run", "-m", "cifar10_resnet20", "-d", "cifar-10-test"], "Did you mean 'cifar10-test'"),
-    (["run", "-m", "cifar10_resnet20", "-d", "/no/such/folder"], "does not exist"),
-    (["run", "-m", "cifar10_resnet20", "-d", "edges"], "do not fit"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "-m", "cifar10_resnet2", "-d", "cifar10-test"], "Did you mean"),
+        (["run", "-m", "cifar10_resnet20", "-p", "acuracy", "-d", "cifar10-test"], "Did you mean 'accuracy'"),
+        (["run", "-m", "cifar10_resnet20", "-d", "cifar-10-test"], "Did you mean 'cifar10-test'"),
+        (["run", "-m", "cifar10_resnet20", "-d", "/no/such/folder"], "does not exist"),
+        (["run", "-m", "cifar10_resnet20", "-d", "edges"], "do not fit"),
+    ],
+)
 def test_bad_input_gives_a_clear_message_and_exit_2(args, needle, tmp_path):
     out = run_cli(*args, "--store", str(tmp_path))
     assert out.returncode == 2, out.stdout + out.stderr
@@ -101,9 +117,31 @@ def test_progress_is_printed_as_plain_lines_when_stdout_is_not_a_terminal(tmp_pa
     from tests.helpers import REPO
 
     env = {**os.environ, "VISAUDIT_PROGRESS_EVERY": "0"}
-    out = subprocess.run([sys.executable, "-m", "visaudit.cli", "run", "-m", "cifar10_resnet20", "-d", "cifar10-test",
-                          "--store", str(tmp_path), "--max-images", "96", "--batch-size", "32", "--workers", "0"],
-                         capture_output=True, text=True, cwd=str(REPO), env=env, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "visaudit.cli",
+            "run",
+            "-m",
+            "cifar10_resnet20",
+            "-d",
+            "cifar10-test",
+            "--store",
+            str(tmp_path),
+            "--max-images",
+            "96",
+            "--batch-size",
+            "32",
+            "--workers",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert any(line.startswith("[start]") and "96 img" in line for line in lines)
@@ -127,8 +165,22 @@ def test_plain_progress_reports_rate_eta_and_a_failed_pass():
 
 def test_the_summary_fits_80_columns_without_cutting_a_number(tmp_path):
     store = tmp_path / "s"
-    out = run_cli("run", "-m", "cifar10_resnet20", "-p", "accuracy", "-p", "calibration", "-d", "cifar10-test",
-                  "--store", str(store), "--max-images", "1000", "-q")
+    out = run_cli(
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-p",
+        "accuracy",
+        "-p",
+        "calibration",
+        "-d",
+        "cifar10-test",
+        "--store",
+        str(store),
+        "--max-images",
+        "1000",
+        "-q",
+    )
     assert out.returncode == 0, out.stderr
     import os
     import subprocess
@@ -136,8 +188,14 @@ def test_the_summary_fits_80_columns_without_cutting_a_number(tmp_path):
 
     from tests.helpers import REPO
 
-    shown = subprocess.run([sys.executable, "-m", "visaudit.cli", "show", "--store", str(store)], capture_output=True,
-                           text=True, cwd=str(REPO), env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "visaudit.cli", "show", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        cwd=str(REPO),
+        env={**os.environ, "COLUMNS": "80"},
+        timeout=120,
+    )
     lines = shown.stdout.splitlines()
     assert lines and max(len(line) for line in lines) <= 80
     assert "cifar10_resnet20" in lines[0]

@@ -1,4 +1,5 @@
 """The corruptions' filtering helpers: padding, FFT sizes and the motion kernel's reach."""
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,9 @@ def test_fft_filter_with_an_off_centre_origin_is_the_direct_correlation():
     oy, ox = 1, 4
     out = flt.fft_filter(x, kernel, "nearest", origin=(oy, ox))
     padded = flt.pad2d(x, (oy, 3 - oy), (ox, 5 - ox), "nearest")
-    direct = sum(kernel[:, a, b].view(2, 1, 1, 1) * padded[:, :, a:a + 20, b:b + 17]
-                 for a in range(4) for b in range(6))
+    direct = sum(
+        kernel[:, a, b].view(2, 1, 1, 1) * padded[:, :, a : a + 20, b : b + 17] for a in range(4) for b in range(6)
+    )
     assert torch.allclose(out, direct, atol=1e-12)
 
 

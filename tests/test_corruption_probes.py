@@ -1,5 +1,6 @@
 """End to end: the corruptions, solarization and nuisance-sweeps probes on cifar10_resnet20 /
 cifar10-test through ``visaudit.audit``, each checked against an independent computation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +38,9 @@ def test_corruptions_probe_generated_and_stored(tmp_path, resnet20):
             assert 0.0 <= m[f"top1@{c}/{s}"] <= 1.0
     # strong noise hurts a CIFAR ResNet a lot; contrast 5 too; clean is the best
     assert m["top1@gaussian_noise/5"] < m["top1@gaussian_noise/1"] <= m["clean_top1"] + 0.05
-    assert m["corrupted_top1"] == pytest.approx(np.mean([m[f"top1@{c}/{s}"] for c in ("gaussian_noise", "contrast") for s in (1, 3, 5)]))
+    assert m["corrupted_top1"] == pytest.approx(
+        np.mean([m[f"top1@{c}/{s}"] for c in ("gaussian_noise", "contrast") for s in (1, 3, 5)])
+    )
     assert m["extra_top1"] == pytest.approx(np.mean([m[f"top1@saturate/{s}"] for s in (1, 3, 5)]))
     # unnormalised on CIFAR-10-C parameters: CE = mean error
     assert m["ce@contrast"] == pytest.approx(np.mean([1 - m[f"top1@contrast/{s}"] for s in (1, 3, 5)]))
@@ -67,8 +70,14 @@ def test_corruptions_probe_generated_and_stored(tmp_path, resnet20):
                 expected[(c, s)] = float((model(y).argmax(1).numpy() == labels).mean())
             arrs.append((y * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
         np.save(root / f"{c}.npy", np.concatenate(arrs))
-    res2 = visaudit.audit(MODEL, "corruptions", DATA, store=tmp_path / "s2", max_images=n,
-                          probe_config={"corruptions": {"corruptions": ["gaussian_noise", "contrast"], "stored": str(root)}})
+    res2 = visaudit.audit(
+        MODEL,
+        "corruptions",
+        DATA,
+        store=tmp_path / "s2",
+        max_images=n,
+        probe_config={"corruptions": {"corruptions": ["gaussian_noise", "contrast"], "stored": str(root)}},
+    )
     rec2 = _record(res2)
     assert rec2["data"]["source"] == {"kind": "stored", "format": "cifar-10-c npy", "path": str(root)}
     for (c, s), acc in expected.items():
@@ -87,15 +96,27 @@ def test_corruptions_probe_rejects_bad_config(tmp_path):
     from visaudit.errors import VisauditError
 
     with pytest.raises(VisauditError, match=r"(?s)Did you mean 'gaussian_noise'.*severities must be integers"):
-        visaudit.audit(MODEL, "corruptions", DATA, store=tmp_path, max_images=8,
-                       probe_config={"corruptions": {"corruptions": ["gausian_noise"], "severities": [0]}})
+        visaudit.audit(
+            MODEL,
+            "corruptions",
+            DATA,
+            store=tmp_path,
+            max_images=8,
+            probe_config={"corruptions": {"corruptions": ["gausian_noise"], "severities": [0]}},
+        )
 
 
 def test_solarization_probe_matches_pil_solarize(tmp_path, resnet20):
     from PIL import Image, ImageOps
 
-    res = visaudit.audit(MODEL, "solarization", DATA, store=tmp_path, max_images=64,
-                         probe_config={"solarization": {"step": 0.25, "randsol_iterations": 4}})
+    res = visaudit.audit(
+        MODEL,
+        "solarization",
+        DATA,
+        store=tmp_path,
+        max_images=64,
+        probe_config={"solarization": {"step": 0.25, "randsol_iterations": 4}},
+    )
     rec = _record(res)
     m, data = rec["metrics"], rec["data"]
     curve = dict(zip(data["sweep"]["threshold"], data["sweep"]["top1"]))
@@ -128,13 +149,18 @@ def test_solarization_probe_matches_pil_solarize(tmp_path, resnet20):
 
 def test_nuisance_sweeps_probe(tmp_path, resnet20):
     cfg = {"knobs": ["brightness", "noise", "jpeg", "translation"], "steps": 5}
-    res = visaudit.audit(MODEL, "nuisance-sweeps", DATA, store=tmp_path, max_images=64, probe_config={"nuisance-sweeps": cfg})
+    res = visaudit.audit(
+        MODEL, "nuisance-sweeps", DATA, store=tmp_path, max_images=64, probe_config={"nuisance-sweeps": cfg}
+    )
     rec = _record(res)
     m, curves = rec["metrics"], rec["data"]["curves"]
     for k in cfg["knobs"]:
         v, a = np.asarray(curves[k]["value"]), np.asarray(curves[k]["top1"])
-        assert m[f"auc@{k}"] == pytest.approx(np.trapezoid(a, v) / (v.max() - v.min()) if v[0] < v[-1]
-                                             else np.trapezoid(a[::-1], v[::-1]) / (v.max() - v.min()))
+        assert m[f"auc@{k}"] == pytest.approx(
+            np.trapezoid(a, v) / (v.max() - v.min())
+            if v[0] < v[-1]
+            else np.trapezoid(a[::-1], v[::-1]) / (v.max() - v.min())
+        )
     # neutral points give the clean accuracy; the strongest noise is worse than none
     b = curves["brightness"]
     assert b["top1"][b["value"].index(1.0)] == pytest.approx(m["clean_top1"])

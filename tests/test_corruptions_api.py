@@ -3,6 +3,7 @@
 Synthetic tensors are enough here: these are properties of pure functions (shape, range,
 seeding, devices, bad input). Fidelity on real images is in ``test_corruptions_fidelity.py``.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -63,7 +64,7 @@ def test_batched_equals_one_by_one(name):
         return SampleGenerators.for_positions(0, name, positions, "cpu") if CORRUPTIONS.get(name).random else None
 
     whole = corrupt(x, name, 3, params="imagenet", generator=gens([0, 1, 2]))
-    parts = torch.cat([corrupt(x[i:i + 1], name, 3, params="imagenet", generator=gens([i])) for i in range(3)])
+    parts = torch.cat([corrupt(x[i : i + 1], name, 3, params="imagenet", generator=gens([i])) for i in range(3)])
     assert torch.allclose(whole, parts, atol=1e-5)
 
 
@@ -96,8 +97,15 @@ def test_odd_non_square_sizes_work():
         assert corrupt(x, name, 3, generator=torch.Generator().manual_seed(0)).shape == (1, 3, 37, 53)
 
 
-@pytest.mark.parametrize("bad", [torch.zeros(1, 3, 32, 32, dtype=torch.int32), torch.zeros(1, 3, 32, 32, dtype=torch.bool),
-                                 torch.zeros(1, 4, 32, 32), torch.zeros(32, 32)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        torch.zeros(1, 3, 32, 32, dtype=torch.int32),
+        torch.zeros(1, 3, 32, 32, dtype=torch.bool),
+        torch.zeros(1, 4, 32, 32),
+        torch.zeros(32, 32),
+    ],
+)
 def test_bad_tensors(bad):
     with pytest.raises(VisauditError):
         corrupt(bad, "contrast", 1)
@@ -208,8 +216,12 @@ def _pil_pixelate(images, c):
     from PIL import Image
 
     h, w = images.shape[1:3]
-    return np.stack([np.asarray(Image.fromarray(im).resize((int(w * c), int(h * c)), Image.BOX)
-                                .resize((w, h), Image.BOX)) for im in images])
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(im).resize((int(w * c), int(h * c)), Image.BOX).resize((w, h), Image.BOX))
+            for im in images
+        ]
+    )
 
 
 @pytest.mark.parametrize("table", ["imagenet", "cifar"])
@@ -275,4 +287,4 @@ def test_chunked_poisson_draws_have_poisson_moments():
     assert abs(k.mean().item() - 7.5) < 4 * se
     assert abs(k.var().item() / 7.5 - 1) < 0.01  # its standard error is 0.0023
     assert len(set(k[:1000].tolist())) > 5  # chunks are not repeats of one another
-    assert not torch.equal(k[:1 << 15], k[1 << 15:2 << 15])
+    assert not torch.equal(k[: 1 << 15], k[1 << 15 : 2 << 15])

@@ -22,6 +22,7 @@ let it run on today's NumPy / scikit-image). Tests are generated per corruption 
 benchmark's elastic transform by a different one (no affine step, other constants). Ours follows
 ImageNet-C / CIFAR-10-C; its warp is checked against OpenCV + SciPy with identical random fields.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,11 +61,11 @@ NAMES = CORRUPTIONS.names()
 DETERMINISTIC = [n for n in NAMES if not CORRUPTIONS.get(n).random]
 RANDOM = [n for n in NAMES if CORRUPTIONS.get(n).random and n != "elastic_transform"]
 COMPARED = [n for n in NAMES if n != "elastic_transform"]
-PSNR_MIN = 40.0          # dB, deterministic corruptions
-RATIO_MAX = 0.15         # |mse_ratio| for random corruptions on CIFAR images (snow/4: -0.11 at 1000)
-RATIO_MAX_224 = 0.30     # on 16 images at 224 px: one random field per image (fog, frost, snow,
-                         # spatter, motion angle) spreads the statistic by about +-0.15 at this size
-ACC_TOL = 0.015          # 1.5 points, deterministic corruptions
+PSNR_MIN = 40.0  # dB, deterministic corruptions
+RATIO_MAX = 0.15  # |mse_ratio| for random corruptions on CIFAR images (snow/4: -0.11 at 1000)
+RATIO_MAX_224 = 0.30  # on 16 images at 224 px: one random field per image (fog, frost, snow,
+# spatter, motion angle) spreads the statistic by about +-0.15 at this size
+ACC_TOL = 0.015  # 1.5 points, deterministic corruptions
 N_CIFAR = int(os.environ.get("VISAUDIT_FIDELITY_N", "300"))
 # Random corruptions: each side's top-1 is the mean over SEEDS independent draws (its expected
 # value is the quantity to compare). The issue's protocol (1000 images, 3 draws, 1.5 points) runs
@@ -74,7 +75,7 @@ N_CIFAR = int(os.environ.get("VISAUDIT_FIDELITY_N", "300"))
 # (measured for fog, impulse noise and spatter), so the tolerance is 1.5 points plus 3.5 standard
 # deviations of the difference of the two means. The tight check at this size is the mse ratio.
 SEEDS = int(os.environ.get("VISAUDIT_FIDELITY_SEEDS", "2"))
-DRAW_SD_300 = 0.025      # worst single-draw top-1 standard deviation at 300 images
+DRAW_SD_300 = 0.025  # worst single-draw top-1 standard deviation at 300 images
 if N_CIFAR >= 1000 and SEEDS >= 3:
     ACC_TOL_RANDOM = 0.015
 else:
@@ -125,7 +126,7 @@ def resnet20_predict():
     def predict(u8: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(u8).permute(0, 3, 1, 2).float() / 255
         with torch.inference_mode():
-            return torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
+            return torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)]).numpy()
 
     return predict
 
@@ -152,13 +153,15 @@ def test_cifar10_fidelity_and_resnet20_accuracy(ref, resnet20_predict, name):
             r = mse_ratio(imgs, ours, theirs)
             assert abs(r) <= RATIO_MAX, f"{name}/{sev}: mse ratio {r:+.3f}"
         # the first draw is the one checked above; the others are new
-        draws_ours = [ours] + [ours_uint8(imgs, name, sev, seed=1000 * k + sev, package_variant=variant)
-                               for k in range(1, SEEDS)]
+        draws_ours = [ours] + [
+            ours_uint8(imgs, name, sev, seed=1000 * k + sev, package_variant=variant) for k in range(1, SEEDS)
+        ]
         draws_ref = [theirs] + [reference_outputs(ref, imgs, name, sev, seed=1000 * k + sev) for k in range(1, SEEDS)]
         acc_ours = np.mean([(resnet20_predict(d) == labels).mean() for d in draws_ours])
         acc_ref = np.mean([(resnet20_predict(d) == labels).mean() for d in draws_ref])
         assert abs(acc_ours - acc_ref) <= ACC_TOL_RANDOM, (
-            f"{name}/{sev}: mean top-1 over {SEEDS} draws {acc_ours:.3f} vs reference {acc_ref:.3f}")
+            f"{name}/{sev}: mean top-1 over {SEEDS} draws {acc_ours:.3f} vs reference {acc_ref:.3f}"
+        )
 
 
 def test_frost_at_benchmark_scale_differs_from_the_package_only_by_its_zoom(ref):
@@ -193,7 +196,9 @@ def test_elastic_warp_matches_opencv_and_scipy():
     yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     ref = np.stack([map_coordinates(warped[..., c], (yy + dy, xx + dx), order=1, mode="reflect") for c in range(3)], -1)
 
-    ours_dx = flt.gaussian_blur(torch.from_numpy(noise[0])[None, None], sigma, mode="symmetric", truncate=3)[0, 0] * alpha
+    ours_dx = (
+        flt.gaussian_blur(torch.from_numpy(noise[0])[None, None], sigma, mode="symmetric", truncate=3)[0, 0] * alpha
+    )
     assert np.abs(ours_dx.numpy() - dx).max() < 1e-4  # the smoothed field matches skimage's
     a = affine_from_points(torch.from_numpy(src).double()[None], torch.from_numpy(dst).double()[None])
     assert np.abs(a[0].numpy() - m).max() < 1e-6

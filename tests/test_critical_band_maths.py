@@ -1,4 +1,5 @@
 """Critical-band maths: thresholds, Gaussian fit, Laplacian-pyramid band noise, stimuli."""
+
 import glob
 import math
 import os
@@ -23,11 +24,11 @@ from visaudit.perturb.bandpass_noise import (
 
 def test_thresholds_walk_from_highest_sd_until_first_row_above_50():
     grid = np.full((5, 7), 90.0)
-    grid[1:, 0] = 10.0          # all four noise rows masked -> 4
-    grid[2:, 1] = 50.0          # 50 counts as masked (<=) -> 3
-    grid[4, 2] = 20.0           # only the highest SD -> 1
-    grid[3, 3] = 20.0           # highest SD above 50 -> walk stops at once -> 0
-    grid[0, :] = 0.0            # the clean row never counts
+    grid[1:, 0] = 10.0  # all four noise rows masked -> 4
+    grid[2:, 1] = 50.0  # 50 counts as masked (<=) -> 3
+    grid[4, 2] = 20.0  # only the highest SD -> 1
+    grid[3, 3] = 20.0  # highest SD above 50 -> walk stops at once -> 0
+    grid[0, :] = 0.0  # the clean row never counts
     assert band_thresholds(grid).tolist() == [4, 3, 1, 0, 0, 0, 0]
 
 
@@ -37,7 +38,7 @@ def _grid_from_gaussian(a, mu, s):
     grid = np.full((5, 7), 95.0)
     for band, t in enumerate(target):
         if t:
-            grid[5 - t:, band] = 5.0
+            grid[5 - t :, band] = 5.0
     return grid, target
 
 
@@ -99,7 +100,7 @@ def test_band_noise_rms_and_octave_ordering():
     assert all(b > a for a, b in zip(centres, centres[1:]))  # increasing
     assert all(b > 1.5 * a for a, b in zip(centres[1:], centres[2:]))  # about octave steps
     assert centres[6] / centres[1] > 16
-    assert 0.7 < centres[4] / 14.0 < 1.4                          # band 4 sits at ~14 cycles/image
+    assert 0.7 < centres[4] / 14.0 < 1.4  # band 4 sits at ~14 cycles/image
 
 
 def test_band_noise_is_seeded():
@@ -126,7 +127,7 @@ def test_spectral_downsample_keeps_low_and_drops_high_frequencies():
     from visaudit.perturb.spectral import fourier_basis
 
     low = fourier_basis(224, 224, 3, 5)
-    high = fourier_basis(224, 224, 0, 40)      # above the 16 cycles/image Nyquist of 32 px
+    high = fourier_basis(224, 224, 0, 40)  # above the 16 cycles/image Nyquist of 32 px
     const = torch.full((1, 1, 224, 224), 0.3)
     assert torch.allclose(spectral_downsample(const, (32, 32)), torch.full((1, 1, 32, 32), 0.3), atol=1e-6)
     assert spectral_downsample(high[None, None], (32, 32)).abs().max() < 1e-6
@@ -193,6 +194,7 @@ def test_out_of_range_redraw_and_clip():
         v = out[:, i].double() - g
         assert (out[:, i] >= 0).all() and (out[:, i] <= 1).all() and v.std() > 0.2
         from scipy.stats import truncnorm
+
         assert float(v.mean()) == pytest.approx(truncnorm.mean(-g, 1 - g), abs=0.02)
     clipped = critical_band_stimulus(gray[:1], noise[:1], 1.0, out_of_range="clip")[0, 0, 0]
     assert clipped.tolist() == pytest.approx([0.0, 0.0, 1.0, 0.7])

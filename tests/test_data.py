@@ -1,4 +1,5 @@
 """Datasets on the real shared data, label spaces, and bad image files."""
+
 from __future__ import annotations
 
 import csv

@@ -1,5 +1,6 @@
 """The engine contract: the label protocol, everything that changes a number in the key, results
 that do not depend on batching or chunking, and resumes that equal a clean run."""
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ def _keys(models, probes, datasets, probe_config=None, **opts) -> list[str]:
 
 
 # -- 1. the label protocol ------------------------------------------------------------------------
+
 
 def _wnid_folder(root: Path, per_class: int = 30) -> dict[str, int]:
     """A slice of 'ImageNet' in its on-disk layout: WNID folders of real images (cue-conflict
@@ -96,6 +98,7 @@ def test_imagenet_folder_of_some_classes_scores_what_a_plain_timm_loop_scores_ov
 
 # -- 2. numerics in the key --------------------------------------------------------------------------
 
+
 def test_amp_and_fp32_runs_are_two_keys_and_the_record_says_which(tmp_path):
     fp32 = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=64)
     bf16 = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=64, amp=True)
@@ -114,11 +117,13 @@ def test_device_type_keys_only_probes_that_draw(tmp_path):
     cpu = _keys("cifar10_resnet20", "corruptions", ["cifar10-test"], device="cpu")
     cuda = _keys("cifar10_resnet20", "corruptions", ["cifar10-test"], device="cuda")
     assert cpu != cuda
-    assert _keys("cifar10_resnet20", "accuracy", ["cifar10-test"], device="cpu") == \
-        _keys("cifar10_resnet20", "accuracy", ["cifar10-test"], device="cuda")
+    assert _keys("cifar10_resnet20", "accuracy", ["cifar10-test"], device="cpu") == _keys(
+        "cifar10_resnet20", "accuracy", ["cifar10-test"], device="cuda"
+    )
 
 
 # -- 3. content fingerprints of secondary inputs ------------------------------------------------------
+
 
 def _copy_images(src: Path, dst: Path, n: int) -> list[Path]:
     dst.mkdir(parents=True)
@@ -174,8 +179,21 @@ def test_the_16_class_table_is_keyed_by_its_content(tmp_path, monkeypatch):
 
 # -- 4. no dependence on batch or chunk size -------------------------------------------------------------
 
-RANDOM_AND_SOME = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "motion_blur",
-                   "snow", "frost", "fog", "spatter", "elastic_transform", "contrast", "jpeg_compression"]
+RANDOM_AND_SOME = [
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "speckle_noise",
+    "glass_blur",
+    "motion_blur",
+    "snow",
+    "frost",
+    "fog",
+    "spatter",
+    "elastic_transform",
+    "contrast",
+    "jpeg_compression",
+]
 
 
 @pytest.mark.slow
@@ -183,8 +201,17 @@ def test_corruptions_metrics_are_bit_identical_at_any_batch_and_chunk_size(tmp_p
     cfg = {"corruptions": {"corruptions": RANDOM_AND_SOME, "severities": [5], "examples": 0}}
     runs = {}
     for bs, cs in ((16, 2048), (64, 2048), (100, 2048), (64, 50)):
-        res = visaudit.audit("cifar10_resnet20", "corruptions", "cifar10-test", store=tmp_path / f"s{bs}-{cs}",
-                             max_images=120, batch_size=bs, chunk_size=cs, probe_config=cfg, workers=0)
+        res = visaudit.audit(
+            "cifar10_resnet20",
+            "corruptions",
+            "cifar10-test",
+            store=tmp_path / f"s{bs}-{cs}",
+            max_images=120,
+            batch_size=bs,
+            chunk_size=cs,
+            probe_config=cfg,
+            workers=0,
+        )
         runs[(bs, cs)] = res.records[0]
     keys = {r["key"] for r in runs.values()}
     assert len(keys) == 1, "batch and chunk size are not part of the key"
@@ -195,6 +222,7 @@ def test_corruptions_metrics_are_bit_identical_at_any_batch_and_chunk_size(tmp_p
 
 
 # -- 5. kill and resume with another chunking --------------------------------------------------------------
+
 
 def _kill_after(args: list[str], work: Path, n_done: int) -> None:
     proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -210,21 +238,61 @@ def _kill_after(args: list[str], work: Path, n_done: int) -> None:
 
 @pytest.mark.slow
 def test_corruptions_killed_and_resumed_with_another_chunk_size_equal_a_clean_run(tmp_path):
-    cfg = {"corruptions": {"corruptions": ["gaussian_noise", "shot_noise", "snow", "contrast"],
-                           "severities": [1, 5], "examples": 0}}
+    cfg = {
+        "corruptions": {
+            "corruptions": ["gaussian_noise", "shot_noise", "snow", "contrast"],
+            "severities": [1, 5],
+            "examples": 0,
+        }
+    }
     (tmp_path / "cfg.yaml").write_text(str(cfg).replace("'", '"'))
     store = tmp_path / "store"
-    args = [sys.executable, "-m", "visaudit.cli", "run", "-m", "cifar10_resnet20", "-p", "corruptions", "-d",
-            "cifar10-test", "--store", str(store), "--max-images", "600", "--chunk-size", "60", "-q",
-            "--workers", "0", "--config", str(tmp_path / "cfg.yaml")]
+    args = [
+        sys.executable,
+        "-m",
+        "visaudit.cli",
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-p",
+        "corruptions",
+        "-d",
+        "cifar10-test",
+        "--store",
+        str(store),
+        "--max-images",
+        "600",
+        "--chunk-size",
+        "60",
+        "-q",
+        "--workers",
+        "0",
+        "--config",
+        str(tmp_path / "cfg.yaml"),
+    ]
     _kill_after(args, store / "work", 2)
     done = len(list((store / "work").glob("*/*.done")))
-    resumed = visaudit.audit("cifar10_resnet20", "corruptions", "cifar10-test", store=store, max_images=600,
-                             chunk_size=250, workers=0, probe_config=cfg)
+    resumed = visaudit.audit(
+        "cifar10_resnet20",
+        "corruptions",
+        "cifar10-test",
+        store=store,
+        max_images=600,
+        chunk_size=250,
+        workers=0,
+        probe_config=cfg,
+    )
     rec = resumed.records[0]
     assert rec["run"]["chunks_resumed"] == done >= 2
-    clean = visaudit.audit("cifar10_resnet20", "corruptions", "cifar10-test", store=tmp_path / "clean",
-                           max_images=600, workers=0, probe_config=cfg)
+    clean = visaudit.audit(
+        "cifar10_resnet20",
+        "corruptions",
+        "cifar10-test",
+        store=tmp_path / "clean",
+        max_images=600,
+        workers=0,
+        probe_config=cfg,
+    )
     assert clean.records[0]["key"] == rec["key"]
     assert rec["metrics"] == clean.records[0]["metrics"]
     assert rec["data"]["n"] == clean.records[0]["data"]["n"]

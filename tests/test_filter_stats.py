@@ -1,4 +1,5 @@
 """Filter statistics: hand-made cases, the published reference implementation, real weights."""
+
 from __future__ import annotations
 
 import os
@@ -62,8 +63,14 @@ def test_matches_reference_implementation_on_random_weights():
         w[: shape[0] // 4] *= 1e-4  # some sparse filters
         ref = tcq.measure_conv_weight_quality(w)
         ours = filter_stats(w)
-        for key in ("sparsity", "variance_entropy", "variance_entropy_norm", "variance_entropy_clean",
-                    "variance_entropy_clean_norm", "orthogonality"):
+        for key in (
+            "sparsity",
+            "variance_entropy",
+            "variance_entropy_norm",
+            "variance_entropy_clean",
+            "variance_entropy_clean_norm",
+            "orthogonality",
+        ):
             assert ours[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
 
 

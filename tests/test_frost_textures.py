@@ -1,4 +1,5 @@
 """The frost photographs resolve like any data file: data root, package, cache, checked download."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,7 +18,9 @@ PACKAGE_FROST = weather.frost_texture_dir()  # the test environment installs ima
 @pytest.fixture
 def no_package(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imagecorruptions" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "imagecorruptions" else real(name, *a)
+    )
 
 
 def test_frost_from_a_data_root_folder(tmp_path, monkeypatch, no_package):

@@ -1,4 +1,5 @@
 """Hutchinson trace against the exact Hessian of a least-squares loss."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Hugging Face source: a tiny, randomly initialised ViT saved locally and audited end to end."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,12 +17,22 @@ def tiny_vit(tmp_path_factory):
 
     torch.manual_seed(0)
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                    intermediate_size=64, num_labels=10, id2label=dict(enumerate(classes)),
-                    label2id={c: i for i, c in enumerate(classes)})
+    cfg = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=10,
+        id2label=dict(enumerate(classes)),
+        label2id={c: i for i, c in enumerate(classes)},
+    )
     folder = tmp_path_factory.mktemp("tiny-vit")
     ViTForImageClassification(cfg).save_pretrained(folder, safe_serialization=True)
-    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.25] * 3).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.25] * 3).save_pretrained(
+        folder
+    )
     return folder
 
 

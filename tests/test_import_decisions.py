@@ -1,4 +1,5 @@
 """`import_decisions`: each subject of decision CSVs becomes a shape-bias record."""
+
 import json
 from pathlib import Path
 

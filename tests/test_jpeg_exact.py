@@ -2,6 +2,7 @@
 
 The CPU runs it too (it is device-independent arithmetic), so this holds without a GPU.
 """
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """One rule for the key: every run option is on a declared side, and the key and the record honour it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,20 @@ from visaudit.api import plan
 from visaudit.engine.options import RunOptions
 
 # a value other than the default for every option (the test fails when a new option has none)
-OTHER = {"seed": 1, "max_images": 50, "label_subset": True, "amp": True, "channels_last": True, "device": "cuda",
-         "batch_size": 7, "chunk_size": 11, "workers": 0, "strict": True, "backend": "ray", "force": True}
+OTHER = {
+    "seed": 1,
+    "max_images": 50,
+    "label_subset": True,
+    "amp": True,
+    "channels_last": True,
+    "device": "cuda",
+    "batch_size": 7,
+    "chunk_size": 11,
+    "workers": 0,
+    "strict": True,
+    "backend": "ray",
+    "force": True,
+}
 
 
 def _key(probe: str, **opts) -> str:
@@ -63,8 +76,17 @@ def test_the_key_follows_each_options_side(name):
 
 
 def test_record_side_options_are_in_the_record(tmp_path):
-    res = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=20,
-                         batch_size=7, chunk_size=11, workers=0, strict=True)
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "accuracy",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=20,
+        batch_size=7,
+        chunk_size=11,
+        workers=0,
+        strict=True,
+    )
     rec = res.records[0]
     for f in dataclasses.fields(RunOptions):
         if f.metadata["side"] == "record":

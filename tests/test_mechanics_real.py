@@ -1,4 +1,5 @@
 """Inner-mechanics probes on the real models and data, end to end through ``visaudit.audit``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,9 +40,14 @@ def _cifar_batch(n: int, model) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_criticality_resnet20_head_is_critical(tmp_path):
     res = visaudit.audit(
-        "cifar10_resnet20", "layer-criticality", "cifar10-test", store=tmp_path, max_images=256,
-        probe_config={"layer-criticality": {"include": r"^(conv1|layer2\.0\.conv1|linear)$", "n_images": 128,
-                                            "trials": 2}},
+        "cifar10_resnet20",
+        "layer-criticality",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=256,
+        probe_config={
+            "layer-criticality": {"include": r"^(conv1|layer2\.0\.conv1|linear)$", "n_images": 128, "trials": 2}
+        },
     )
     rec = _one(res, "layer-criticality")
     m, rows = rec["metrics"], rec["data"]["layers"]
@@ -66,9 +72,19 @@ def test_criticality_against_the_reference_definition_resnet20(tmp_path):
     n, trials = 64, 2
     names = ["conv1", "layer1.0.bn1", "layer2.0.conv1", "linear"]
     res = visaudit.audit(
-        "cifar10_resnet20", "layer-criticality", "cifar10-test", store=tmp_path, max_images=n,
-        probe_config={"layer-criticality": {"include": "^(" + "|".join(n_.replace(".", r"\.") for n_ in names) + ")$",
-                                            "kinds": ["conv", "linear", "norm"], "trials": trials, "n_images": n}},
+        "cifar10_resnet20",
+        "layer-criticality",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=n,
+        probe_config={
+            "layer-criticality": {
+                "include": "^(" + "|".join(n_.replace(".", r"\.") for n_ in names) + ")$",
+                "kinds": ["conv", "linear", "norm"],
+                "trials": trials,
+                "n_images": n,
+            }
+        },
     )
     rec = _one(res, "layer-criticality")
     assert [r["module"] for r in rec["data"]["layers"]] == names
@@ -107,8 +123,13 @@ def test_criticality_defaults_are_the_papers_and_select_as_the_reference(tmp_pat
     from visaudit.probes.layer_criticality import FAST_PRESET, LayerCriticalityConfig
 
     cfg = LayerCriticalityConfig()
-    assert (cfg.n_images, cfg.trials, cfg.reset, cfg.kinds, cfg.module_match) == (10000, 3, "fresh", ["conv", "linear"],
-                                                                                   "exact")
+    assert (cfg.n_images, cfg.trials, cfg.reset, cfg.kinds, cfg.module_match) == (
+        10000,
+        3,
+        "fresh",
+        ["conv", "linear"],
+        "exact",
+    )
     fast = LayerCriticalityConfig.fast()
     assert (fast.n_images, fast.trials) == (1000, 1) and FAST_PRESET == {"n_images": 1000, "trials": 1}
     assert LayerCriticalityConfig.fast(trials=2).trials == 2
@@ -122,8 +143,14 @@ def test_criticality_defaults_are_the_papers_and_select_as_the_reference(tmp_pat
     wide = select_modules(lite, ["conv", "linear", "norm"], match="subclass")
     assert "conv_stem" in wide and "bn1" in wide and len(wide) == 99  # Conv2dSame, BatchNormAct2d
     # end to end with the defaults (2 images): the probe resets exactly those 45 modules
-    res = visaudit.audit("efficientnet_lite0", "layer-criticality", "edges", store=tmp_path, max_images=2,
-                         probe_config={"layer-criticality": {"trials": 1}})
+    res = visaudit.audit(
+        "efficientnet_lite0",
+        "layer-criticality",
+        "edges",
+        store=tmp_path,
+        max_images=2,
+        probe_config={"layer-criticality": {"trials": 1}},
+    )
     rec = _one(res, "layer-criticality")
     got = [r["module"] for r in rec["data"]["layers"]]
     assert sorted(got) == sorted(n for n, m in lite.named_modules() if type(m) in (nn.Conv2d, nn.Linear))
@@ -133,9 +160,18 @@ def test_criticality_defaults_are_the_papers_and_select_as_the_reference(tmp_pat
 @pytest.mark.parametrize("name", CIFAR_RESNETS[1:])
 def test_criticality_deeper_resnets_head_vs_last_bn(name, tmp_path):
     res = visaudit.audit(
-        name, "layer-criticality", "cifar10-test", store=tmp_path, max_images=64,
-        probe_config={"layer-criticality": {"include": r"^(linear|layer3\.\d+\.bn2)$", "trials": 1,
-                                            "kinds": ["conv", "linear", "norm"]}},
+        name,
+        "layer-criticality",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=64,
+        probe_config={
+            "layer-criticality": {
+                "include": r"^(linear|layer3\.\d+\.bn2)$",
+                "trials": 1,
+                "kinds": ["conv", "linear", "norm"],
+            }
+        },
     )
     m = _one(res, "layer-criticality")["metrics"]
     last_bn = max((k for k in m if k.startswith("criticality@layer3.")), key=lambda k: int(k.split(".")[1]))
@@ -178,14 +214,22 @@ def test_identity_like_layer_has_zero_criticality():
     predict = lambda logits: logits.argmax(1)  # noqa: E731
     outs = {}
     for reuse in (True, False):
-        sums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)),
-                "clean_correct": np.zeros(())}
+        sums = {
+            "cos": np.zeros((3, 1)),
+            "kl": np.zeros((3, 1)),
+            "correct": np.zeros((3, 1)),
+            "clean_correct": np.zeros(()),
+        }
         sc = ModuleSwapScanner(model, model.net, x[:1], prefix_reuse=reuse)
         assert sc.frontier("head") == (["net", "id_bn"] if reuse else [])
         accumulate(sc.scan(x, variants), index, y, predict, sums)
         outs[reuse] = summarise(names, ["norm", "norm", "linear"], sums, len(y))
-        zsums = {"cos": np.zeros((3, 1)), "kl": np.zeros((3, 1)), "correct": np.zeros((3, 1)),
-                 "clean_correct": np.zeros(())}
+        zsums = {
+            "cos": np.zeros((3, 1)),
+            "kl": np.zeros((3, 1)),
+            "correct": np.zeros((3, 1)),
+            "clean_correct": np.zeros(()),
+        }
         accumulate(sc.scan(x, zeros), index, y, predict, zsums)
         assert (1 - zsums["cos"][1, 0] / len(y)) * 100 > 50  # zeroing the same layer: highly critical
     for reuse in (True, False):
@@ -199,7 +243,11 @@ def test_identity_like_layer_has_zero_criticality():
 
 def test_quantization_8bit_keeps_resnet20_accuracy(tmp_path):
     res = visaudit.audit(
-        "cifar10_resnet20", "quantization-sensitivity", "cifar10-test", store=tmp_path, max_images=256,
+        "cifar10_resnet20",
+        "quantization-sensitivity",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=256,
         probe_config={"quantization-sensitivity": {"bits": [8], "budget_bits": 8, "hessian_iters": 0}},
     )
     rec = _one(res, "quantization-sensitivity")
@@ -213,10 +261,20 @@ def test_quantization_8bit_keeps_resnet20_accuracy(tmp_path):
 
 def test_quantization_mixed_precision_and_hessian(tmp_path):
     res = visaudit.audit(
-        "cifar10_resnet20", "quantization-sensitivity", "cifar10-test", store=tmp_path, max_images=128,
-        probe_config={"quantization-sensitivity": {"include": r"^(conv1|layer1\.0\.conv1|layer3\.2\.conv2|linear)$",
-                                                   "bits": [8, 4, 2], "budget_bits": 3, "hessian_iters": 2,
-                                                   "hessian_images": 32}},
+        "cifar10_resnet20",
+        "quantization-sensitivity",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=128,
+        probe_config={
+            "quantization-sensitivity": {
+                "include": r"^(conv1|layer1\.0\.conv1|layer3\.2\.conv2|linear)$",
+                "bits": [8, 4, 2],
+                "budget_bits": 3,
+                "hessian_iters": 2,
+                "hessian_images": 32,
+            }
+        },
     )
     rec = _one(res, "quantization-sensitivity")
     d, m = rec["data"], rec["metrics"]
@@ -249,9 +307,19 @@ def test_filters_cifar_resnets_and_efficientnet(tmp_path):
 
 def test_criticality_efficientnet_lite0_cue_conflict(tmp_path):
     res = visaudit.audit(
-        "efficientnet_lite0", "layer-criticality", "cue-conflict", store=tmp_path, max_images=24,
-        probe_config={"layer-criticality": {"include": r"^(conv_stem|blocks\.5\.0\.bn2|classifier)$", "trials": 1,
-                                            "kinds": ["conv", "linear", "norm"], "module_match": "subclass"}},
+        "efficientnet_lite0",
+        "layer-criticality",
+        "cue-conflict",
+        store=tmp_path,
+        max_images=24,
+        probe_config={
+            "layer-criticality": {
+                "include": r"^(conv_stem|blocks\.5\.0\.bn2|classifier)$",
+                "trials": 1,
+                "kinds": ["conv", "linear", "norm"],
+                "module_match": "subclass",
+            }
+        },
     )
     rec = _one(res, "layer-criticality")
     m, rows = rec["metrics"], rec["data"]["layers"]
@@ -274,8 +342,10 @@ def test_prefix_reuse_exact_on_efficientnet_lite0():
     names = ["blocks.1.0.conv_dw", "blocks.4.1.bn3", "conv_head"]
     mods = dict(model.net.named_modules())
     variants = {n: [(0, zero_state(mods[n]))] for n in names}
-    outs = [dict(((t, k), o) for t, k, o in ModuleSwapScanner(model, model.net, x[:1], reuse).scan(x, variants))
-            for reuse in (True, False)]
+    outs = [
+        dict(((t, k), o) for t, k, o in ModuleSwapScanner(model, model.net, x[:1], reuse).scan(x, variants))
+        for reuse in (True, False)
+    ]
     assert len(outs[0]) == 4
     for key, out in outs[1].items():
         torch.testing.assert_close(outs[0][key], out, rtol=0, atol=0)

@@ -1,4 +1,5 @@
 """Model sources, the adapter and safe loading, on the real weights."""
+
 from __future__ import annotations
 
 import pickle

@@ -1,4 +1,5 @@
 """Every registered OOD detector, smoke-tested from the registry, and checked against direct maths."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """OOD metrics against scikit-learn (OOD positive, score higher = in-distribution)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The ``ood`` / ``calibration`` probes' configs: cheap to import, checked before any compute."""
+
 from __future__ import annotations
 
 import os
@@ -15,10 +16,12 @@ from visaudit.probes.ood import resolve_sets, set_label
 
 
 def test_probe_modules_do_not_import_torch():
-    code = ("import sys; from visaudit.probes import PROBES; "
-            "[PROBES.get(n).Config.from_dict({}) for n in ('ood', 'calibration')]; "
-            "from visaudit.ood import DETECTORS; DETECTORS.names(); "
-            "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))")
+    code = (
+        "import sys; from visaudit.probes import PROBES; "
+        "[PROBES.get(n).Config.from_dict({}) for n in ('ood', 'calibration')]; "
+        "from visaudit.ood import DETECTORS; DETECTORS.names(); "
+        "print(sorted(m for m in ('torch', 'scipy', 'pandas') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -40,18 +43,34 @@ def test_check_refuses_bad_options_before_compute():
 
 
 def test_auto_sets_depend_on_the_model():
-    assert resolve_sets(["auto"], "cifar10") == ["uniform-noise", "gaussian-noise", "blobs", "solid-colours",
-                                                 "fashion-mnist", "silhouettes", "heldout-classes"]
-    assert resolve_sets(["auto", "blobs"], "imagenet1k") == ["uniform-noise", "gaussian-noise", "blobs",
-                                                              "solid-colours"]
+    assert resolve_sets(["auto"], "cifar10") == [
+        "uniform-noise",
+        "gaussian-noise",
+        "blobs",
+        "solid-colours",
+        "fashion-mnist",
+        "silhouettes",
+        "heldout-classes",
+    ]
+    assert resolve_sets(["auto", "blobs"], "imagenet1k") == [
+        "uniform-noise",
+        "gaussian-noise",
+        "blobs",
+        "solid-colours",
+    ]
     assert set_label("/data/my sets/textures/") == "textures" and set_label("fashion-mnist") == "fashion-mnist"
 
 
 def test_any_folder_is_an_ood_set(tmp_path):
     edges = str(Path(os.environ["VISAUDIT_DATA"]) / "edges")
-    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=200,
-                         probe_config={"ood": {"ood_sets": [edges], "detectors": ["msp", "knn"],
-                                               "max_ood_images": 100}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "ood",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=200,
+        probe_config={"ood": {"ood_sets": [edges], "detectors": ["msp", "knn"], "max_ood_images": 100}},
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec["error"]
     assert rec["data"]["split"]["n_ood"] == {"edges": 100}

@@ -4,6 +4,7 @@ CIFAR-10 test (1000 images: 500 fit the detectors, 500 are scored) against Fashi
 the silhouettes, the four synthetic sets, the held-out-classes split and, as a sanity check,
 500 other CIFAR-10 test images passed as if they were OOD (AUROC must be 0.5 +- 0.05).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -19,9 +20,14 @@ MODELS = ["cifar10_resnet20", "cifar10_resnet56"]
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
-    res = visaudit.audit(MODELS, "ood", "cifar10-test", store=tmp_path_factory.mktemp("ood"), max_images=1000,
-                         probe_config={"ood": {"ood_sets": ["auto", "cifar10-test"], "detectors": POSTHOC,
-                                               "max_ood_images": 500}})
+    res = visaudit.audit(
+        MODELS,
+        "ood",
+        "cifar10-test",
+        store=tmp_path_factory.mktemp("ood"),
+        max_images=1000,
+        probe_config={"ood": {"ood_sets": ["auto", "cifar10-test"], "detectors": POSTHOC, "max_ood_images": 500}},
+    )
     assert not res.errors, res.errors
     return {r["model"]["name"]: r for r in res.records}
 
@@ -67,9 +73,16 @@ def test_far_ood_is_detected(records, model):
 
 
 def test_odin_in_the_probe_improves_on_msp(tmp_path):
-    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=300,
-                         probe_config={"ood": {"ood_sets": ["blobs", "heldout-classes"], "detectors": ["msp", "odin"],
-                                               "max_ood_images": 200}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "ood",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=300,
+        probe_config={
+            "ood": {"ood_sets": ["blobs", "heldout-classes"], "detectors": ["msp", "odin"], "max_ood_images": 200}
+        },
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec["error"]
     m = rec["metrics"]

@@ -8,6 +8,7 @@ The end-to-end test fits the detectors on a folder of real CIFAR-10 test JPEGs g
 ``fit_set`` (OpenOOD's protocol: a separate fit set), scores CIFAR-10 test images against the
 edge drawings, and recomputes KNN's AUROC and FPR from features the test extracts itself.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ def openood_auroc(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
 
 def openood_knn(fit_feats: np.ndarray, feats: np.ndarray, k: int) -> np.ndarray:
     """KNNPostprocessor: ``x / ||x|| + 1e-10``, faiss IndexFlatL2 (squared L2), score ``-D[:, -1]``."""
+
     def norm(x):
         return x / np.linalg.norm(x, axis=-1, keepdims=True) + 1e-10
 
@@ -53,6 +55,7 @@ def openood_knn(fit_feats: np.ndarray, feats: np.ndarray, k: int) -> np.ndarray:
 def pytorch_ood_knn(fit_feats: np.ndarray, feats: np.ndarray, k: int) -> np.ndarray:
     """pytorch-ood KNN: normalised features, sklearn NearestNeighbors, outlier score = k-th distance
     (negated here: higher = in-distribution)."""
+
     def norm(x):
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -62,6 +65,7 @@ def pytorch_ood_knn(fit_feats: np.ndarray, feats: np.ndarray, k: int) -> np.ndar
 
 
 # -- metrics (pure functions) -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("ties", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -83,16 +87,17 @@ def test_drop_intermediate_case():
 
 
 def test_both_fpr_conventions_are_reported_and_differ():
-    a = np.linspace(0.0, 1.0, 101)                      # ID
+    a = np.linspace(0.0, 1.0, 101)  # ID
     b = np.r_[np.full(90, -5.0), np.linspace(0.5, 1.0, 10)]  # 90 % far OOD, a tail inside ID
     m = ood.ood_metrics(a, b)
     assert set(m) == {"auroc", "aupr_in", "aupr_out", "fpr95", "fpr95_openood"}
-    assert m["fpr95"] == pytest.approx(0.1)              # the whole tail is accepted at 95 % ID kept
+    assert m["fpr95"] == pytest.approx(0.1)  # the whole tail is accepted at 95 % ID kept
     assert m["fpr95_openood"] == pytest.approx(openood_fpr(a, b))
-    assert m["fpr95_openood"] > 0.7                      # catching 95 % of OOD rejects most of the ID
+    assert m["fpr95_openood"] > 0.7  # catching 95 % of OOD rejects most of the ID
 
 
 # -- KNN default k (synthetic features: a pure function) ----------------------------------------
+
 
 def test_knn_default_k_is_the_references():
     rng = np.random.default_rng(0)
@@ -112,6 +117,7 @@ def test_knn_default_k_is_the_references():
 
 # -- end to end: the probe's KNN AUROC on the same split, real model and data ---------------------
 
+
 @pytest.fixture(scope="module")
 def fit_folder(tmp_path_factory) -> Path:
     """1000 real CIFAR-10 test JPEGs (the first 100 of each class) as a folder dataset."""
@@ -130,7 +136,7 @@ def _features(model, ds, positions) -> np.ndarray:
 
     out = []
     for s in range(0, len(positions), 100):
-        batch = collate([ds[int(i)] for i in positions[s:s + 100]])
+        batch = collate([ds[int(i)] for i in positions[s : s + 100]])
         with torch.no_grad():
             f, _ = model.penultimate(batch["x"].float() / 255)
         out.append(f.numpy())
@@ -142,9 +148,18 @@ def test_probe_knn_default_reproduces_the_reference_auroc(tmp_path, fit_folder, 
     from visaudit.data.base import Preprocess
 
     edges = str(DATA / "edges")
-    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=300, workers=0,
-                         device="cpu", probe_config={"ood": {"ood_sets": [edges], "detectors": ["knn", "msp"],
-                                                             "fit_set": str(fit_folder), "max_ood_images": 500}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "ood",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=300,
+        workers=0,
+        device="cpu",
+        probe_config={
+            "ood": {"ood_sets": [edges], "detectors": ["knn", "msp"], "fit_set": str(fit_folder), "max_ood_images": 500}
+        },
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     fit = rec["data"]["fit"]
@@ -177,10 +192,24 @@ def test_probe_knn_default_reproduces_the_reference_auroc(tmp_path, fit_folder, 
 
 
 def test_fit_set_that_is_the_id_dataset_leaves_the_scored_images_out(tmp_path):
-    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=200, workers=0,
-                         device="cpu", probe_config={"ood": {"ood_sets": ["blobs"], "detectors": ["knn"],
-                                                             "fit_set": "cifar10-test", "max_fit_images": 400,
-                                                             "max_ood_images": 100}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "ood",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=200,
+        workers=0,
+        device="cpu",
+        probe_config={
+            "ood": {
+                "ood_sets": ["blobs"],
+                "detectors": ["knn"],
+                "fit_set": "cifar10-test",
+                "max_fit_images": 400,
+                "max_ood_images": 100,
+            }
+        },
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     fit = rec["data"]["fit"]

@@ -1,4 +1,5 @@
 """open_clip zero-shot adapter, with a randomly initialised tiny CLIP saved to a local file."""
+
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +82,11 @@ def test_text_side_is_cached_on_disk(weights, cache_dir, monkeypatch):
 
 
 def test_descriptions_mean_score_and_decisive_description(weights, tmp_path):
-    desc = {"cat": ["a small furry pet", "whiskers and pointed ears"], "dog": ["a loyal pet that barks"],
-            "car": ["a vehicle with four wheels", "a road vehicle", "has headlights"]}
+    desc = {
+        "cat": ["a small furry pet", "whiskers and pointed ears"],
+        "dog": ["a loyal pet that barks"],
+        "car": ["a vehicle with four wheels", "a road vehicle", "has headlights"],
+    }
     f = tmp_path / "desc.json"
     import json
 
@@ -145,8 +149,9 @@ def test_shape_bias_prompt_steering_end_to_end(tmp_path):
     from visaudit.engine.store import Store
 
     open_clip.add_model_config(str(CONFIG))
-    res = visaudit.audit("clip:tiny-clip-test:random:imagenet16", "shape-bias", "cue-conflict",
-                         store=tmp_path / "store", max_images=16)
+    res = visaudit.audit(
+        "clip:tiny-clip-test:random:imagenet16", "shape-bias", "cue-conflict", store=tmp_path / "store", max_images=16
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     m = rec["metrics"]
@@ -155,5 +160,7 @@ def test_shape_bias_prompt_steering_end_to_end(tmp_path):
     assert set(steer) == {"shape", "texture"}
     assert m["shape_bias_prompt@shape"] == steer["shape"]["shape_bias"] or np.isnan(m["shape_bias_prompt@shape"])
     if not np.isnan(m["prompt_steering_range"]):
-        assert m["prompt_steering_range"] == pytest.approx(steer["shape"]["shape_bias"] - steer["texture"]["shape_bias"])
+        assert m["prompt_steering_range"] == pytest.approx(
+            steer["shape"]["shape_bias"] - steer["texture"]["shape_bias"]
+        )
     assert len(Store(tmp_path / "store").samples(rec["key"])) == 16

@@ -1,4 +1,5 @@
 """Prefix reuse gives exactly the outputs of full forwards, and only reuses what is safe."""
+
 from __future__ import annotations
 
 import pytest
@@ -66,8 +67,12 @@ def test_reuse_equals_full_forward_and_restores_weights(cache_mb):
     names = select_modules(net)
     g = torch.Generator().manual_seed(3)
     variants = {
-        n: [("zeros", zero_state(m)), ("noise", {k: torch.randn(v.shape, generator=g) for k, v in m.named_parameters()})]
-        for n, m in net.named_modules() if n in names
+        n: [
+            ("zeros", zero_state(m)),
+            ("noise", {k: torch.randn(v.shape, generator=g) for k, v in m.named_parameters()}),
+        ]
+        for n, m in net.named_modules()
+        if n in names
     }
     fast_scanner = ModuleSwapScanner(net, net, x[:1], True, cache_mb=cache_mb)
     n_segments = len(fast_scanner.segments(names, len(x)))

@@ -1,4 +1,5 @@
 """The probe API with a probe defined in the test: registration, chunks, OOM back-off, determinism."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ class _OOMProbe(Probe):
             return ChunkResult(sums={"t": np.asarray(total)}, n=n)
 
         merged = ctx.map_chunks(chunk)
-        return ProbeResult(metrics={"mean_logit": float(merged.sums["t"]) / merged.n},
-                           data={"max_batch": max(sizes), "final_batch_size": ctx.batch_size})
+        return ProbeResult(
+            metrics={"mean_logit": float(merged.sums["t"]) / merged.n},
+            data={"max_batch": max(sizes), "final_batch_size": ctx.batch_size},
+        )
 
 
 def test_probe_registers_itself():
@@ -48,13 +51,27 @@ def test_probe_registers_itself():
 
 
 def test_out_of_memory_halves_the_batch_and_retries(tmp_path):
-    res = visaudit.audit("cifar10_resnet20", "test-oom", "cifar10-test", store=tmp_path, max_images=100,
-                         batch_size=64, probe_config={"test-oom": {"fail_above": 20}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "test-oom",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=100,
+        batch_size=64,
+        probe_config={"test-oom": {"fail_above": 20}},
+    )
     rec = res.records[0]
     assert rec["status"] == "ok", rec.get("error")
     assert rec["data"]["max_batch"] <= 16 and rec["run"]["batch_size_used"] == 16
-    ref = visaudit.audit("cifar10_resnet20", "test-oom", "cifar10-test", store=tmp_path / "b", max_images=100,
-                         batch_size=10, probe_config={"test-oom": {"fail_above": 100}})
+    ref = visaudit.audit(
+        "cifar10_resnet20",
+        "test-oom",
+        "cifar10-test",
+        store=tmp_path / "b",
+        max_images=100,
+        batch_size=10,
+        probe_config={"test-oom": {"fail_above": 100}},
+    )
     assert rec["metrics"]["mean_logit"] == pytest.approx(ref.records[0]["metrics"]["mean_logit"], rel=1e-5)
 
 
@@ -72,5 +89,6 @@ def test_unknown_probe_option_is_refused(tmp_path):
     from visaudit.errors import VisauditError
 
     with pytest.raises(VisauditError, match="unknown option"):
-        visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path,
-                       probe_config={"accuracy": {"nope": 1}})
+        visaudit.audit(
+            "cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, probe_config={"accuracy": {"nope": 1}}
+        )

@@ -1,6 +1,7 @@
 """Each probe's ``data`` payload is the TypedDict declared beside it (``<Probe>.Data``), and the
 report's figures draw from exactly those keys: on real runs, on the synthetic records, and
 never raising on malformed values."""
+
 from __future__ import annotations
 
 import copy
@@ -20,13 +21,34 @@ from visaudit.report.synthetic import synthetic_record
 
 MODEL, DATA = "cifar10_resnet20", "cifar10-test"
 # typed in this change; the other five are typed by the lead after merging parallel work on them
-TYPED = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence", "perturbation-anatomy",
-         "shape-bias", "calibration", "filters", "quantization-sensitivity", "spectral-bias", "critical-band",
-         "layer-criticality", "ood", "adversarial")
+TYPED = (
+    "accuracy",
+    "corruptions",
+    "solarization",
+    "nuisance-sweeps",
+    "confidence",
+    "perturbation-anatomy",
+    "shape-bias",
+    "calibration",
+    "filters",
+    "quantization-sensitivity",
+    "spectral-bias",
+    "critical-band",
+    "layer-criticality",
+    "ood",
+    "adversarial",
+)
 TYPED_BY_LEAD: tuple[str, ...] = ()
 # probes whose figures read ``data`` (the others draw from metric names only)
-DRAWN_FROM_DATA = ("accuracy", "corruptions", "solarization", "nuisance-sweeps", "confidence",
-                   "perturbation-anatomy", "calibration")
+DRAWN_FROM_DATA = (
+    "accuracy",
+    "corruptions",
+    "solarization",
+    "nuisance-sweeps",
+    "confidence",
+    "perturbation-anatomy",
+    "calibration",
+)
 
 # small configs: 16 images, few conditions; FGSM is the cheapest attack and draws no random start
 CIFAR_CONFIGS: dict[str, dict[str, Any]] = {
@@ -38,8 +60,14 @@ CIFAR_CONFIGS: dict[str, dict[str, Any]] = {
     "perturbation-anatomy": {"attack": "fgsm", "map_size": 8},
     "calibration": {"n_bins": 5},
     "filters": {},
-    "quantization-sensitivity": {"include": r"^(conv1|linear)$", "bits": [8, 2], "budget_bits": 2, "n_images": 16,
-                                 "hessian_iters": 1, "hessian_images": 4},
+    "quantization-sensitivity": {
+        "include": r"^(conv1|linear)$",
+        "bits": [8, 2],
+        "budget_bits": 2,
+        "n_images": 16,
+        "hessian_iters": 1,
+        "hessian_images": 4,
+    },
     "spectral-bias": {"fourier_images": 4, "fourier_steps": 2},
     "critical-band": {},
     "layer-criticality": {"n_images": 16, "trials": 1, "include": r"^(conv1|linear|layer3\.2\.conv2)$"},
@@ -100,8 +128,12 @@ def _data_class(name: str) -> type:
 def test_payload_checker_catches_missing_undeclared_and_mistyped_keys():
     from visaudit.probes.solarization import SolarizationData
 
-    good = {"sweep": {"threshold": [0.0, 1.0], "top1": [0.5, 0.4]},
-            "randsol": {"iteration": [1], "robust_top1": [0.3]}, "rule": "r", "n": 16}
+    good = {
+        "sweep": {"threshold": [0.0, 1.0], "top1": [0.5, 0.4]},
+        "randsol": {"iteration": [1], "robust_top1": [0.3]},
+        "rule": "r",
+        "n": 16,
+    }
     assert payload_problems(good, SolarizationData) == []
     bad = copy.deepcopy(good)
     del bad["rule"]
@@ -109,7 +141,8 @@ def test_payload_checker_catches_missing_undeclared_and_mistyped_keys():
     bad["sweep"]["threshold"] = [0.0, "x"]
     bad["randsol"]["iteration"] = [True]
     assert payload_problems(bad, SolarizationData) == [
-        "data: lacks required key 'rule'", "data: undeclared key 'extra'",
+        "data: lacks required key 'rule'",
+        "data: undeclared key 'extra'",
         "data.randsol.iteration[0]: expected int, got bool True",
         "data.sweep.threshold[1]: expected float, got str 'x'",
     ]
@@ -172,16 +205,20 @@ def test_figures_never_raise_on_malformed_values(name):
 def cifar_records(tmp_path_factory) -> dict[str, dict[str, Any]]:
     """The nine cifar probes, one audit call, as the report reads them back from the store."""
     store = tmp_path_factory.mktemp("payloads")
-    res = visaudit.audit(MODEL, list(CIFAR_CONFIGS), DATA, store=store, max_images=16, workers=0,
-                         probe_config=CIFAR_CONFIGS)
+    res = visaudit.audit(
+        MODEL, list(CIFAR_CONFIGS), DATA, store=store, max_images=16, workers=0, probe_config=CIFAR_CONFIGS
+    )
     bad = [(r["probe"]["name"], r.get("error")) for r in res.records if r["status"] != "ok"]
     assert not bad, bad
-    shape = visaudit.audit("efficientnet_lite0", "shape-bias", ["cue-conflict", "edges"], store=store, max_images=16,
-                           workers=0)
+    shape = visaudit.audit(
+        "efficientnet_lite0", "shape-bias", ["cue-conflict", "edges"], store=store, max_images=16, workers=0
+    )
     assert [r["status"] for r in shape.records] == ["ok", "ok"], [r.get("error") for r in shape.records]
     # shape-bias on edges has the other payload variant: keyed apart from the cue-conflict one
-    return {r["probe"]["name"] + ("@edges" if (r.get("dataset") or {}).get("name") == "edges" else ""): r
-            for r in load_records(store)}
+    return {
+        r["probe"]["name"] + ("@edges" if (r.get("dataset") or {}).get("name") == "edges" else ""): r
+        for r in load_records(store)
+    }
 
 
 @pytest.mark.parametrize("name", TYPED)
@@ -209,8 +246,9 @@ def test_zero_shot_prompt_steering_payload(tmp_path):
     """The steering runs of a (random, tiny) CLIP fill the nested PromptSteering layout."""
     open_clip = pytest.importorskip("open_clip")
     open_clip.add_model_config(str(Path(__file__).parent / "data" / "tiny-clip-test.json"))
-    res = visaudit.audit("clip:tiny-clip-test:random:imagenet16", "shape-bias", "cue-conflict", store=tmp_path,
-                         max_images=8, workers=0)
+    res = visaudit.audit(
+        "clip:tiny-clip-test:random:imagenet16", "shape-bias", "cue-conflict", store=tmp_path, max_images=8, workers=0
+    )
     assert res.records[0]["status"] == "ok", res.records[0].get("error")
     (rec,) = load_records(tmp_path)
     assert payload_problems(rec["data"], _data_class("shape-bias")) == []

@@ -1,4 +1,5 @@
 """Fake quantisation and greedy bit allocation (pure functions)."""
+
 from __future__ import annotations
 
 import itertools
@@ -42,7 +43,7 @@ def test_greedy_allocation_meets_budget_and_protects_sensitive_layers():
     numels = {"a": 1000, "b": 1000, "c": 1000}
     sens = {
         "a": {8: 0.0, 6: 0.0, 4: 0.01, 2: 0.05},  # robust
-        "b": {8: 0.0, 6: 0.1, 4: 1.0, 2: 5.0},    # fragile
+        "b": {8: 0.0, 6: 0.1, 4: 1.0, 2: 5.0},  # fragile
         "c": {8: 0.0, 6: 0.0, 4: 0.02, 2: 0.1},
     }
     budget = model_size_bits(numels, {k: 4 for k in numels})

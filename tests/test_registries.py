@@ -1,4 +1,5 @@
 """Tests generated from the registries: every probe and dataset entry is well-formed."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,5 +1,6 @@
 """Smoke tests generated from the registries: a new probe, model source, corruption or detector
 is tested the moment it is registered, without anyone adding it to a list."""
+
 from __future__ import annotations
 
 import math
@@ -30,6 +31,7 @@ def _real_batch(side: int, n: int = 3) -> torch.Tensor:
 
 # -- probes -------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PROBES.names())
 def test_every_probe_runs_on_real_images_and_declares_its_metrics(name, tmp_path):
@@ -50,6 +52,7 @@ def test_every_probe_runs_on_real_images_and_declares_its_metrics(name, tmp_path
 
 # -- model sources --------------------------------------------------------------------------------------
 
+
 def _write_example_files(spec: str, tmp: Path) -> str:
     """Create the files an example spec names (a state dict, a TorchScript file, an HF folder)."""
     spec = spec.replace("{tmp}", str(tmp))
@@ -68,9 +71,17 @@ def _write_example_files(spec: str, tmp: Path) -> str:
         from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
         classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-        cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=10, id2label=dict(enumerate(classes)),
-                        label2id={c: i for i, c in enumerate(classes)})
+        cfg = ViTConfig(
+            image_size=32,
+            patch_size=8,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            num_labels=10,
+            id2label=dict(enumerate(classes)),
+            label2id={c: i for i, c in enumerate(classes)},
+        )
         folder = spec[3:]
         ViTForImageClassification(cfg).save_pretrained(folder, safe_serialization=True)
         ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
@@ -105,6 +116,7 @@ def test_every_model_source_resolves_its_example_offline(name, tmp_path):
 
 # -- corruptions ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", CORRUPTIONS.names())
 def test_every_corruption_is_per_image_deterministic_with_sample_generators(name):
     x = _real_batch(48, 3)
@@ -121,12 +133,12 @@ def test_every_corruption_is_per_image_deterministic_with_sample_generators(name
 
 # -- OOD detectors ------------------------------------------------------------------------------------------
 
+
 def test_every_ood_detector_separates_far_ood_on_real_features(tmp_path):
     from visaudit.ood import DETECTORS
 
     cfg = {"ood": {"ood_sets": ["uniform-noise"], "detectors": DETECTORS.names(), "max_ood_images": 64}}
-    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=128,
-                         probe_config=cfg)
+    res = visaudit.audit("cifar10_resnet20", "ood", "cifar10-test", store=tmp_path, max_images=128, probe_config=cfg)
     rec = res.records[0]
     assert rec["status"] == "ok", rec.get("error")
     for det in DETECTORS.names():

@@ -4,6 +4,7 @@ Needs Debian's ``chromium`` (``apt-get install -y chromium``). Skipped with a re
 chromium is absent and ``CI`` is unset; in CI a missing browser fails the test.
 Screenshots go to ``test-artifacts/report/`` (gitignored).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ RESNETS = ["cifar10_resnet20", "cifar10_resnet32", "cifar10_resnet44", "cifar10_
 if find_chromium() is None:
     if os.environ.get("CI"):
         raise RuntimeError("CI is set but chromium is not installed: run `apt-get install -y chromium` first")
-    pytest.skip("chromium not installed (apt-get install -y chromium); set CI=1 to make this an error",
-                allow_module_level=True)
+    pytest.skip(
+        "chromium not installed (apt-get install -y chromium); set CI=1 to make this an error", allow_module_level=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,10 @@ def real_store(tmp_path_factory) -> Path:
 
 # (probe, models, datasets, max_images); shape bias must draw its figure from the metric names
 # that its issue fixes (shape_bias@<category>).
-EXTRA_RUNS = [("shape-bias", ["efficientnet_lite0"], ["cue-conflict"], 64),
-              ("calibration", RESNETS[:2], ["cifar10-test"], 128)]
+EXTRA_RUNS = [
+    ("shape-bias", ["efficientnet_lite0"], ["cue-conflict"], 64),
+    ("calibration", RESNETS[:2], ["cifar10-test"], 128),
+]
 MUST_DRAW = {"shape-bias"}
 
 
@@ -71,17 +75,21 @@ def browser():
 
 
 def _column(page, idx: int) -> list[str]:
-    return page.eval(f"Array.from(document.querySelectorAll('#leaderboard tbody tr')).map("
-                     f"r => r.cells[{idx}].getAttribute('data-v') || '')")
+    return page.eval(
+        f"Array.from(document.querySelectorAll('#leaderboard tbody tr')).map("
+        f"r => r.cells[{idx}].getAttribute('data-v') || '')"
+    )
 
 
 def _check_page(page, expected_figures: int) -> None:
     assert page.errors() == []
     urls = page.requested_urls()
     assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
-    figs = page.eval("Array.from(document.querySelectorAll('figure.fig')).map(f => {"
-                     "const g = f.querySelector('svg, img'); const r = g ? g.getBoundingClientRect() : null;"
-                     "return [f.id, r ? r.width : 0, r ? r.height : 0, !!f.querySelector('figcaption a')]; })")
+    figs = page.eval(
+        "Array.from(document.querySelectorAll('figure.fig')).map(f => {"
+        "const g = f.querySelector('svg, img'); const r = g ? g.getBoundingClientRect() : null;"
+        "return [f.id, r ? r.width : 0, r ? r.height : 0, !!f.querySelector('figcaption a')]; })"
+    )
     assert len(figs) == expected_figures
     assert all(w > 50 and h > 50 and linked for _, w, h, linked in figs), figs
 
@@ -97,8 +105,9 @@ def test_report_of_real_runs_in_chromium(real_store, browser, tmp_path):
     assert len(res.figure_ids) >= 5
 
     page = browser.new_page()
-    page.send("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1000, "deviceScaleFactor": 1,
-                                                     "mobile": False})
+    page.send(
+        "Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+    )
     page.goto(res.path.as_uri())
     _check_page(page, len(res.figure_ids))
 
@@ -110,11 +119,14 @@ def test_report_of_real_runs_in_chromium(real_store, browser, tmp_path):
     heads = page.eval("Array.from(document.querySelectorAll('#leaderboard thead th')).map(h => h.textContent)")
     assert heads[:3] == ["model", "source", "params (M)"]
     cifar = next(i for i, h in enumerate(heads) if "accuracy" in h and "cifar10-test" in h)
-    models = page.eval("Array.from(document.querySelectorAll('#leaderboard tbody tr td:first-child'))"
-                       ".map(t => t.textContent)")
+    models = page.eval(
+        "Array.from(document.querySelectorAll('#leaderboard tbody tr td:first-child')).map(t => t.textContent)"
+    )
     assert models == sorted(RESNETS + ["efficientnet_lite0"])
     # efficientnet_lite0 has no CIFAR-10 record: "not run", never an error
-    cells = page.eval(f"Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => r.cells[{cifar}].textContent)")
+    cells = page.eval(
+        f"Array.from(document.querySelectorAll('#leaderboard tbody tr')).map(r => r.cells[{cifar}].textContent)"
+    )
     assert cells[models.index("efficientnet_lite0")] == "not run"
     assert page.eval("document.querySelectorAll('.card .notrun').length") >= 5 * 10
 
@@ -123,16 +135,24 @@ def test_report_of_real_runs_in_chromium(real_store, browser, tmp_path):
     first = [float(v) for v in _column(page, cifar) if v]
     assert first == sorted(first, reverse=True) and len(first) == 4
     assert _column(page, cifar)[-1] == ""
-    assert page.eval(f"document.querySelectorAll('#leaderboard thead th')[{cifar}].getAttribute('aria-sort')") == "descending"
+    assert (
+        page.eval(f"document.querySelectorAll('#leaderboard thead th')[{cifar}].getAttribute('aria-sort')")
+        == "descending"
+    )
     page.click(f"#leaderboard thead th:nth-child({cifar + 1})")
     second = [float(v) for v in _column(page, cifar) if v]
     assert second == sorted(second) and _column(page, cifar)[-1] == ""
     page.click("#leaderboard thead th:nth-child(1)")
-    names = page.eval("Array.from(document.querySelectorAll('#leaderboard tbody tr td:first-child')).map(t => t.textContent)")
+    names = page.eval(
+        "Array.from(document.querySelectorAll('#leaderboard tbody tr td:first-child')).map(t => t.textContent)"
+    )
     assert names == sorted(names)
     # the values on the page are the stored ones
-    stored = sorted(r["metrics"]["top1"] for r in records
-                    if r["dataset"]["name"] == "cifar10-test" and r["probe"]["name"] == "accuracy")
+    stored = sorted(
+        r["metrics"]["top1"]
+        for r in records
+        if r["dataset"]["name"] == "cifar10-test" and r["probe"]["name"] == "accuracy"
+    )
     assert sorted(second) == pytest.approx(stored)
     assert page.errors() == []
 

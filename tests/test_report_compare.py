@@ -1,4 +1,5 @@
 """Comparison tables and rank correlations of the report (pure functions, synthetic records)."""
+
 from __future__ import annotations
 
 import itertools
@@ -14,6 +15,7 @@ from visaudit.report.tables import render, to_latex, to_markdown
 
 def _spearman_by_hand(x, y):
     """Pearson correlation of average ranks (independent of scipy)."""
+
     def ranks(v):
         v = np.asarray(v, float)
         order = v.argsort()
@@ -22,6 +24,7 @@ def _spearman_by_hand(x, y):
         for val in np.unique(v):  # average ties
             r[v == val] = r[v == val].mean()
         return r
+
     return float(np.corrcoef(ranks(x), ranks(y))[0, 1])
 
 
@@ -43,8 +46,8 @@ def test_rank_correlation_matches_hand_computation():
 
 
 def test_rank_correlation_undefined_cases_are_nan():
-    assert math.isnan(rank_correlation([1, 2], [2, 1])["spearman_rho"])          # n < 3
-    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3])["kendall_tau"])    # constant
+    assert math.isnan(rank_correlation([1, 2], [2, 1])["spearman_rho"])  # n < 3
+    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3])["kendall_tau"])  # constant
     perfect = rank_correlation([1, 2, 3, 4, 5], [10, 20, 30, 40, 50])
     assert perfect["spearman_rho"] == pytest.approx(1.0) and perfect["kendall_tau"] == pytest.approx(1.0)
 
@@ -59,8 +62,15 @@ def synth_store(tmp_path_factory):
 def test_compare_table_and_every_pair_agrees_with_hand_computation(synth_store):
     comp = compare(synth_store, metrics=["all"])
     assert comp.table.shape[0] == 6
-    assert {"top1 [accuracy]", "top1 [corruptions]", "mce", "shape_bias", "ece", "spectral_bias",
-            "cb_bandwidth"} <= set(comp.table.columns)
+    assert {
+        "top1 [accuracy]",
+        "top1 [corruptions]",
+        "mce",
+        "shape_bias",
+        "ece",
+        "spectral_bias",
+        "cb_bandwidth",
+    } <= set(comp.table.columns)
     # Per-condition metrics are not compared; summaries with "@" are.
     assert not any(c.startswith("top1@") or c.startswith("shape_bias@") for c in comp.table.columns)
     assert any(c.startswith("robust_top1@autoattack/") for c in comp.table.columns)
@@ -76,8 +86,15 @@ def test_compare_table_and_every_pair_agrees_with_hand_computation(synth_store):
 
 def test_bias_analysis_pairs_biases_with_generalisation(synth_store):
     comp = compare(synth_store)
-    assert set(comp.bias["bias"]) <= {"shape_bias", "spectral_bias", "lpp", "hpp", "cb_center_frequency",
-                                      "cb_bandwidth", "cb_peak_noise_sensitivity"}
+    assert set(comp.bias["bias"]) <= {
+        "shape_bias",
+        "spectral_bias",
+        "lpp",
+        "hpp",
+        "cb_center_frequency",
+        "cb_bandwidth",
+        "cb_peak_noise_sensitivity",
+    }
     assert {"shape_bias", "spectral_bias", "cb_center_frequency"} <= set(comp.bias["bias"])
     targets = set(comp.bias["target"])
     assert "mce" in targets and "top1 [accuracy]" in targets and any(t.startswith("auroc@") for t in targets)
@@ -129,5 +146,6 @@ def test_compare_shows_headline_metrics_unless_more_are_named(synth_store):
     wider = compare(synth_store, metrics=["top5"])
     assert set(wider.table.columns) == cols | {"top5"}
     text = comp.render("md", "models")
-    assert max(len(line) for line in text.splitlines()) < len(compare(synth_store, metrics=["all"]).render(
-        "md", "models").splitlines()[2])
+    assert max(len(line) for line in text.splitlines()) < len(
+        compare(synth_store, metrics=["all"]).render("md", "models").splitlines()[2]
+    )

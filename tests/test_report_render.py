@@ -1,4 +1,5 @@
 """The HTML report from stored records: every documented layout drawn, bad layouts tolerated."""
+
 from __future__ import annotations
 
 import copy
@@ -181,13 +182,40 @@ def test_cli_commands_through_typer(synth, tmp_path):
     r = runner.invoke(app, ["report", str(root / "store"), "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert (out / "index.html").is_file() and "figures" in r.output
-    r = runner.invoke(app, ["compare", "--store", str(root / "store"), "--format", "latex", "--table", "bias",
-                            "-o", str(tmp_path / "t.tex")])
+    r = runner.invoke(
+        app,
+        [
+            "compare",
+            "--store",
+            str(root / "store"),
+            "--format",
+            "latex",
+            "--table",
+            "bias",
+            "-o",
+            str(tmp_path / "t.tex"),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "\\begin{tabular}" in (tmp_path / "t.tex").read_text()
-    r = runner.invoke(app, ["compare", "--store", str(root / "store"), "-m", "synthetic-model-00",
-                            "-m", "synthetic-model-01", "-m", "synthetic-model-02", "--format", "csv",
-                            "--table", "models"])
+    r = runner.invoke(
+        app,
+        [
+            "compare",
+            "--store",
+            str(root / "store"),
+            "-m",
+            "synthetic-model-00",
+            "-m",
+            "synthetic-model-01",
+            "-m",
+            "synthetic-model-02",
+            "--format",
+            "csv",
+            "--table",
+            "models",
+        ],
+    )
     assert r.exit_code == 0, r.output
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("model,") and len(lines) == 4

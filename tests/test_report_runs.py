@@ -1,4 +1,5 @@
 """Reports and comparisons never mix runs: each (probe, dataset) measured another way is its own cell."""
+
 from __future__ import annotations
 
 import pytest
@@ -57,8 +58,11 @@ def test_compare_never_puts_two_runs_in_one_column(store):
     cols = list(comp.table.columns)
     top1 = [c for c in cols if c.startswith("top1")]
     assert any("n=300" in c for c in top1) and any("n=350" in c for c in top1)
-    recs = {(r["model"]["name"], r["max_images"]): r for r in load_records(store)
-            if r["probe"]["name"] == "accuracy" and r["status"] == "ok"}
+    recs = {
+        (r["model"]["name"], r["max_images"]): r
+        for r in load_records(store)
+        if r["probe"]["name"] == "accuracy" and r["status"] == "ok"
+    }
     col300 = next(c for c in top1 if "n=300" in c)
     for m in MODELS:
         assert comp.table.loc[m, col300] == recs[(m, 300)]["metrics"]["top1"]

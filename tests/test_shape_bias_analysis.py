@@ -1,4 +1,5 @@
 """Shape-bias analysis of hand-made decision CSVs whose answers are known by construction."""
+
 import math
 from pathlib import Path
 
@@ -49,11 +50,11 @@ def test_mixed_file_by_hand():
 
 
 def test_several_files_split_by_subject_and_subject_column_alias():
-    df = read_decision_csvs([str(DATA / f) for f in
-                             ("decisions_all_shape.csv", "decisions_all_texture.csv", "decisions_mixed.csv")])
+    df = read_decision_csvs(
+        [str(DATA / f) for f in ("decisions_all_shape.csv", "decisions_all_texture.csv", "decisions_mixed.csv")]
+    )
     by = shape_bias_by_subject(df.rename(columns={"subj": "subject"}))
-    assert {k: round(v["shape_bias"], 6) for k, v in by.items()} == {
-        "s-01": 1.0, "s-02": 0.0, "s-03": round(3 / 7, 6)}
+    assert {k: round(v["shape_bias"], 6) for k, v in by.items()} == {"s-01": 1.0, "s-02": 0.0, "s-03": round(3 / 7, 6)}
 
 
 def test_missing_column_is_a_clear_error():

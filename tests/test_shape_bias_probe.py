@@ -1,4 +1,5 @@
 """shape-bias end to end through visaudit.audit on the real stimuli and EfficientNet-Lite."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,8 +12,9 @@ from visaudit.metrics.shape_bias import DECISION_COLUMNS, shape_bias_from_decisi
 
 def _direct_16class(probs_1000: np.ndarray, table: pd.DataFrame, categories: list[str]) -> np.ndarray:
     """The 1000 -> 16 rule written straight from the category table: mean probability per category."""
-    return np.stack([probs_1000[:, table.loc[table.category == c, "imagenet_index"].to_numpy()].mean(1)
-                     for c in categories], axis=1)
+    return np.stack(
+        [probs_1000[:, table.loc[table.category == c, "imagenet_index"].to_numpy()].mean(1) for c in categories], axis=1
+    )
 
 
 def test_sixteen_class_rule_matches_the_category_table():

@@ -1,4 +1,5 @@
 """spectral-bias and critical-band end to end on cifar10_resnet20 / CIFAR-10 test."""
+
 import io
 
 import numpy as np
@@ -18,7 +19,7 @@ def _reference_filter(x: np.ndarray, cutoff: float, keep_low: bool) -> np.ndarra
     spec = np.fft.fftshift(np.fft.fft2(x), axes=(-2, -1))
     ry, rx = int(c * (h // 2)), int(c * (w // 2))
     mask = np.zeros((h, w)) if keep_low else np.ones((h, w))
-    mask[h // 2 - ry:h // 2 + ry, w // 2 - rx:w // 2 + rx] = 1.0 if keep_low else 0.0
+    mask[h // 2 - ry : h // 2 + ry, w // 2 - rx : w // 2 + rx] = 1.0 if keep_low else 0.0
     out = np.fft.ifft2(np.fft.ifftshift(spec * mask, axes=(-2, -1))).real
     return np.clip(out, 0, 1)
 
@@ -36,8 +37,14 @@ def _cifar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_spectral_bias_resnet20_against_the_reference_definition(tmp_path):
     n = 200
-    res = visaudit.audit("cifar10_resnet20", "spectral-bias", "cifar10-test", store=tmp_path, max_images=n,
-                         probe_config={"spectral-bias": {"fourier_images": 8, "fourier_steps": 3}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "spectral-bias",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=n,
+        probe_config={"spectral-bias": {"fourier_images": 8, "fourier_steps": 3}},
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     m, d = rec["metrics"], rec["data"]
@@ -119,19 +126,29 @@ def _reference_grid(model_name: str, dataset: str, n: int, contrast: float) -> n
             noise = np.stack([cb_oracle.band(zi, k) for zi in z])
             if size != 224:
                 noise = np.stack([cb_oracle.spectral_crop(b, size) for b in noise])
-            grid[r, k] = acc(np.stack([cb_oracle.shift_into_range(g, sd * b, sd, ui)
-                                       for g, b, ui in zip(gray, noise, u)]))
+            grid[r, k] = acc(
+                np.stack([cb_oracle.shift_into_range(g, sd * b, sd, ui) for g, b, ui in zip(gray, noise, u)])
+            )
     return grid
 
 
-@pytest.mark.parametrize("model_name,dataset,n,contrast", [
-    ("cifar10_resnet20", "cifar10-test", 32, 1.0),   # 32 px: the 224 px bands cropped to the model's grid
-    # the paper's setting: 224 px, contrast 0.2 (29 passes of lite0 twice: minutes on a 2-core CPU)
-    pytest.param("efficientnet_lite0", "cue-conflict", 8, 0.2, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "model_name,dataset,n,contrast",
+    [
+        ("cifar10_resnet20", "cifar10-test", 32, 1.0),  # 32 px: the 224 px bands cropped to the model's grid
+        # the paper's setting: 224 px, contrast 0.2 (29 passes of lite0 twice: minutes on a 2-core CPU)
+        pytest.param("efficientnet_lite0", "cue-conflict", 8, 0.2, marks=pytest.mark.slow),
+    ],
+)
 def test_critical_band_against_the_reference_definition(tmp_path, model_name, dataset, n, contrast):
-    res = visaudit.audit(model_name, "critical-band", dataset, store=tmp_path, max_images=n,
-                         probe_config={"critical-band": {"contrast": contrast}})
+    res = visaudit.audit(
+        model_name,
+        "critical-band",
+        dataset,
+        store=tmp_path,
+        max_images=n,
+        probe_config={"critical-band": {"contrast": contrast}},
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     d, m = rec["data"], rec["metrics"]
@@ -151,8 +168,14 @@ def test_critical_band_against_the_reference_definition(tmp_path, model_name, da
 
 
 def test_critical_band_resnet20_grid_thresholds_and_nyquist(tmp_path):
-    res = visaudit.audit("cifar10_resnet20", "critical-band", "cifar10-test", store=tmp_path, max_images=64,
-                         probe_config={"critical-band": {"contrast": 1.0, "noise_pool": 64}})
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "critical-band",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=64,
+        probe_config={"critical-band": {"contrast": 1.0, "noise_pool": 64}},
+    )
     (rec,) = res.records
     assert rec["status"] == "ok", rec.get("error")
     d = rec["data"]

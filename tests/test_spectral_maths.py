@@ -1,4 +1,5 @@
 """Fourier low/high-pass filters and Fourier basis images."""
+
 import glob
 import os
 
@@ -18,13 +19,13 @@ from visaudit.perturb.spectral import (
 
 
 def test_square_mask_counts():
-    m = square_mask(32, 32, 0.25)          # r = int(0.25 * 16) = 4: frequencies -4..3 on each axis
+    m = square_mask(32, 32, 0.25)  # r = int(0.25 * 16) = 4: frequencies -4..3 on each axis
     assert int(m.sum()) == 8 * 8
     fy = torch.fft.fftfreq(32, 1 / 32)
     assert bool(m[fy == -4, 0]) and not bool(m[fy == 4, 0])
-    assert bool(square_mask(32, 32, 1.0).all())          # -16..15: everything
+    assert bool(square_mask(32, 32, 1.0).all())  # -16..15: everything
     assert int(square_mask(32, 32, 0.0).sum()) == 0
-    assert int(square_mask(7, 9, 1.0).sum()) == 6 * 8   # odd sizes: -3..2 x -4..3
+    assert int(square_mask(7, 9, 1.0).sum()) == 6 * 8  # odd sizes: -3..2 x -4..3
 
 
 def test_low_plus_high_is_identity_before_clipping():
@@ -51,7 +52,7 @@ def _reference_bandpass(x: np.ndarray, c: float, low: bool) -> np.ndarray:
     h, w = x.shape[-2:]
     ry, rx = int(c * (h // 2)), int(c * (w // 2))
     inside = np.zeros((h, w), bool)
-    inside[h // 2 - ry:h // 2 + ry, w // 2 - rx:w // 2 + rx] = True
+    inside[h // 2 - ry : h // 2 + ry, w // 2 - rx : w // 2 + rx] = True
     keep = inside if low else ~inside
     return np.clip(np.fft.ifft2(np.fft.ifftshift(spec * keep, axes=(-2, -1))).real, 0, 1)
 
@@ -78,9 +79,9 @@ def test_lowpass_removes_a_high_frequency_grating_and_highpass_keeps_it():
     h = w = 32
     grating = 0.5 + 0.3 * fourier_basis(h, w, 0, 12) / fourier_basis(h, w, 0, 12).abs().max()
     x = grating.expand(1, 3, h, w).clone()
-    lo = lowpass(x, 0.5)                   # keeps |f| <= 8: the 12 c/img grating goes
+    lo = lowpass(x, 0.5)  # keeps |f| <= 8: the 12 c/img grating goes
     assert torch.allclose(lo, torch.full_like(lo, 0.5), atol=1e-4)
-    hi = highpass(x, 0.5)                  # DC removed, grating kept, then clipped to [0,1]
+    hi = highpass(x, 0.5)  # DC removed, grating kept, then clipped to [0,1]
     assert hi.max() > 0.25 and hi.min() == 0.0
 
 

@@ -1,4 +1,5 @@
 """Bad input and faults around the store: old schemas, misnamed records, changed data, racing resumes."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ def test_a_store_written_by_schema_1_is_read_and_says_so(tmp_path):
     old = json.loads(path.read_text())
     for k in ("keyed_by", "run", "label_protocol", "n_selected"):
         old.pop(k)
-    old.update(schema=1, batch_size=64, device="cpu", label_map={"kind": "identity", "model_space": "cifar10",
-                                                                 "data_space": "cifar10"})
+    old.update(
+        schema=1,
+        batch_size=64,
+        device="cpu",
+        label_map={"kind": "identity", "model_space": "cifar10", "data_space": "cifar10"},
+    )
     path.write_text(json.dumps(old))
     out = run_cli("show", "--store", str(store), "--details")
     assert out.returncode == 0, out.stderr
@@ -89,16 +94,36 @@ def _start_and_kill(args: list[str], work: Path, n_done: int) -> None:
     proc.wait()
 
 
-CFG = {"corruptions": {"corruptions": ["gaussian_noise", "glass_blur"], "severities": [1, 2, 3, 4, 5],
-                       "examples": 0}}
+CFG = {"corruptions": {"corruptions": ["gaussian_noise", "glass_blur"], "severities": [1, 2, 3, 4, 5], "examples": 0}}
 
 
 def _run_args(data: str, store: Path, *extra: str) -> list[str]:
     cfg = store.parent / "cfg.json"
     cfg.write_text(json.dumps(CFG))
-    return [sys.executable, "-m", "visaudit.cli", "run", "-m", "cifar10_resnet20", "-p", "corruptions", "-d", data,
-            "--store", str(store), "--chunk-size", "20", "--batch-size", "10", "--workers", "0", "-q",
-            "--config", str(cfg), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "visaudit.cli",
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-p",
+        "corruptions",
+        "-d",
+        data,
+        "--store",
+        str(store),
+        "--chunk-size",
+        "20",
+        "--batch-size",
+        "10",
+        "--workers",
+        "0",
+        "-q",
+        "--config",
+        str(cfg),
+        *extra,
+    ]
 
 
 def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
@@ -108,12 +133,19 @@ def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
     killed_keys = {p.name for p in (store / "work").iterdir()}
     victim = sorted((folder / "cat").glob("*.jpg"))[0]
     victim.write_bytes((DATA / "cifar10-test" / "cat" / "0999.jpg").read_bytes())
-    res = visaudit.audit("cifar10_resnet20", "corruptions", str(folder), store=store, chunk_size=20, batch_size=10,
-                         workers=0, probe_config=CFG)
+    res = visaudit.audit(
+        "cifar10_resnet20",
+        "corruptions",
+        str(folder),
+        store=store,
+        chunk_size=20,
+        batch_size=10,
+        workers=0,
+        probe_config=CFG,
+    )
     rec = res.records[0]
     assert rec["key"] not in killed_keys and rec["run"]["chunks_resumed"] == 0
-    clean = visaudit.audit("cifar10_resnet20", "corruptions", str(folder), store=tmp_path / "clean",
-                           probe_config=CFG)
+    clean = visaudit.audit("cifar10_resnet20", "corruptions", str(folder), store=tmp_path / "clean", probe_config=CFG)
     assert rec["metrics"] == clean.records[0]["metrics"]
 
 
@@ -121,25 +153,31 @@ def test_two_processes_resuming_the_same_killed_job_give_one_record(tmp_path):
     store = tmp_path / "store"
     args = _run_args("cifar10-test", store, "--max-images", "300")
     _start_and_kill(args, store / "work", 2)
-    procs = [subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-400:] for o in outs]
     records = list(Store(store).records())
     assert len(records) == 1 and records[0]["status"] == "ok"
     assert any(" cached" in o[0] for o in outs), "the second process waited and read the first one's record"
-    clean = visaudit.audit("cifar10_resnet20", "corruptions", "cifar10-test", store=tmp_path / "clean",
-                           max_images=300, probe_config=CFG)
+    clean = visaudit.audit(
+        "cifar10_resnet20", "corruptions", "cifar10-test", store=tmp_path / "clean", max_images=300, probe_config=CFG
+    )
     assert records[0]["metrics"] == clean.records[0]["metrics"]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--max-images", "0"], "max-images must be a positive integer"),
-    (["--max-images", "-5"], "max-images must be a positive integer"),
-    (["--batch-size", "0"], "batch-size must be a positive integer"),
-    (["--chunk-size", "0"], "chunk-size must be a positive integer"),
-    (["--device", "gpu"], "unknown device 'gpu'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--max-images", "0"], "max-images must be a positive integer"),
+        (["--max-images", "-5"], "max-images must be a positive integer"),
+        (["--batch-size", "0"], "batch-size must be a positive integer"),
+        (["--chunk-size", "0"], "chunk-size must be a positive integer"),
+        (["--device", "gpu"], "unknown device 'gpu'"),
+    ],
+)
 def test_bad_run_options_fail_before_compute_with_exit_2(args, needle, tmp_path):
     out = run_cli("run", "-m", "cifar10_resnet20", "-d", "cifar10-test", "--store", str(tmp_path), *args)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -147,16 +185,30 @@ def test_bad_run_options_fail_before_compute_with_exit_2(args, needle, tmp_path)
     assert not (tmp_path / "records").exists()
 
 
-@pytest.mark.parametrize("config, needle", [
-    ("accuracy: {bogus: 1}", "unknown option(s) ['bogus']"),
-    ("corruptions: {severities: 3}", "expected a list, got int 3"),
-    ("calibration: {n_bins: '15'}", "expected an integer, got str '15'"),
-])
+@pytest.mark.parametrize(
+    "config, needle",
+    [
+        ("accuracy: {bogus: 1}", "unknown option(s) ['bogus']"),
+        ("corruptions: {severities: 3}", "expected a list, got int 3"),
+        ("calibration: {n_bins: '15'}", "expected an integer, got str '15'"),
+    ],
+)
 def test_probe_options_are_checked_before_compute(config, needle, tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(config + "\n")
     probe = config.split(":", 1)[0]
-    out = run_cli("run", "-m", "cifar10_resnet20", "-p", probe, "-d", "cifar10-test", "--store", str(tmp_path / "s"),
-                  "--config", str(cfg))
+    out = run_cli(
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-p",
+        probe,
+        "-d",
+        "cifar10-test",
+        "--store",
+        str(tmp_path / "s"),
+        "--config",
+        str(cfg),
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert needle in out.stderr.replace("\n", " ") and "Traceback" not in out.stderr

@@ -1,4 +1,5 @@
 """Cache, resume, isolation of failures, and bad stores."""
+
 from __future__ import annotations
 
 import json
@@ -109,8 +110,13 @@ def test_nan_outputs_are_counted_and_flagged(tmp_path, resnet20):
     sd = {k: v.clone() for k, v in resnet20.net.state_dict().items()}
     sd["linear.bias"][3] = float("nan")
     save_file(sd, str(tmp_path / "nan.safetensors"))
-    res = visaudit.audit(f"cifar10_resnet20@{tmp_path / 'nan.safetensors'}", "accuracy", "cifar10-test",
-                         store=tmp_path / "s", max_images=50)
+    res = visaudit.audit(
+        f"cifar10_resnet20@{tmp_path / 'nan.safetensors'}",
+        "accuracy",
+        "cifar10-test",
+        store=tmp_path / "s",
+        max_images=50,
+    )
     rec = res.records[0]
     assert rec["nonfinite_outputs"] == 50
     assert any("NaN" in w for w in rec["warnings"])
@@ -130,16 +136,18 @@ def test_broken_images_are_listed_in_the_record(tmp_path):
     from visaudit.data.base import ImageDecodeError
 
     with pytest.raises(ImageDecodeError):
-        visaudit.audit("cifar10_resnet20", "accuracy", str(tmp_path / "data"), store=tmp_path / "s2", strict=True,
-                       workers=0)
+        visaudit.audit(
+            "cifar10_resnet20", "accuracy", str(tmp_path / "data"), store=tmp_path / "s2", strict=True, workers=0
+        )
 
 
 def test_error_in_one_job_is_isolated(tmp_path):
     """An unreadable dataset for one job gives an error record; the sweep goes on."""
     (tmp_path / "bad" / "cat").mkdir(parents=True)
     (tmp_path / "bad" / "cat" / "x.jpg").write_bytes(b"nope")
-    res = visaudit.audit("cifar10_resnet20", "accuracy", [str(tmp_path / "bad"), "cifar10-test"],
-                         store=tmp_path / "s", max_images=20)
+    res = visaudit.audit(
+        "cifar10_resnet20", "accuracy", [str(tmp_path / "bad"), "cifar10-test"], store=tmp_path / "s", max_images=20
+    )
     status = {r["dataset"]["name"]: r["status"] for r in res.records}
     assert status[str(tmp_path / "bad")] == "error" and status["cifar10-test"] == "ok"
     assert "could be read" in res.errors[0]["error"]["message"]
@@ -147,9 +155,27 @@ def test_error_in_one_job_is_isolated(tmp_path):
 
 def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     store = tmp_path / "store"
-    args = [sys.executable, "-m", "visaudit.cli", "run", "-m", "cifar10_resnet20", "-d", "cifar10-test",
-            "--store", str(store), "--max-images", "1500", "--chunk-size", "125", "-q", "--workers", "0",
-            "--batch-size", "50"]
+    args = [
+        sys.executable,
+        "-m",
+        "visaudit.cli",
+        "run",
+        "-m",
+        "cifar10_resnet20",
+        "-d",
+        "cifar10-test",
+        "--store",
+        str(store),
+        "--max-images",
+        "1500",
+        "--chunk-size",
+        "125",
+        "-q",
+        "--workers",
+        "0",
+        "--batch-size",
+        "50",
+    ]
     proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     work = store / "work"
     deadline = time.time() + 300
@@ -176,16 +202,25 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
 
     context.RunContext._run_chunk = counting
     try:
-        res = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=store, max_images=1500,
-                             chunk_size=125, workers=0, batch_size=50)
+        res = visaudit.audit(
+            "cifar10_resnet20",
+            "accuracy",
+            "cifar10-test",
+            store=store,
+            max_images=1500,
+            chunk_size=125,
+            workers=0,
+            batch_size=50,
+        )
     finally:
         context.RunContext._run_chunk = original
     assert len(calls) == 12 - len(finished), "finished chunks must not be recomputed"
     rec = res.records[0]
     samples = Store(store).samples(rec["key"])
     assert len(samples) == 1500 and samples["sample_id"].is_unique
-    fresh = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path / "fresh",
-                           max_images=1500, chunk_size=1500)
+    fresh = visaudit.audit(
+        "cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path / "fresh", max_images=1500, chunk_size=1500
+    )
     assert fresh.records[0]["metrics"] == pytest.approx(rec["metrics"], abs=1e-6)
     assert not (store / "work" / rec["key"]).exists(), "work files are removed once the record is written"
 
@@ -197,8 +232,17 @@ def test_two_processes_share_one_store(tmp_path):
         "print(r.records[0]['metrics']['top1'])\n"
     )
     env = {**os.environ}
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=str(REPO), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=str(REPO),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
     values = {o[0].strip().splitlines()[-1] for o in outs}

@@ -1,4 +1,5 @@
 """The built-in synthetic far-OOD sets: seeded, generated at the model's resolution, loadable by the core."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,18 +25,20 @@ def test_images_are_seeded_and_at_the_model_resolution(kind, size):
 
 def test_each_set_has_its_character():
     pre = Preprocess((3, 64, 64))
+
     def imgs(kind):
         ds = synthetic_ood(kind, n=20).bind(pre)
         return np.stack([ds[i][0] for i in range(20)]).astype(float)
 
     u, g, b, s = (imgs(k) for k in SYNTHETIC_SETS)
     assert abs(u.mean() - 127.5) < 3 and abs(u.std() - 73.9) < 3  # uniform on 0..255
-    assert abs(g.mean() - 127.5) < 3 and 55 < g.std() < 65          # N(0.5, 0.25) clipped
-    assert (s.reshape(20, 3, -1).std(axis=2) == 0).all()              # one colour per image
+    assert abs(g.mean() - 127.5) < 3 and 55 < g.std() < 65  # N(0.5, 0.25) clipped
+    assert (s.reshape(20, 3, -1).std(axis=2) == 0).all()  # one colour per image
+
     def neighbour(a):
         return np.abs(np.diff(a, axis=3)).mean()
 
-    assert neighbour(b) < 5 < neighbour(u)                             # blobs are smooth
+    assert neighbour(b) < 5 < neighbour(u)  # blobs are smooth
 
 
 def test_core_collate_and_loader_read_it():

@@ -5,6 +5,7 @@ Example:
     >>> res = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", max_images=1000)  # doctest: +SKIP
     >>> res.to_pandas()                                                                         # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

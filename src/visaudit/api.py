@@ -1,4 +1,5 @@
 """The Python API: :func:`audit` plans, skips what the store already has, runs the rest."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,11 +34,15 @@ class Results:
 
         return records_to_frame(self.records)
 
-    def metric(self, name: str, model: str | None = None, probe: str | None = None, dataset: str | None = None) -> float:
+    def metric(
+        self, name: str, model: str | None = None, probe: str | None = None, dataset: str | None = None
+    ) -> float:
         """One metric value; raises if zero or several records match."""
         values = [
-            r["metrics"][name] for r in self.records
-            if name in r.get("metrics", {}) and (model is None or r["model"]["name"] == model)
+            r["metrics"][name]
+            for r in self.records
+            if name in r.get("metrics", {})
+            and (model is None or r["model"]["name"] == model)
             and (probe is None or r["probe"]["name"] == probe)
             and (dataset is None or (r.get("dataset") or {}).get("name") == dataset)
         ]
@@ -62,7 +67,9 @@ def _as_list(value: Any) -> list[Any]:
         return [value]  # not a collection: the planner says what a model can be
 
 
-def default_plan(models: list[str], probes: list[str], datasets: list[str]) -> tuple[list[str], list[str], list[str], bool]:
+def default_plan(
+    models: list[str], probes: list[str], datasets: list[str]
+) -> tuple[list[str], list[str], list[str], bool]:
     """Fill in the embedded default: efficientnet_lite0; accuracy, plus shape-bias when no dataset is
     named; every built-in dataset that resolves and fits the model's labels."""
     from visaudit.data.catalog import DATASETS
@@ -76,13 +83,28 @@ def default_plan(models: list[str], probes: list[str], datasets: list[str]) -> t
     return models, probes, datasets, implicit
 
 
-def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str] | None = None,
-          datasets: str | Iterable[str] | None = None, *, store: str | Path = DEFAULT_STORE,
-          max_images: int | None = None, device: str | None = None, seed: int = 0, force: bool = False,
-          batch_size: int | None = None, workers: int | None = None, amp: bool = False,
-          channels_last: bool = False, strict: bool = False, quiet: bool = True,
-          probe_config: dict[str, dict[str, Any]] | None = None, chunk_size: int | None = None,
-          label_subset: bool = False, backend: str = "local", log=None) -> Results:
+def audit(
+    models: str | Iterable[str] | None = None,
+    probes: str | Iterable[str] | None = None,
+    datasets: str | Iterable[str] | None = None,
+    *,
+    store: str | Path = DEFAULT_STORE,
+    max_images: int | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    force: bool = False,
+    batch_size: int | None = None,
+    workers: int | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
+    strict: bool = False,
+    quiet: bool = True,
+    probe_config: dict[str, dict[str, Any]] | None = None,
+    chunk_size: int | None = None,
+    label_subset: bool = False,
+    backend: str = "local",
+    log=None,
+) -> Results:
     """Audit models with probes on datasets; results are stored and answered from the store next time.
 
     Args:
@@ -118,15 +140,40 @@ def audit(models: str | Iterable[str] | None = None, probes: str | Iterable[str]
     """
     from visaudit.engine.options import RunOptions
 
-    opts = RunOptions(seed=seed, max_images=max_images, label_subset=label_subset, amp=amp,
-                      channels_last=channels_last, device=device, batch_size=batch_size, chunk_size=chunk_size,
-                      workers=workers, strict=strict, backend=backend, force=force)
-    return run_audit(_as_list(models), _as_list(probes), _as_list(datasets), opts, store=store,
-                     probe_config=probe_config, quiet=quiet, log=log)
+    opts = RunOptions(
+        seed=seed,
+        max_images=max_images,
+        label_subset=label_subset,
+        amp=amp,
+        channels_last=channels_last,
+        device=device,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        workers=workers,
+        strict=strict,
+        backend=backend,
+        force=force,
+    )
+    return run_audit(
+        _as_list(models),
+        _as_list(probes),
+        _as_list(datasets),
+        opts,
+        store=store,
+        probe_config=probe_config,
+        quiet=quiet,
+        log=log,
+    )
 
 
-def plan(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
-         probe_config: dict[str, dict[str, Any]] | None = None) -> tuple[list, list[str], bool]:
+def plan(
+    models: list[str],
+    probes: list[str],
+    datasets: list[str],
+    opts: "RunOptions",
+    *,
+    probe_config: dict[str, dict[str, Any]] | None = None,
+) -> tuple[list, list[str], bool]:
     """The jobs of an audit with their keys, computing nothing (a dry run).
 
     Returns:
@@ -162,9 +209,17 @@ def plan(models: list[str], probes: list[str], datasets: list[str], opts: "RunOp
     return plan_jobs(entries, probe_objs, opened, opts, device), skipped, implicit
 
 
-def run_audit(models: list[str], probes: list[str], datasets: list[str], opts: "RunOptions", *,
-              store: str | Path = DEFAULT_STORE, probe_config: dict[str, dict[str, Any]] | None = None,
-              quiet: bool = True, log=None) -> Results:
+def run_audit(
+    models: list[str],
+    probes: list[str],
+    datasets: list[str],
+    opts: "RunOptions",
+    *,
+    store: str | Path = DEFAULT_STORE,
+    probe_config: dict[str, dict[str, Any]] | None = None,
+    quiet: bool = True,
+    log=None,
+) -> Results:
     """:func:`audit` with its options as one :class:`~visaudit.engine.options.RunOptions`."""
     from visaudit.engine.options import resolve_device
     from visaudit.engine.progress import make_bars

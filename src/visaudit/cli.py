@@ -3,6 +3,7 @@
 Importing this module imports neither torch nor any model: ``visaudit --help`` and
 ``visaudit list`` stay fast.
 """
+
 from __future__ import annotations
 
 from enum import Enum
@@ -11,7 +12,11 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, help="Audit image classifiers: robustness, biases, OOD, inner mechanics.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    help="Audit image classifiers: robustness, biases, OOD, inner mechanics.",
+)
 
 STORE_HELP = "results directory"
 
@@ -45,7 +50,9 @@ class Format(str, Enum):
 def run(
     model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s); default efficientnet_lite0"),
     probe: Optional[List[str]] = typer.Option(None, "-p", "--probe", help="probe name(s); default accuracy"),
-    data: Optional[List[str]] = typer.Option(None, "-d", "--data", help="dataset name(s) or folder path(s); default: every built-in dataset that resolves"),
+    data: Optional[List[str]] = typer.Option(
+        None, "-d", "--data", help="dataset name(s) or folder path(s); default: every built-in dataset that resolves"
+    ),
     store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="seeded random subset per dataset"),
     device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: best available)"),
@@ -59,8 +66,9 @@ def run(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file: {probe: {option: value}}"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress bars"),
     chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="images per checkpointed chunk"),
-    label_subset: bool = typer.Option(False, "--label-subset",
-                                      help="score each dataset over the classes it holds, not the model's whole label space"),
+    label_subset: bool = typer.Option(
+        False, "--label-subset", help="score each dataset over the classes it holds, not the model's whole label space"
+    ),
     backend: str = typer.Option("local", "--backend", help="local, or ray (one task per model)"),
 ) -> None:
     """Run probes on models and datasets; answered from the store when already computed."""
@@ -71,10 +79,27 @@ def run(
         from visaudit.api import audit
 
         console = _console()
-        res = audit(model, probe, data, store=store, max_images=max_images, device=device, seed=seed, force=force,
-                    batch_size=batch_size, workers=workers, amp=amp, channels_last=channels_last, strict=strict,
-                    quiet=quiet, probe_config=probe_config, chunk_size=chunk_size, label_subset=label_subset,
-                    backend=backend, log=console.print)
+        res = audit(
+            model,
+            probe,
+            data,
+            store=store,
+            max_images=max_images,
+            device=device,
+            seed=seed,
+            force=force,
+            batch_size=batch_size,
+            workers=workers,
+            amp=amp,
+            channels_last=channels_last,
+            strict=strict,
+            quiet=quiet,
+            probe_config=probe_config,
+            chunk_size=chunk_size,
+            label_subset=label_subset,
+            backend=backend,
+            log=console.print,
+        )
     except VisauditError as err:
         _fail(str(err))
         return
@@ -201,7 +226,7 @@ def _attribute_docs(doc: str) -> dict[str, str]:
     except StopIteration:
         return out
     current: list[str] = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         text = line.strip()
         if not text:
             continue
@@ -220,8 +245,9 @@ def _attribute_docs(doc: str) -> dict[str, str]:
 @app.command()
 def show(
     store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
-    details: bool = typer.Option(False, "--details", help="what keyed each record: label protocol, "
-                                 "precision, fingerprints, package versions"),
+    details: bool = typer.Option(
+        False, "--details", help="what keyed each record: label protocol, precision, fingerprints, package versions"
+    ),
     metrics: bool = typer.Option(False, "--metrics", help="every metric of each record"),
     key: Optional[List[str]] = typer.Option(None, "-k", "--key", help="only these record keys (prefixes)"),
 ) -> None:
@@ -294,8 +320,12 @@ def import_(
 def _wire_report_commands() -> None:
     from visaudit.report.commands import compare_command, report_command
 
-    app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(report_command)
-    app.command("compare", help="Compare models: a table and correlations between metrics across models.")(compare_command)
+    app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(
+        report_command
+    )
+    app.command("compare", help="Compare models: a table and correlations between metrics across models.")(
+        compare_command
+    )
 
 
 _wire_report_commands()

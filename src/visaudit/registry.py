@@ -6,6 +6,7 @@ Example:
     >>> "accuracy" in PROBES
     True
 """
+
 from __future__ import annotations
 
 import difflib

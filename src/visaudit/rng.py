@@ -19,6 +19,7 @@ Example:
     >>> bool(torch.equal(a[1:], b))
     True
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,8 +82,9 @@ class SampleGenerators:
         return gens
 
     @classmethod
-    def for_positions(cls, seed: int, tag: str, positions: Sequence[int] | np.ndarray,
-                      device: str | torch.device) -> "SampleGenerators":
+    def for_positions(
+        cls, seed: int, tag: str, positions: Sequence[int] | np.ndarray, device: str | torch.device
+    ) -> "SampleGenerators":
         """Generators for the samples at dataset ``positions`` (see :func:`sample_seeds`)."""
         return cls.seeded(sample_seeds(seed, tag, positions), device)
 
@@ -125,8 +127,13 @@ def _per_sample(gen: SampleGenerators, shape: Sequence[int], make) -> torch.Tens
     return torch.stack([make(shape[1:], g) for g in gen.generators])
 
 
-def rand(gen: Generators, shape: Sequence[int], *, device: torch.device | str | None = None,
-         dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def rand(
+    gen: Generators,
+    shape: Sequence[int],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Uniform [0, 1) draws, made on the generators' device and returned on ``device``."""
     dev = _gen_device(gen, device)
     if isinstance(gen, SampleGenerators):
@@ -136,8 +143,13 @@ def rand(gen: Generators, shape: Sequence[int], *, device: torch.device | str | 
     return out.to(device) if device is not None else out
 
 
-def randn(gen: Generators, shape: Sequence[int], *, device: torch.device | str | None = None,
-          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def randn(
+    gen: Generators,
+    shape: Sequence[int],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Standard normal draws, made on the generators' device and returned on ``device``."""
     dev = _gen_device(gen, device)
     if isinstance(gen, SampleGenerators):
@@ -147,8 +159,9 @@ def randn(gen: Generators, shape: Sequence[int], *, device: torch.device | str |
     return out.to(device) if device is not None else out
 
 
-def randint(gen: Generators, low: int, high: int, shape: Sequence[int], *,
-            device: torch.device | str | None = None) -> torch.Tensor:
+def randint(
+    gen: Generators, low: int, high: int, shape: Sequence[int], *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Integers in ``[low, high)`` (int64), made on the generators' device, returned on ``device``."""
     dev = _gen_device(gen, device)
     if isinstance(gen, SampleGenerators):

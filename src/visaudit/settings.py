@@ -5,6 +5,7 @@ Precedence for a dataset or weight file: an explicit path, then the data-root se
 cache (``VISAUDIT_CACHE``, default ``~/.cache/visaudit``), then a download from the
 public location, checked by checksum.
 """
+
 from __future__ import annotations
 
 import os

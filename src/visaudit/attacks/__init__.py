@@ -9,6 +9,7 @@ Example:
     >>> "apgd-ce" in ATTACKS
     True
 """
+
 from visaudit.registry import Registry
 
 ATTACKS: Registry = Registry("attack")
@@ -21,7 +22,10 @@ _CATALOG = {
     "apgd-t": ("visaudit.attacks.apgd:apgd_t", "APGD with the targeted DLR loss over the top-k classes"),
     "fab-t": ("visaudit.attacks.fab:fab_t", "targeted FAB, minimal-norm boundary attack"),
     "square": ("visaudit.attacks.square:square", "Square attack, score-based black box (margin loss)"),
-    "autoattack": ("visaudit.attacks.autoattack:autoattack_attack", "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square"),
+    "autoattack": (
+        "visaudit.attacks.autoattack:autoattack_attack",
+        "AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square",
+    ),
 }
 
 for _name, (_target, _help) in _CATALOG.items():

@@ -2,21 +2,20 @@
 
 Pure functions on batches of perturbations ``delta`` (n,3,H,W) in RGB pixel units.
 """
+
 from __future__ import annotations
 
 import torch
 
 # ITU-R BT.601 RGB -> YCbCr (the linear part; offsets do not matter for perturbations).
-_YCBCR = torch.tensor([[0.299, 0.587, 0.114],
-                       [-0.168736, -0.331264, 0.5],
-                       [0.5, -0.418688, -0.081312]])
+_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
 def border_mask(h: int, w: int, width: int, device: torch.device | None = None) -> torch.Tensor:
     """Bool (H,W): True in the band of ``width`` pixels along the image border."""
     m = torch.ones(h, w, dtype=torch.bool, device=device)
     if width > 0:
-        m[width:h - width, width:w - width] = False
+        m[width : h - width, width : w - width] = False
     return m
 
 

@@ -20,6 +20,7 @@ leaves the batch as soon as it is misclassified; its outcome is final (AutoAttac
 sample broken if any iterate is misclassified) and per-sample trajectories are independent
 in eval mode, so robust accuracy is the same at a fraction of the passes on weak models.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -46,9 +47,16 @@ def checkpoints(n_iter: int) -> list[int]:
 
 
 def _run_single(
-    oracle: Oracle, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n_iter: int, rho: float,
-    generator: Generators, linf_start: str,
+    oracle: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: torch.Tensor,
+    norm: str,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    n_iter: int,
+    rho: float,
+    generator: Generators,
+    linf_start: str,
 ) -> AttackOutput:
     """One APGD run from a random start; ``loss(logits, rows_index) -> (m,)``."""
     n, dev = len(x), x.device
@@ -122,9 +130,19 @@ def _run_single(
 
 
 def apgd(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-    loss: str = "ce", n_iter: int = 100, n_restarts: int = 1, n_target_classes: int = 9, rho: float = 0.75,
-    linf_start: str = "surface", generator: Generators = None,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    loss: str = "ce",
+    n_iter: int = 100,
+    n_restarts: int = 1,
+    n_target_classes: int = 9,
+    rho: float = 0.75,
+    linf_start: str = "surface",
+    generator: Generators = None,
 ) -> AttackOutput:
     """APGD with loss ``ce``, ``dlr`` or ``dlr-targeted`` (then ``n_target_classes`` runs).
 

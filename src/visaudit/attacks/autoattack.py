@@ -13,6 +13,7 @@ query budget. A ``generator`` given as :class:`~visaudit.rng.SampleGenerators` i
 the points each attack runs on, so each image's streams continue from attack to attack and
 its result does not depend on its batch.
 """
+
 from __future__ import annotations
 
 import time
@@ -69,8 +70,14 @@ class AutoAttackResult:
 
 
 def compose(
-    model: Oracle | Any, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float | torch.Tensor,
-    attacks: tuple[str, ...] | list[str] = STANDARD_ATTACKS, config: dict[str, dict[str, Any]] | None = None,
+    model: Oracle | Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str,
+    eps: float | torch.Tensor,
+    attacks: tuple[str, ...] | list[str] = STANDARD_ATTACKS,
+    config: dict[str, dict[str, Any]] | None = None,
     generator: Generators = None,
 ) -> AutoAttackResult:
     """Run ``attacks`` in order, each on the points still robust (AutoAttack's composition).
@@ -100,8 +107,9 @@ def compose(
         t0 = time.perf_counter()
         idx = robust.nonzero()[:, 0]
         if len(idx):
-            out: AttackOutput = ATTACKS.get(name)(oracle, x[idx], y[idx], norm=norm, eps=e[idx],
-                                                  generator=narrow(generator, idx), **cfg[name])
+            out: AttackOutput = ATTACKS.get(name)(
+                oracle, x[idx], y[idx], norm=norm, eps=e[idx], generator=narrow(generator, idx), **cfg[name]
+            )
             ok = out.success & inside(out.x_adv, x[idx], e[idx], norm)
             if ok.any():  # re-check against the model: only verified examples count
                 ok[ok.clone()] = oracle.logits(out.x_adv[ok]).argmax(1) != y[idx][ok]
@@ -117,18 +125,33 @@ def compose(
     return AutoAttackResult(clean_correct, robust, robust_after, broken_by, x_adv, list(attacks), cfg, budget, wall)
 
 
-def autoattack(model: Oracle | Any, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf",
-               eps: float | torch.Tensor = 8 / 255, version: str = "standard",
-               generator: Generators = None) -> AutoAttackResult:
+def autoattack(
+    model: Oracle | Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    version: str = "standard",
+    generator: Generators = None,
+) -> AutoAttackResult:
     """AutoAttack 'standard' (the only version implemented)."""
     if version != "standard":
         raise ValueError(f"AutoAttack version {version!r} is not implemented; use 'standard'")
     return compose(model, x, y, norm=norm, eps=eps, attacks=STANDARD_ATTACKS, generator=generator)
 
 
-def autoattack_attack(model, x, y, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-                      generator: Generators = None, attacks: tuple[str, ...] = STANDARD_ATTACKS,
-                      **_: Any) -> AttackOutput:
+def autoattack_attack(
+    model,
+    x,
+    y,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    generator: Generators = None,
+    attacks: tuple[str, ...] = STANDARD_ATTACKS,
+    **_: Any,
+) -> AttackOutput:
     """Registry form: AutoAttack as one attack returning :class:`AttackOutput`."""
     res = compose(model, x, y, norm=norm, eps=eps, attacks=attacks, generator=generator)
     return AttackOutput(res.x_adv, ~res.robust)

@@ -15,6 +15,7 @@ half the radius, as the reference (``autoattack/fab_base.py``): on the surface o
 ball of radius eps/2 (a uniform draw divided by its Linf norm) or on the L2 sphere of radius
 eps/2. AutoAttack standard runs one restart per target, so it never draws.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,13 +40,17 @@ def hyperplane_step(p: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: str
 
     if norm == "linf":
         direction = flat_w.sign()
+
         def step(t: torch.Tensor) -> torch.Tensor:
             return torch.minimum(torch.maximum(t[:, None] * direction, lo), hi)
+
         t_lo = torch.zeros(n, device=p.device)
         t_hi = torch.ones(n, device=p.device)
     else:
+
         def step(t: torch.Tensor) -> torch.Tensor:
             return torch.minimum(torch.maximum(t[:, None] * flat_w, lo), hi)
+
         wn2 = (flat_w * flat_w).sum(1).clamp_min(1e-30)
         t_lo = torch.zeros(n, device=p.device)
         t_hi = (need / wn2).clamp_min(1e-12)
@@ -66,8 +71,18 @@ def hyperplane_step(p: torch.Tensor, w: torch.Tensor, b: torch.Tensor, norm: str
 
 
 def _fab_single(
-    oracle: Oracle, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor, eps: torch.Tensor, norm: str,
-    n_iter: int, alpha_max: float, eta: float, beta: float, random_init: bool, generator: Generators,
+    oracle: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    target: torch.Tensor,
+    eps: torch.Tensor,
+    norm: str,
+    n_iter: int,
+    alpha_max: float,
+    eta: float,
+    beta: float,
+    random_init: bool,
+    generator: Generators,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One targeted FAB run; returns (best adversarial, its norm (inf where none))."""
     n, dev = len(x), x.device
@@ -105,9 +120,19 @@ def _fab_single(
 
 
 def fab_t(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-    n_iter: int = 100, n_target_classes: int = 9, n_restarts: int = 1, alpha_max: float = 0.1,
-    eta: float = 1.05, beta: float = 0.9, generator: Generators = None,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    n_iter: int = 100,
+    n_target_classes: int = 9,
+    n_restarts: int = 1,
+    alpha_max: float = 0.1,
+    eta: float = 1.05,
+    beta: float = 0.9,
+    generator: Generators = None,
 ) -> AttackOutput:
     """Targeted FAB over the top ``n_target_classes`` classes (AutoAttack settings by default).
 
@@ -128,8 +153,9 @@ def fab_t(
             if len(idx) == 0:
                 break
             tgt = ranked_targets(clean[idx], rank)
-            best, dist = _fab_single(oracle, x[idx], y[idx], tgt, e[idx], norm, n_iter, alpha_max, eta, beta,
-                                     r > 0, narrow(generator, idx))
+            best, dist = _fab_single(
+                oracle, x[idx], y[idx], tgt, e[idx], norm, n_iter, alpha_max, eta, beta, r > 0, narrow(generator, idx)
+            )
             cand = project(best, x[idx], e[idx], norm)
             ok = dist <= e[idx]
             if ok.any():

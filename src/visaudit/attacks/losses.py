@@ -1,4 +1,5 @@
 """Per-sample attack losses on logits (higher = closer to a successful attack)."""
+
 from __future__ import annotations
 
 import torch

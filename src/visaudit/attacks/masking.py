@@ -6,6 +6,7 @@ We flag: (1) a large share of samples with an all-zero input gradient; (2) rando
 (two forward passes differ); (3) Square breaking points that the white-box attacks
 left robust.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,14 @@ def output_is_random(model: Oracle, x: torch.Tensor, tol: float = 1e-5) -> bool:
     return bool(random_rows(model, x, tol).any())
 
 
-def masking_flags(*, zero_grad_share: float, randomized: bool, white_box_robust: int,
-                  black_box_extra: int, zero_grad_limit: float = 0.05) -> list[str]:
+def masking_flags(
+    *,
+    zero_grad_share: float,
+    randomized: bool,
+    white_box_robust: int,
+    black_box_extra: int,
+    zero_grad_limit: float = 0.05,
+) -> list[str]:
     """Human-readable warnings; empty when nothing looks masked.
 
     Args:
@@ -42,11 +49,15 @@ def masking_flags(*, zero_grad_share: float, randomized: bool, white_box_robust:
     """
     flags = []
     if zero_grad_share > zero_grad_limit:
-        flags.append(f"{zero_grad_share:.0%} of the samples have an all-zero input gradient: "
-                     "white-box results are unreliable (non-differentiable or saturated layer)")
+        flags.append(
+            f"{zero_grad_share:.0%} of the samples have an all-zero input gradient: "
+            "white-box results are unreliable (non-differentiable or saturated layer)"
+        )
     if randomized:
         flags.append("the model's outputs are random: use EOT / the 'rand' protocol")
     if black_box_extra > 0:
-        flags.append(f"the black-box Square attack broke {black_box_extra} of {white_box_robust} points that the "
-                     "white-box attacks left robust: possible gradient masking")
+        flags.append(
+            f"the black-box Square attack broke {black_box_extra} of {white_box_robust} points that the "
+            "white-box attacks left robust: possible gradient masking"
+        )
     return flags

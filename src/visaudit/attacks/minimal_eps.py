@@ -4,6 +4,7 @@ The estimate is an upper bound on the true minimal adversarial radius (an attack
 example at that radius); the curve ``acc(eps) = share of images with min_eps > eps`` is
 therefore an upper bound on robust accuracy, as every attack-based number is.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,15 @@ from visaudit.rng import Generators
 
 
 def minimal_eps(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps_max: float, steps: int = 6,
-    n_iter: int = 20, generator: Generators = None,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str,
+    eps_max: float,
+    steps: int = 6,
+    n_iter: int = 20,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """Smallest radius (within ``eps_max / 2**steps``) at which APGD-CE found an example.
 
@@ -33,8 +41,7 @@ def minimal_eps(
     idx = correct.nonzero()[:, 0]
     if len(idx) == 0:
         return out
-    first = apgd(oracle, x[idx], y[idx], norm=norm, eps=hi[idx], n_iter=n_iter,
-                 generator=narrow(generator, idx))
+    first = apgd(oracle, x[idx], y[idx], norm=norm, eps=hi[idx], n_iter=n_iter, generator=narrow(generator, idx))
     idx = idx[first.success]
     for _ in range(steps):
         if len(idx) == 0:

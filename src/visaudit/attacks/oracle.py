@@ -4,6 +4,7 @@ It counts forward and backward passes (in images), so records can state the budg
 and optionally runs the model under autocast (half / bfloat16) while the attack itself
 keeps its iterates in float32.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -5,6 +5,7 @@ change any more, and each sample's trajectory does not depend on the others (eva
 The Linf random start is uniform inside the ball, as in Madry et al.'s code (not AutoAttack's
 surface start); the L2 start lies on the sphere.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,12 @@ def _ascent(grad: torch.Tensor, norm: str) -> torch.Tensor:
 
 
 def fgsm(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
     generator: Generators = None,
 ) -> AttackOutput:
     """One gradient step of length eps from the clean point (sign step for Linf)."""
@@ -35,8 +41,16 @@ def fgsm(
 
 
 def pgd(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-    steps: int = 20, restarts: int = 1, step_size: float | None = None, random_init: bool = True,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    steps: int = 20,
+    restarts: int = 1,
+    step_size: float | None = None,
+    random_init: bool = True,
     generator: Generators = None,
 ) -> AttackOutput:
     """PGD with CE loss; ``step_size`` defaults to 2.5 * eps / steps (Madry et al.).
@@ -57,8 +71,11 @@ def pgd(
         if len(idx) == 0:
             break
         xi, yi, ei, ai = x[idx], y[idx], e[idx], alpha[idx]
-        cur = (random_start(xi, ei, norm, narrow(generator, idx), linf_start="uniform") if (random_init or r > 0)
-               else xi.clone())
+        cur = (
+            random_start(xi, ei, norm, narrow(generator, idx), linf_start="uniform")
+            if (random_init or r > 0)
+            else xi.clone()
+        )
         alive = torch.arange(len(idx), device=x.device)
         for _ in range(steps):
             _, logits, g = oracle.loss_grad(cur[alive], lambda z, rows: ce(z, yi[alive][rows]))  # noqa: B023

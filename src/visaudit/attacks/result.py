@@ -1,4 +1,5 @@
 """What an attack returns."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

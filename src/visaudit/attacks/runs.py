@@ -1,4 +1,5 @@
 """Glue between probes and attacks: attack names in configs, eps labels, the model oracle."""
+
 from __future__ import annotations
 
 import re
@@ -35,8 +36,15 @@ def oracle_for(ctx: Any) -> Oracle:
 
 
 def run_attack(
-    name: str, oracle: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str, eps: float,
-    generator: Generators, options: dict[str, Any] | None = None,
+    name: str,
+    oracle: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str,
+    eps: float,
+    generator: Generators,
+    options: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Run a named attack; returns (x_adv, robust mask among all samples, extra info).
 
@@ -50,10 +58,15 @@ def run_attack(
     correct = oracle.logits(x).argmax(1) == y
     if name == "autoattack":
         parts = tuple(options.get("autoattack_parts") or STANDARD_ATTACKS)
-        res = compose(oracle, x, y, norm=norm, eps=eps, attacks=parts, config=options.get("autoattack"),
-                      generator=generator)
-        info = {"robust_after": {k: v for k, v in res.robust_after.items()}, "broken_by": res.broken_by,
-                "config": res.config, "wall_s": res.wall_s}
+        res = compose(
+            oracle, x, y, norm=norm, eps=eps, attacks=parts, config=options.get("autoattack"), generator=generator
+        )
+        info = {
+            "robust_after": {k: v for k, v in res.robust_after.items()},
+            "broken_by": res.broken_by,
+            "config": res.config,
+            "wall_s": res.wall_s,
+        }
         return res.x_adv, res.robust, info
     m = _PGD.match(name)
     kwargs = dict(options.get(name, {}))

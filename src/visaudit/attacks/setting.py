@@ -1,4 +1,5 @@
 """The attack a probe ran, as written into its record (shared by the probes that attack)."""
+
 from __future__ import annotations
 
 from typing import Any, TypedDict

@@ -18,6 +18,7 @@ stretched to ``n_queries`` as if it were 10 000, the reference class's own defau
 AutoAttack turns off) and ``redraw_noop`` (Linf: redraw the colour signs, up to 10 times, of a
 proposal that would leave the image unchanged, as the original Square code does).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,7 +69,7 @@ def _pseudo_gaussian(rows: int, cols: int) -> torch.Tensor:
     d = torch.zeros(rows, cols)
     cr, cc = rows // 2, cols // 2
     for r in range(max(cr, cc) + 1):
-        d[max(cr - r, 0):min(cr + r + 1, rows), max(cc - r, 0):min(cc + r + 1, cols)] += 1.0 / (r + 1) ** 2
+        d[max(cr - r, 0) : min(cr + r + 1, rows), max(cc - r, 0) : min(cc + r + 1, cols)] += 1.0 / (r + 1) ** 2
     return d / d.norm()
 
 
@@ -77,7 +78,7 @@ def meta_pseudo_gaussian(s: int, flip: bool) -> torch.Tensor:
     d = torch.zeros(s, s)
     if s // 2 > 0:
         d[: s // 2] = _pseudo_gaussian(s // 2, s)
-    d[s // 2:] = -_pseudo_gaussian(s - s // 2, s)
+    d[s // 2 :] = -_pseudo_gaussian(s - s // 2, s)
     d = d / d.norm()
     return d.t() if flip else d
 
@@ -99,8 +100,12 @@ def _signs(u: torch.Tensor) -> torch.Tensor:
 
 def _window_index(m: int, c: int, vh: torch.Tensor, vw: torch.Tensor, s: int, dev: torch.device):
     ar = torch.arange(s, device=dev)
-    return (torch.arange(m, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
-            (vh[:, None] + ar)[:, None, :, None], (vw[:, None] + ar)[:, None, None, :])
+    return (
+        torch.arange(m, device=dev)[:, None, None, None],
+        torch.arange(c, device=dev)[None, :, None, None],
+        (vh[:, None] + ar)[:, None, :, None],
+        (vw[:, None] + ar)[:, None, None, :],
+    )
 
 
 def _init_l2(x: torch.Tensor, eps: torch.Tensor, gen: Generators) -> torch.Tensor:
@@ -115,13 +120,21 @@ def _init_l2(x: torch.Tensor, eps: torch.Tensor, gen: Generators) -> torch.Tenso
         for vw in cols:
             u = batch_uniforms(gen, n, 1, c, x.device)  # the pattern's orientation, then one sign per channel
             pat = _patterns(s, u[:, 0] > 0.5, x.device)
-            delta[:, :, vh:vh + s, vw:vw + s] += pat * _signs(u[:, 1:]).view(n, c, 1, 1)
+            delta[:, :, vh : vh + s, vw : vw + s] += pat * _signs(u[:, 1:]).view(n, c, 1, 1)
     return (x + normalize_l2(delta) * eps.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
 
 
 def square(
-    model: Oracle, x: torch.Tensor, y: torch.Tensor, *, norm: str = "linf", eps: float | torch.Tensor = 8 / 255,
-    n_queries: int = 5000, p_init: float = 0.8, rescale_schedule: bool = False, redraw_noop: bool = False,
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    norm: str = "linf",
+    eps: float | torch.Tensor = 8 / 255,
+    n_queries: int = 5000,
+    p_init: float = 0.8,
+    rescale_schedule: bool = False,
+    redraw_noop: bool = False,
     generator: Generators = None,
 ) -> AttackOutput:
     """Untargeted Square attack with the margin loss.
@@ -186,7 +199,7 @@ def square(
             norm_all = delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
             pat = _patterns(s, u[:, 4] > 0.5, dev)
             new = pat * _signs(u[:, 5:]).view(m, c, 1, 1) + delta[win1] / (norm_w1 + 1e-12)
-            mass = ((v(ea) ** 2 - norm_all ** 2).clamp_min(0) / c + norm_union ** 2).sqrt()
+            mass = ((v(ea) ** 2 - norm_all**2).clamp_min(0) / c + norm_union**2).sqrt()
             new = new / (new.pow(2).sum((2, 3), keepdim=True).sqrt() + 1e-12) * mass
             delta[win2] = 0.0
             delta[win1] = new

@@ -8,6 +8,7 @@ Random draws go through :mod:`visaudit.rng`: an attack takes ``generator`` as a 
 (one stream per sample, so an image's attack does not depend on the rest of its batch), and
 narrows it with :func:`narrow` wherever it narrows the batch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -88,8 +89,9 @@ def batch_uniforms(gen: Generators, m: int, shared: int, each: int, device: torc
     return torch.cat(parts, 1) if parts else torch.empty(m, 0, device=device)
 
 
-def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: Generators, *,
-                 linf_start: str = "surface") -> torch.Tensor:
+def random_start(
+    x: torch.Tensor, eps: torch.Tensor, norm: str, gen: Generators, *, linf_start: str = "surface"
+) -> torch.Tensor:
     """A random point of the eps-ball around ``x``, clipped to the [0,1] box.
 
     Linf, ``linf_start="surface"`` (AutoAttack's APGD and FAB): a uniform draw in [-1, 1]^d
@@ -108,11 +110,12 @@ def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str, gen: Generators,
     return (x + t / _view(lp_norm(t, "l2") + 1e-12, t) * _view(eps, x)).clamp(0.0, 1.0)
 
 
-def inside(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor | float, norm: str,
-           tol: float = 1e-6) -> torch.Tensor:
+def inside(
+    x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor | float, norm: str, tol: float = 1e-6
+) -> torch.Tensor:
     """Per-sample bool: ``x_adv`` is in the [0,1] box and within ``eps`` (+tol) of ``x``."""
     eps_t = as_eps(eps, len(x), x.device)
-    d = (x_adv.float() - x.float())
+    d = x_adv.float() - x.float()
     in_box = (x_adv >= 0).flatten(1).all(1) & (x_adv <= 1).flatten(1).all(1)
     return in_box & (lp_norm(d, norm) <= eps_t + tol)
 

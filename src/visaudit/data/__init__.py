@@ -6,6 +6,7 @@ Example:
     >>> len(ds), ds.label_space.name                # doctest: +SKIP
     (10000, 'cifar10')
 """
+
 from visaudit.data.catalog import DATASETS, open_dataset
 
 __all__ = ["DATASETS", "open_dataset"]

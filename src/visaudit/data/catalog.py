@@ -1,4 +1,5 @@
 """Dataset registry and :func:`open_dataset` (a registered name or a path)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,22 @@ from visaudit.registry import Registry
 
 DATASETS: Registry[Callable[..., ImageDataset]] = Registry("dataset")
 
-DATASETS.add_lazy("cue-conflict", "visaudit.data.catalog:_cue_conflict", "Geirhos et al. cue-conflict stimuli (16 classes, shape label, texture aux label)")
+DATASETS.add_lazy(
+    "cue-conflict",
+    "visaudit.data.catalog:_cue_conflict",
+    "Geirhos et al. cue-conflict stimuli (16 classes, shape label, texture aux label)",
+)
 DATASETS.add_lazy("edges", "visaudit.data.catalog:_edges", "edge drawings of the 16 categories")
 DATASETS.add_lazy("silhouettes", "visaudit.data.catalog:_silhouettes", "filled silhouettes of the 16 categories")
-DATASETS.add_lazy("cifar10-test", "visaudit.data.builtin:cifar10_test", "CIFAR-10 test set (10k, images or binary batches)")
+DATASETS.add_lazy(
+    "cifar10-test", "visaudit.data.builtin:cifar10_test", "CIFAR-10 test set (10k, images or binary batches)"
+)
 DATASETS.add_lazy("fashion-mnist", "visaudit.data.builtin:fashion_mnist_dataset", "Fashion-MNIST test set (IDX files)")
-DATASETS.add_lazy("imagenet-val", "visaudit.data.catalog:_imagenet_val", "ImageNet-1k val: WNID folders or flat + ground truth (under the data root as imagenet-val/)")
+DATASETS.add_lazy(
+    "imagenet-val",
+    "visaudit.data.catalog:_imagenet_val",
+    "ImageNet-1k val: WNID folders or flat + ground truth (under the data root as imagenet-val/)",
+)
 
 
 def _cue_conflict(path: Path | None = None) -> ImageDataset:

@@ -7,6 +7,7 @@ remembered in a SQLite table of the cache folder under the file's (path, size, m
 so a repeated run only stats its files. A ``touch`` without a change of content re-hashes
 the file and gives the same key.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,10 @@ from typing import Iterable, Sequence
 
 from visaudit import settings
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, " \
-          "inode INTEGER, sha256 TEXT)"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, "
+    "inode INTEGER, sha256 TEXT)"
+)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -60,10 +63,11 @@ class DigestMemo:
         if con is not None:
             try:
                 for start in range(0, len(paths), 500):
-                    part = paths[start:start + 500]
+                    part = paths[start : start + 500]
                     marks = ",".join("?" * len(part))
-                    for row in con.execute(f"SELECT path, size, mtime_ns, inode, sha256 FROM digests "
-                                           f"WHERE path IN ({marks})", part):
+                    for row in con.execute(
+                        f"SELECT path, size, mtime_ns, inode, sha256 FROM digests WHERE path IN ({marks})", part
+                    ):
                         known[row[0]] = (row[1], row[2], row[3], row[4])
             except sqlite3.Error:
                 known = {}

@@ -1,4 +1,5 @@
 """Datasets read from folders: ImageFolder (class sub-folders), flat ImageNet val with a ground-truth file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 def list_images(folder: Path) -> list[Path]:
     """Image files below ``folder`` (by suffix), sorted; hidden files skipped."""
     return sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith(".")
     )
 
@@ -61,8 +63,14 @@ def _try_imagenet16() -> LabelSpace | None:
         return None
 
 
-def image_folder(root: Path, name: str | None = None, *, resize_policy: str = "model", note: str = "",
-                 label_space: LabelSpace | None = None) -> ImageDataset:
+def image_folder(
+    root: Path,
+    name: str | None = None,
+    *,
+    resize_policy: str = "model",
+    note: str = "",
+    label_space: LabelSpace | None = None,
+) -> ImageDataset:
     """An ImageFolder: ``root/<class>/<image>``; labels from folder names (see :func:`infer_label_space`)."""
     root = Path(root)
     if not root.exists():
@@ -93,13 +101,28 @@ def image_folder(root: Path, name: str | None = None, *, resize_policy: str = "m
     return _file_dataset(name or str(root), root, files, labels, space, resize_policy, note)
 
 
-def _file_dataset(name: str, root: Path, files: list[Path], labels: list[int], space: LabelSpace, resize_policy: str,
-                  note: str, aux: dict[str, np.ndarray] | None = None) -> ImageDataset:
+def _file_dataset(
+    name: str,
+    root: Path,
+    files: list[Path],
+    labels: list[int],
+    space: LabelSpace,
+    resize_policy: str,
+    note: str,
+    aux: dict[str, np.ndarray] | None = None,
+) -> ImageDataset:
     paths = [str(f) for f in files]
     return ImageDataset(
-        name=name, label_space=space, labels=np.asarray(labels, dtype=np.int64),
-        ids=[f.relative_to(root).as_posix() for f in files], load=_PathLoader(paths), path=str(root),
-        resize_policy=resize_policy, aux_labels=aux or {}, fingerprint_parts=file_listing(root, files), note=note,
+        name=name,
+        label_space=space,
+        labels=np.asarray(labels, dtype=np.int64),
+        ids=[f.relative_to(root).as_posix() for f in files],
+        load=_PathLoader(paths),
+        path=str(root),
+        resize_policy=resize_policy,
+        aux_labels=aux or {},
+        fingerprint_parts=file_listing(root, files),
+        note=note,
     )
 
 
@@ -150,5 +173,12 @@ def imagenet_flat(root: Path, ground_truth: Path | None = None, name: str | None
     kept = [f for f in files if f.stem in table]
     if not kept:
         raise VisauditError(f"no image in {root} is named in {ground_truth}")
-    return _file_dataset(name or str(root), root, kept, [table[f.stem] for f in kept], inet, "model",
-                         f"flat folder with ground truth {Path(ground_truth).name}")
+    return _file_dataset(
+        name or str(root),
+        root,
+        kept,
+        [table[f.stem] for f in kept],
+        inet,
+        "model",
+        f"flat folder with ground truth {Path(ground_truth).name}",
+    )

@@ -3,6 +3,7 @@ from a model's outputs to a dataset's labels.
 
 Importing this module does not import torch; :meth:`LabelMap.probs` does.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,7 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FASHION_MNIST_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 
@@ -112,9 +122,7 @@ def _imagenet16_cached(path: str, sha256: str) -> LabelSpace:  # the digest keys
         for row in csv.DictReader(f):
             groups.setdefault(row["category"], []).append(int(row["imagenet_index"]))
     names = tuple(sorted(groups))
-    return LabelSpace(
-        "imagenet16", names, names, tuple(tuple(sorted(groups[n])) for n in names), parent="imagenet1k"
-    )
+    return LabelSpace("imagenet16", names, names, tuple(tuple(sorted(groups[n])) for n in names), parent="imagenet1k")
 
 
 def imagenet16() -> LabelSpace:
@@ -133,7 +141,12 @@ def fashion_mnist() -> LabelSpace:
     return LabelSpace("fashion-mnist", FASHION_MNIST_CLASSES, FASHION_MNIST_CLASSES)
 
 
-for _n, _f in {"imagenet1k": imagenet1k, "imagenet16": imagenet16, "cifar10": cifar10, "fashion-mnist": fashion_mnist}.items():
+for _n, _f in {
+    "imagenet1k": imagenet1k,
+    "imagenet16": imagenet16,
+    "cifar10": cifar10,
+    "fashion-mnist": fashion_mnist,
+}.items():
     LABEL_SPACES.register(_n)(_f)
 
 
@@ -157,8 +170,7 @@ class LabelMap:
             is scored over all of the model's classes.
     """
 
-    def __init__(self, kind: str, model_space: str, data_space: LabelSpace,
-                 indices: list[int] | None = None) -> None:
+    def __init__(self, kind: str, model_space: str, data_space: LabelSpace, indices: list[int] | None = None) -> None:
         self.kind = kind
         self.model_space = model_space
         self.data_space = data_space
@@ -171,8 +183,13 @@ class LabelMap:
 
     def describe(self) -> dict:
         """Record fields: the kind, both spaces and the protocol in words."""
-        out = {"kind": self.kind, "model_space": self.model_space, "data_space": self.data_space.name,
-               "n_classes": self.num_classes, "protocol": self.protocol}
+        out = {
+            "kind": self.kind,
+            "model_space": self.model_space,
+            "data_space": self.data_space.name,
+            "n_classes": self.num_classes,
+            "protocol": self.protocol,
+        }
         if self.kind == "subset":
             out["indices_sha256"] = hashlib.sha256(repr(list(self.indices or [])).encode()).hexdigest()
         if self.kind == "mean-prob":
@@ -219,8 +236,9 @@ class LabelMap:
         return self._cache[key]
 
 
-def label_map(model_space: str, model_classes: int, data_space: LabelSpace,
-              model_class_names: list[str] | None = None) -> LabelMap:
+def label_map(
+    model_space: str, model_classes: int, data_space: LabelSpace, model_class_names: list[str] | None = None
+) -> LabelMap:
     """The map from a model's outputs to ``data_space``, or a clear error before any compute.
 
     ``model_class_names`` (for models with their own classes, e.g. Hugging Face or zero-shot models)
@@ -238,7 +256,8 @@ def label_map(model_space: str, model_classes: int, data_space: LabelSpace,
         if max(data_space.subset) >= model_classes:
             raise LabelSpaceMismatch(
                 f"label space {data_space.name} selects class {max(data_space.subset)} of {model_space}, "
-                f"but the model has {model_classes} outputs")
+                f"but the model has {model_classes} outputs"
+            )
         return LabelMap("subset", model_space, data_space, list(data_space.subset))
     if model_class_names:
         lower = {n.lower(): i for i, n in enumerate(model_class_names)}

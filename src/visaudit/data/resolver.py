@@ -1,4 +1,5 @@
 """Resolve a dataset folder or weight file: explicit path > data root > cache > download."""
+
 from __future__ import annotations
 
 import hashlib
@@ -119,7 +120,9 @@ def _fetch(remote: Remote, dest: Path) -> Path:
                 if not target.resolve().is_relative_to((Path(tmp) / "x").resolve()):
                     raise DataNotFoundError(f"unsafe path in archive: {m}")
             zf.extractall(Path(tmp) / "x", members)
-        src = next((Path(tmp) / "x").glob(f"*/{remote.archive_subdir}"), None) or Path(tmp) / "x" / remote.archive_subdir
+        src = (
+            next((Path(tmp) / "x").glob(f"*/{remote.archive_subdir}"), None) or Path(tmp) / "x" / remote.archive_subdir
+        )
         if remote.tree_sha256 and tree_hash(src) != remote.tree_sha256:
             raise DataNotFoundError(f"content of {remote.url} does not match the expected checksum")
         shutil.move(str(src), dest)

@@ -16,6 +16,7 @@ Example:
     >>> len(ds), ds.ids[0]
     (10, 'blobs/0')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ def _blobs(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     for _ in range(int(rng.integers(3, 7))):
         cy, cx = rng.uniform(0, 1, size=2)
         sigma = rng.uniform(0.08, 0.3)
-        alpha = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))[None]
+        alpha = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))[None]
         img = img * (1 - alpha) + rng.uniform(0, 1, size=(3, 1, 1)) * alpha
     return np.round(img * 255.0).astype(np.uint8)
 
@@ -104,8 +105,15 @@ def synthetic_ood(kind: str, n: int = 1000, seed: int = 0) -> SyntheticOOD:
     if kind not in _GENERATORS:
         raise UnknownNameError(f"unknown synthetic OOD set {kind!r}; known: {', '.join(SYNTHETIC_SETS)}")
     return SyntheticOOD(
-        name=kind, label_space=OOD_SPACE, labels=np.zeros(n, dtype=np.int64),
-        ids=[f"{kind}/{i}" for i in range(n)], load=_Loader(kind, seed), path=f"synthetic:{kind}",
-        resize_policy="direct", fingerprint_parts=[("synthetic", kind, n, seed, GENERATOR_VERSION)],
-        note=f"synthetic far-OOD set generated at the model's input size (seed {seed})", kind=kind, seed=seed,
+        name=kind,
+        label_space=OOD_SPACE,
+        labels=np.zeros(n, dtype=np.int64),
+        ids=[f"{kind}/{i}" for i in range(n)],
+        load=_Loader(kind, seed),
+        path=f"synthetic:{kind}",
+        resize_policy="direct",
+        fingerprint_parts=[("synthetic", kind, n, seed, GENERATOR_VERSION)],
+        note=f"synthetic far-OOD set generated at the model's input size (seed {seed})",
+        kind=kind,
+        seed=seed,
     )

@@ -4,6 +4,7 @@ Both write into the same store (atomic records, one lock per job), so a Ray work
 machine needs the store on a shared file system. Jobs are grouped by model so that each worker
 loads a model once.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -15,7 +16,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.engine.plan import Job
 
 
-
 def _run_group(job_group: list["Job"], store_root: str, options: "RunOptions", device: str) -> list[dict]:
     from visaudit.engine.progress import make_bars
     from visaudit.engine.runner import run_jobs
@@ -25,8 +25,9 @@ def _run_group(job_group: list["Job"], store_root: str, options: "RunOptions", d
         return run_jobs(job_group, Store(store_root), options, device=device, bars=bars)
 
 
-def run_on_ray(jobs: list, store_root: str, options: "RunOptions", *, device: str,
-               gpus_per_job: float = 0) -> list[dict]:
+def run_on_ray(
+    jobs: list, store_root: str, options: "RunOptions", *, device: str, gpus_per_job: float = 0
+) -> list[dict]:
     """Run each model's jobs as one Ray task; returns all records. Starts a local Ray if none is running."""
     try:
         import ray

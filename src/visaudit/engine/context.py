@@ -1,4 +1,5 @@
 """The runner's implementation of :class:`~visaudit.engine.types.ProbeContext`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,9 @@ def chunk_name(tag: str, positions: np.ndarray) -> str:
     return f"{_safe(tag)}-{digest}"
 
 
-def plan_chunks(indices: np.ndarray, chunk_size: int, finished: dict[int, list[np.ndarray]]
-                ) -> list[tuple[np.ndarray, bool]]:
+def plan_chunks(
+    indices: np.ndarray, chunk_size: int, finished: dict[int, list[np.ndarray]]
+) -> list[tuple[np.ndarray, bool]]:
     """Cover ``indices`` in order with chunks: ``(positions, already finished)``.
 
     Finished chunks (from an earlier, possibly differently chunked run; keyed by their first
@@ -51,11 +53,11 @@ def plan_chunks(indices: np.ndarray, chunk_size: int, finished: dict[int, list[n
         best = None
         for pos in finished.get(int(indices[i]), []):
             length = len(pos)
-            if i + length <= n and np.array_equal(indices[i:i + length], pos):
+            if i + length <= n and np.array_equal(indices[i : i + length], pos):
                 if best is None or length > len(best):
                     best = pos
         if best is not None:
-            out.append((indices[i:i + len(best)], True))
+            out.append((indices[i : i + len(best)], True))
             i += len(best)
             continue
         j = i + 1
@@ -70,10 +72,25 @@ def plan_chunks(indices: np.ndarray, chunk_size: int, finished: dict[int, list[n
 class RunContext(ProbeContext):
     """Batches on the device, checkpointed chunks, OOM back-off, progress, seeded generators."""
 
-    def __init__(self, *, model: Classifier, dataset: ImageDataset | None, label_map: LabelMap | None, config: Any,
-                 device: torch.device, store: Store, key: str, indices: np.ndarray | None, bars: Any,
-                 options: RunOptions, batch_size: int, workers: int, chunk_size: int, precision: str,
-                 pass_cache: dict[tuple[Any, ...], CleanPass] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: Classifier,
+        dataset: ImageDataset | None,
+        label_map: LabelMap | None,
+        config: Any,
+        device: torch.device,
+        store: Store,
+        key: str,
+        indices: np.ndarray | None,
+        bars: Any,
+        options: RunOptions,
+        batch_size: int,
+        workers: int,
+        chunk_size: int,
+        precision: str,
+        pass_cache: dict[tuple[Any, ...], CleanPass] | None = None,
+    ) -> None:
         # dataset and label map are None only for weight-only probes (``needs_data = False``)
         self.model, self.config = model, config
         self.dataset, self.label_map = dataset, label_map  # type: ignore[assignment]
@@ -124,8 +141,12 @@ class RunContext(ProbeContext):
             indices = self.subset_indices(dataset, "main")
         loader: torch.utils.data.DataLoader[Any] = torch.utils.data.DataLoader(
             _Positions(dataset, indices),  # type: ignore[arg-type]  # a map-style dataset by protocol
-            batch_size=self.batch_size, shuffle=False, num_workers=self.workers,
-            collate_fn=collate, pin_memory=self.device.type == "cuda", persistent_workers=False,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
         )
         for raw in loader:
             if self.strict and raw["failed"]:
@@ -179,8 +200,13 @@ class RunContext(ProbeContext):
         import json
 
         pre = self.dataset.preprocess.to_dict() if self.dataset.preprocess else {}
-        key = (self.dataset.fingerprint(), json.dumps(pre, sort_keys=True), chunk_name("", self.indices),
-               self.precision, self.channels_last)
+        key = (
+            self.dataset.fingerprint(),
+            json.dumps(pre, sort_keys=True),
+            chunk_name("", self.indices),
+            self.precision,
+            self.channels_last,
+        )
         if key in self.pass_cache:
             self.clean_pass = "shared"
             hit = self.pass_cache[key]
@@ -195,18 +221,24 @@ class RunContext(ProbeContext):
                 index.append(np.asarray(b.index, dtype=np.int64))
             if not logits:
                 return ChunkResult()
-            stacks = {"logits": np.concatenate(logits), "labels": np.concatenate(labels),
-                      "index": np.concatenate(index)}
+            stacks = {
+                "logits": np.concatenate(logits),
+                "labels": np.concatenate(labels),
+                "index": np.concatenate(index),
+            }
             return ChunkResult(stacks=stacks, n=len(stacks["index"]))
 
         failed_before = set(self.failed)
         merged = self.map_chunks(fn, tag="clean-logits")
         n_cls = int(self.model.info.num_classes)
         index = merged.stacks.get("index", np.empty(0, dtype=np.int64)).astype(np.int64)
-        out = CleanPass(logits=merged.stacks.get("logits", np.empty((0, n_cls), np.float32)).reshape(-1, n_cls),
-                        labels=merged.stacks.get("labels", np.empty(0, np.int64)).astype(np.int64), index=index,
-                        ids=[self.dataset.ids[int(i)] for i in index],
-                        failed=sorted(p for d, p in self.failed - failed_before if d == self.dataset.name))
+        out = CleanPass(
+            logits=merged.stacks.get("logits", np.empty((0, n_cls), np.float32)).reshape(-1, n_cls),
+            labels=merged.stacks.get("labels", np.empty(0, np.int64)).astype(np.int64),
+            index=index,
+            ids=[self.dataset.ids[int(i)] for i in index],
+            failed=sorted(p for d, p in self.failed - failed_before if d == self.dataset.name),
+        )
         self.pass_cache[key] = out
         self.clean_pass = "computed"
         return out
@@ -220,8 +252,14 @@ class RunContext(ProbeContext):
         return self.bars.add(total, description, unit=unit)
 
     # -- checkpointed passes ------------------------------------------------------------------
-    def map_chunks(self, fn: Callable[[Iterator[Batch]], ChunkResult], *, dataset: ImageDataset | None = None,
-                   tag: str = "main", indices: np.ndarray | None = None) -> ChunkResult:
+    def map_chunks(
+        self,
+        fn: Callable[[Iterator[Batch]], ChunkResult],
+        *,
+        dataset: ImageDataset | None = None,
+        tag: str = "main",
+        indices: np.ndarray | None = None,
+    ) -> ChunkResult:
         dataset = dataset or self.dataset
         if indices is None:
             indices = self.subset_indices(dataset, tag)
@@ -250,8 +288,9 @@ class RunContext(ProbeContext):
         merged.sums.pop(NONFINITE, None)
         return merged
 
-    def _run_chunk(self, fn: Callable[[Iterator[Batch]], ChunkResult], dataset: ImageDataset, part: np.ndarray,
-                   bar: Any) -> ChunkResult:
+    def _run_chunk(
+        self, fn: Callable[[Iterator[Batch]], ChunkResult], dataset: ImageDataset, part: np.ndarray, bar: Any
+    ) -> ChunkResult:
         while True:
             failed_before, nonfinite_before = set(self.failed), self.nonfinite
             try:
@@ -295,4 +334,4 @@ def _safe(tag: str) -> str:
 
 
 def _short(name: str, width: int = 28) -> str:
-    return name if len(name) <= width else "…" + name[-(width - 1):]
+    return name if len(name) <= width else "…" + name[-(width - 1) :]

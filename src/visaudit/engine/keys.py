@@ -4,6 +4,7 @@ The payload (:func:`key_payload`) is stored in the record as ``keyed_by``, so a 
 exactly what made two jobs different. The rule for what goes in is in
 :mod:`visaudit.engine.options` and the README ("What keys a job").
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,9 +19,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def key_payload(*, model: dict, probe: str, probe_version: int, config: dict, inputs: dict,
-                dataset: dict | None, preprocess: dict, label_map: dict | None, max_images: int | None,
-                seed: int, numerics: dict, versions: dict) -> dict[str, Any]:
+def key_payload(
+    *,
+    model: dict,
+    probe: str,
+    probe_version: int,
+    config: dict,
+    inputs: dict,
+    dataset: dict | None,
+    preprocess: dict,
+    label_map: dict | None,
+    max_images: int | None,
+    seed: int,
+    numerics: dict,
+    versions: dict,
+) -> dict[str, Any]:
     """Everything a job's result depends on.
 
     Args:
@@ -35,9 +48,18 @@ def key_payload(*, model: dict, probe: str, probe_version: int, config: dict, in
         versions: versions of the packages that define the protocol.
     """
     return {
-        "schema": KEY_SCHEMA, "model": model, "probe": probe, "probe_version": probe_version,
-        "config": config, "inputs": inputs, "dataset": dataset, "preprocess": preprocess,
-        "label_map": label_map, "max_images": max_images, "seed": seed, "numerics": numerics,
+        "schema": KEY_SCHEMA,
+        "model": model,
+        "probe": probe,
+        "probe_version": probe_version,
+        "config": config,
+        "inputs": inputs,
+        "dataset": dataset,
+        "preprocess": preprocess,
+        "label_map": label_map,
+        "max_images": max_images,
+        "seed": seed,
+        "numerics": numerics,
         "versions": versions,
     }
 

@@ -6,6 +6,7 @@ nowhere, for pure interface switches). Every field of :class:`RunOptions` declar
 its metadata; ``tests/test_key_rule.py`` walks every field and checks that the key and the
 record honour it. The README's "What keys a job" lists the same table.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,15 +47,20 @@ class RunOptions:
     label_subset: bool = _opt(False, "key", "the label protocol: softmax over the classes present")
     amp: bool = _opt(False, "key", "numerics: the resolved precision (fp32, bf16, fp16) is keyed")
     channels_last: bool = _opt(False, "key", "numerics: another memory format runs other kernels")
-    device: str | None = _opt(None, "record",
-                              "float rounding only, except that random streams differ between torch's "
-                              "CPU and CUDA samplers: the device type keys every probe that draws")
+    device: str | None = _opt(
+        None,
+        "record",
+        "float rounding only, except that random streams differ between torch's "
+        "CPU and CUDA samplers: the device type keys every probe that draws",
+    )
     batch_size: int | None = _opt(None, "record", "speed: every draw is per sample, every count exact")
-    chunk_size: int | None = _opt(None, "record", "speed and checkpoint granularity; chunks are named by "
-                                  "the samples they cover")
+    chunk_size: int | None = _opt(
+        None, "record", "speed and checkpoint granularity; chunks are named by the samples they cover"
+    )
     workers: int | None = _opt(None, "record", "speed: data loading processes")
-    strict: bool = _opt(False, "record", "whether an unreadable image stops the run; a finished run "
-                        "scored the same images either way")
+    strict: bool = _opt(
+        False, "record", "whether an unreadable image stops the run; a finished run scored the same images either way"
+    )
     backend: str = _opt("local", "record", "where jobs run")
     force: bool = _opt(False, "none", "recompute instead of reading the store")
 
@@ -67,8 +73,9 @@ class RunOptions:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise VisauditError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
-                                         or self.workers < 0):
+        if self.workers is not None and (
+            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0
+        ):
             raise VisauditError(f"workers must be 0 or a positive integer, got {self.workers!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise VisauditError(f"seed must be an integer, got {self.seed!r}")
@@ -106,8 +113,10 @@ def resolve_device(device: str | None) -> str:
     if device:
         kind = device_type(device)
         if kind == "cuda" and not torch.cuda.is_available():
-            raise VisauditError(f"--device {device}: this machine has no CUDA device (torch "
-                                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu")
+            raise VisauditError(
+                f"--device {device}: this machine has no CUDA device (torch "
+                f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu"
+            )
         if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise VisauditError(f"--device {device}: MPS is not available on this machine; use --device cpu")
         return str(device)

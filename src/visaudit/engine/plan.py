@@ -3,6 +3,7 @@
 (Torch is imported only to resolve the device or the AMP dtype when a key needs them: a probe
 that draws random numbers, or ``--amp``.)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -99,8 +100,10 @@ def numerics(probe: Probe, opts: RunOptions, device: str | None) -> dict[str, An
     """
     if opts.amp and device is None:
         raise ValueError("--amp needs the device resolved for its key")
-    out: dict[str, Any] = {"precision": precision(opts.amp, device) if opts.amp and device else "fp32",
-                           "channels_last": bool(opts.channels_last)}
+    out: dict[str, Any] = {
+        "precision": precision(opts.amp, device) if opts.amp and device else "fp32",
+        "channels_last": bool(opts.channels_last),
+    }
     if probe.random:
         if device is None:
             raise ValueError("a probe that draws random numbers needs the device type for its key")
@@ -113,8 +116,13 @@ def needs_device(probes: list[Probe], opts: RunOptions) -> bool:
     return opts.amp or any(p.random for p in probes)
 
 
-def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[ImageDataset],
-              opts: RunOptions, device: str | None = None) -> list[Job]:
+def plan_jobs(
+    models: list[ModelEntry],
+    probes: list[Probe],
+    datasets: list[ImageDataset],
+    opts: RunOptions,
+    device: str | None = None,
+) -> list[Job]:
     """Every compatible cell; incompatible cells come back with ``refused`` set (no compute)."""
     jobs: list[Job] = []
     described = {id(ds): ds.describe() for ds in datasets}
@@ -128,8 +136,9 @@ def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[Imag
                 if ds is not None:
                     bound_pre = Preprocess(pre.input_size, pre.interpolation, pre.crop_pct, ds.resize_policy)
                     try:
-                        lmap = label_map(m.info.label_space, m.info.num_classes, ds.label_space,
-                                         m.info.extra.get("class_names"))
+                        lmap = label_map(
+                            m.info.label_space, m.info.num_classes, ds.label_space, m.info.extra.get("class_names")
+                        )
                     except VisauditError as err:
                         refused = str(err)
                 if refused is None:
@@ -141,14 +150,24 @@ def plan_jobs(models: list[ModelEntry], probes: list[Probe], datasets: list[Imag
                 ds_key = None
                 if ds is not None:
                     d = described[id(ds)]
-                    ds_key = {"name": d["name"], "fingerprint": d["fingerprint"], "label_space": d["label_space"],
-                              "label_space_sha256": ds.label_space.fingerprint(), "label_subset": ds.label_subset}
+                    ds_key = {
+                        "name": d["name"],
+                        "fingerprint": d["fingerprint"],
+                        "label_space": d["label_space"],
+                        "label_space_sha256": ds.label_space.fingerprint(),
+                        "label_subset": ds.label_subset,
+                    }
                 payload = key_payload(
-                    model=m.info.identity(), probe=probe.name, probe_version=probe.version,
-                    config=probe.config.to_dict(), inputs=inputs, dataset=ds_key,
+                    model=m.info.identity(),
+                    probe=probe.name,
+                    probe_version=probe.version,
+                    config=probe.config.to_dict(),
+                    inputs=inputs,
+                    dataset=ds_key,
                     preprocess=bound_pre.to_dict() if bound_pre else {},
                     label_map=lmap.describe() if lmap else None,
-                    max_images=opts.max_images if ds is not None else None, seed=opts.seed,
+                    max_images=opts.max_images if ds is not None else None,
+                    seed=opts.seed,
                     numerics=numerics(probe, opts, device),
                     versions=protocol_versions(tuple(probe.protocol_packages) + tuple(m.source.protocol_packages)),
                 )

@@ -5,6 +5,7 @@ window, which shows nothing until several updates have arrived: slow probes adva
 When stdout is not a terminal (logs, CI, ``nohup``), a line is printed when a pass starts, every
 ``VISAUDIT_PROGRESS_EVERY`` seconds (default 30) and when it ends. A job that fails closes its bars.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ def _clock(seconds: float | None) -> str:
 class _Handle:
     """One pass's progress; ``advance(n)`` and ``done()`` (also ``failed()``)."""
 
-    def __init__(self, on_advance: Callable[[int], None] | None = None, on_done: Callable[[bool], None] | None = None
-                 ) -> None:
+    def __init__(
+        self, on_advance: Callable[[int], None] | None = None, on_done: Callable[[bool], None] | None = None
+    ) -> None:
         self._advance, self._done, self.closed = on_advance, on_done, False
 
     def advance(self, n: int) -> None:
@@ -106,8 +108,10 @@ class PlainLines(_Base):
             elapsed = time.monotonic() - start
             rate, eta = rate_and_eta(state["done"], total, elapsed)
             speed = f"{rate:,.1f} {unit}/s" if rate else f"- {unit}/s"
-            return (f"[{tag}] {description}: {state['done']}/{total} {unit} ({100 * state['done'] / max(total, 1):.0f}%),"
-                    f" {speed}, elapsed {_clock(elapsed)}, ETA {_clock(eta) if tag == 'progress' else '0:00:00'}")
+            return (
+                f"[{tag}] {description}: {state['done']}/{total} {unit} ({100 * state['done'] / max(total, 1):.0f}%),"
+                f" {speed}, elapsed {_clock(elapsed)}, ETA {_clock(eta) if tag == 'progress' else '0:00:00'}"
+            )
 
         def advance(n: int) -> None:
             state["done"] += n
@@ -147,8 +151,14 @@ class Bars(_Base):
                 speed = f"{rate:,.1f} {unit}/s" if rate else f"- {unit}/s"
                 return Text(f"{speed}  {_clock(task.elapsed)}  {left}", style="cyan")
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TaskProgressColumn(), _Rate(""), transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            _Rate(""),
+            transient=False,
+        )
 
     def add(self, total: int, description: str, unit: str = "img") -> _Handle:
         task = self.progress.add_task(description, total=total, unit=unit)

@@ -1,4 +1,5 @@
 """Provenance for records: package versions, git hash, time, host."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -33,6 +34,9 @@ def git_hash() -> str | None:
 
 def provenance() -> dict:
     return {
-        "versions": package_versions(), "git": git_hash(), "host": platform.node(),
-        "platform": platform.platform(), "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        "git": git_hash(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

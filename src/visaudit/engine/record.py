@@ -10,6 +10,7 @@ Schema history:
     2: ``label_protocol``, ``keyed_by`` (everything the key hashed) and ``run`` (the options
        that only changed speed or behaviour) are recorded.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -120,9 +121,12 @@ def upgrade(data: dict[str, Any], *, source: str = "record") -> dict[str, Any]:
         lm = out.get("label_map") or {}
         out["label_protocol"] = lm.get("protocol") or (f"{lm['kind']} (schema-1 record)" if lm.get("kind") else None)
         out.setdefault("keyed_by", {})
-        out["run"] = {"batch_size": out.get("batch_size"), "device": out.get("device"),
-                      "note": "schema-1 record: its key did not include AMP, channels-last, content "
-                              "fingerprints or the device type"}
+        out["run"] = {
+            "batch_size": out.get("batch_size"),
+            "device": out.get("device"),
+            "note": "schema-1 record: its key did not include AMP, channels-last, content "
+            "fingerprints or the device type",
+        }
         out["schema"] = 1
     failed = out.get("failed_images")
     if isinstance(failed, int):  # schema 1 importers wrote a count here

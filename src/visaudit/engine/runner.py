@@ -1,4 +1,5 @@
 """Run planned jobs: skip what the store has, load each model once, isolate failures per job."""
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,18 @@ def _record(job: Job, status: str, opts: RunOptions, **fields: Any) -> Record:
     if job.preprocess is not None:
         model["preprocess"] = {**info.preprocess_dict(), "resize": job.preprocess.resize}
     return Record(
-        key=job.key, status=status,  # type: ignore[arg-type]
+        key=job.key,
+        status=status,  # type: ignore[arg-type]
         model=model,
         probe={"name": job.probe.name, "version": job.probe.version, "config": job.probe.config.to_dict()},
         dataset=job.dataset.describe() if job.dataset is not None else None,
         label_map=job.label_map.describe() if job.label_map else None,
         label_protocol=job.label_map.protocol if job.label_map else None,
-        seed=opts.seed, max_images=opts.max_images if job.dataset is not None else None,
-        keyed_by=job.keyed_by, provenance=provenance(), **fields,
+        seed=opts.seed,
+        max_images=opts.max_images if job.dataset is not None else None,
+        keyed_by=job.keyed_by,
+        provenance=provenance(),
+        **fields,
     )
 
 
@@ -99,13 +104,26 @@ def _run_info(opts: RunOptions, dev: Any, batch_size: int | None = None, **extra
 
 
 def _error(job: Job, opts: RunOptions, dev: Any, err: BaseException) -> dict:
-    return _record(job, "error", opts, run=_run_info(opts, dev),
-                   error={"type": type(err).__name__, "message": str(err),
-                          "traceback": traceback.format_exc()}).to_dict()
+    return _record(
+        job,
+        "error",
+        opts,
+        run=_run_info(opts, dev),
+        error={"type": type(err).__name__, "message": str(err), "traceback": traceback.format_exc()},
+    ).to_dict()
 
 
-def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, bars: Any, load_s: float,
-             pass_cache: dict | None = None) -> dict:
+def _run_one(
+    job: Job,
+    model: Any,
+    dev: Any,
+    store: Store,
+    opts: RunOptions,
+    *,
+    bars: Any,
+    load_s: float,
+    pass_cache: dict | None = None,
+) -> dict:
     import contextlib
 
     import torch
@@ -120,11 +138,20 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
     indices = select_indices(len(dataset), opts.max_images, opts.seed) if dataset is not None else None
     probe = job.probe
     ctx = RunContext(
-        model=model, dataset=dataset, label_map=job.label_map, config=probe.config, device=dev,
-        store=store, key=job.key, indices=indices, bars=bars, options=opts,
+        model=model,
+        dataset=dataset,
+        label_map=job.label_map,
+        config=probe.config,
+        device=dev,
+        store=store,
+        key=job.key,
+        indices=indices,
+        bars=bars,
+        options=opts,
         batch_size=opts.batch_size or (256 if dev.type == "cuda" else 64),
         workers=default_workers() if opts.workers is None else opts.workers,
-        chunk_size=opts.chunk_size or probe.chunk_size or 2048, precision=precision(opts.amp, str(dev)),
+        chunk_size=opts.chunk_size or probe.chunk_size or 2048,
+        precision=precision(opts.amp, str(dev)),
         pass_cache=pass_cache,
     )
     t0 = time.perf_counter()
@@ -132,8 +159,10 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
     with grad:
         result = probe.run(ctx)
     probe_s = time.perf_counter() - t0
-    failed = sorted(f"{d}:{job.dataset.ids[p]}" if job.dataset is not None and d == job.dataset.name else f"{d}:{p}"
-                    for d, p in ctx.failed)
+    failed = sorted(
+        f"{d}:{job.dataset.ids[p]}" if job.dataset is not None and d == job.dataset.name else f"{d}:{p}"
+        for d, p in ctx.failed
+    )
     warnings = list(result.warnings)
     if ctx.nonfinite:
         warnings.append(f"{ctx.nonfinite} model outputs contained NaN or Inf")
@@ -142,21 +171,40 @@ def _run_one(job: Job, model: Any, dev: Any, store: Store, opts: RunOptions, *, 
     metric_info = {}
     for name in result.metrics:
         spec = probe.metric_spec(name)
-        metric_info[name] = {"higher_is_better": spec.higher_is_better if spec else None,
-                             "description": spec.description if spec else ""}
+        metric_info[name] = {
+            "higher_is_better": spec.higher_is_better if spec else None,
+            "description": spec.description if spec else "",
+        }
     n_main_failed = sum(1 for d, _ in ctx.failed if job.dataset and d == job.dataset.name)
     record = _record(
-        job, "ok", opts,
-        run=_run_info(opts, dev, ctx.batch_size, chunk_size_used=ctx.chunk_size, workers_used=ctx.workers,
-                      chunks_run=ctx.chunks_run, chunks_resumed=ctx.chunks_loaded, clean_pass=ctx.clean_pass),
-        metrics={k: float(v) for k, v in result.metrics.items()}, metric_info=metric_info, data=result.data,
+        job,
+        "ok",
+        opts,
+        run=_run_info(
+            opts,
+            dev,
+            ctx.batch_size,
+            chunk_size_used=ctx.chunk_size,
+            workers_used=ctx.workers,
+            chunks_run=ctx.chunks_run,
+            chunks_resumed=ctx.chunks_loaded,
+            clean_pass=ctx.clean_pass,
+        ),
+        metrics={k: float(v) for k, v in result.metrics.items()},
+        metric_info=metric_info,
+        data=result.data,
         n_samples=int(len(indices) - n_main_failed) if indices is not None else 0,
         n_selected=int(len(indices)) if indices is not None else 0,
-        failed_images=failed, n_failed_images=len(failed), nonfinite_outputs=int(ctx.nonfinite),
+        failed_images=failed,
+        n_failed_images=len(failed),
+        nonfinite_outputs=int(ctx.nonfinite),
         warnings=warnings,
-        timings={"model_load_s": round(load_s, 3), "probe_s": round(probe_s, 3),
-                 "images_per_s": round(ctx.images_seen / probe_s, 2) if probe_s > 0 and ctx.images_seen else None,
-                 "forward_images": int(ctx.forward_images)},
+        timings={
+            "model_load_s": round(load_s, 3),
+            "probe_s": round(probe_s, 3),
+            "images_per_s": round(ctx.images_seen / probe_s, 2) if probe_s > 0 and ctx.images_seen else None,
+            "forward_images": int(ctx.forward_images),
+        },
     )
     stored = store.put(record.to_dict(), samples=result.samples, artifacts=result.artifacts)
     store.clear_work(job.key)

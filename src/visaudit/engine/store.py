@@ -12,6 +12,7 @@ Layout::
 Several processes may share a store: every file appears by an atomic rename, and a job is
 computed under an exclusive ``flock``; a second process waits and then reads the record.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """The seeded subset of a dataset that a job scores."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -7,6 +7,7 @@ implements it. A probe calls the model only through :meth:`ProbeContext.logits` 
 the run's precision, memory format, NaN/Inf counting and pass counting apply to every probe,
 detector and attack alike.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +34,7 @@ class Batch:
     x: "torch.Tensor"
     y: "torch.Tensor"
     index: np.ndarray  # positions in the dataset (stable ids across runs)
-    ids: list[str]     # sample ids (relative paths or "split/number")
+    ids: list[str]  # sample ids (relative paths or "split/number")
 
 
 @dataclass

@@ -13,6 +13,7 @@ Example:
     >>> records = import_decisions("results", ["subject-01.csv"])  # doctest: +SKIP
     >>> records[0]["metrics"]["shape_bias"]  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
 
 def _fingerprint(df: "pd.DataFrame") -> str:
     cols = [c for c in ("subj", "session", "trial", "object_response", "category", "imagename") if c in df.columns]
@@ -69,22 +71,45 @@ def decision_record(subject: str, rows: "pd.DataFrame", files: list[str]) -> tup
         warnings.append("no decision matched either cue; shape bias is undefined")
     samples = rows[[c for c in DECISION_COLUMNS if c in rows.columns]]
     record = Record(
-        key=job_key(keyed_by), status="ok",
-        model={"name": subject, "source": "decisions", "arch": None, "weights_sha256": None,
-               "n_params": None, "label_space": "imagenet16", "num_classes": 16, "preprocess": None},
+        key=job_key(keyed_by),
+        status="ok",
+        model={
+            "name": subject,
+            "source": "decisions",
+            "arch": None,
+            "weights_sha256": None,
+            "n_params": None,
+            "label_space": "imagenet16",
+            "num_classes": 16,
+            "preprocess": None,
+        },
         probe=probe,
-        dataset={"name": "cue-conflict", "path": ";".join(files), "fingerprint": fp,
-                 "label_space": "imagenet16", "n_total": int(len(rows))},
+        dataset={
+            "name": "cue-conflict",
+            "path": ";".join(files),
+            "fingerprint": fp,
+            "label_space": "imagenet16",
+            "n_total": int(len(rows)),
+        },
         label_protocol="16-class decisions (observer responses)",
-        keyed_by=keyed_by, metrics=metrics, metric_info=metric_info,
-        data={"counts": {k: int(v) for k, v in res.items() if k.startswith("n_")},
-              "source_files": sorted(set(files)), "kind": "decisions"},
-        n_samples=int(len(rows)), n_selected=int(len(rows)), warnings=warnings,
-        provenance={"versions": _versions(), "git": None,
-                    "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+        keyed_by=keyed_by,
+        metrics=metrics,
+        metric_info=metric_info,
+        data={
+            "counts": {k: int(v) for k, v in res.items() if k.startswith("n_")},
+            "source_files": sorted(set(files)),
+            "kind": "decisions",
+        },
+        n_samples=int(len(rows)),
+        n_selected=int(len(rows)),
+        warnings=warnings,
+        provenance={
+            "versions": _versions(),
+            "git": None,
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
     )
     return record.to_dict(), samples
-
 
 
 def _put(store_dir: str | Path, record: dict[str, Any], samples: "pd.DataFrame") -> dict[str, Any]:

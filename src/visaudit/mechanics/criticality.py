@@ -17,6 +17,7 @@ Example:
     >>> names = select_modules(net, kinds=("conv", "linear"))
     >>> states, _ = fresh_states(model, names, seed=0)
 """
+
 from __future__ import annotations
 
 import re

@@ -24,6 +24,7 @@ Example:
     >>> sorted(s)[:3]
     ['n_filters', 'orthogonality', 'sparsity']
 """
+
 from __future__ import annotations
 
 import math
@@ -199,7 +200,9 @@ def compare_filter_records(data_a: dict, data_b: dict, n_bins: int = 5) -> list[
     """
     rows_a, rows_b = data_a["layers"], data_b["layers"]
     return depth_divergence(
-        [np.asarray(r["hist"]) for r in rows_a], [r["rel_depth"] for r in rows_a],
-        [np.asarray(r["hist"]) for r in rows_b], [r["rel_depth"] for r in rows_b],
+        [np.asarray(r["hist"]) for r in rows_a],
+        [r["rel_depth"] for r in rows_a],
+        [np.asarray(r["hist"]) for r in rows_b],
+        [r["rel_depth"] for r in rows_b],
         n_bins=n_bins,
     )

@@ -10,6 +10,7 @@ Example:
     >>> tr["w"]  # H = 3 I: every Rademacher probe gives v^T H v = 9
     9.0
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -44,8 +45,7 @@ def hutchinson_traces(
             est = np.zeros(len(ps))
             for _ in range(iters):
                 vs = [
-                    torch.randint(0, 2, p.shape, generator=generator, device=p.device).to(p.dtype) * 2 - 1
-                    for p in ps
+                    torch.randint(0, 2, p.shape, generator=generator, device=p.device).to(p.dtype) * 2 - 1 for p in ps
                 ]
                 hv = torch.autograd.grad(grads, ps, grad_outputs=vs, retain_graph=True)
                 est += np.array([float((v * h).sum()) for v, h in zip(vs, hv)])

@@ -25,6 +25,7 @@ Example:
     >>> for target, key, logits in scanner.scan(x, {"fc": [("zeros", zero_state)]}):  # doctest: +SKIP
     ...     pass
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -11,6 +11,7 @@ Example:
     >>> bool((q - w).abs().max() <= w.abs().amax() / 127 / 2 + 1e-6)
     True
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

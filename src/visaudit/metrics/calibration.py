@@ -16,6 +16,7 @@ Example:
     >>> round(ece(p, np.array([0, 1, 1]), n_bins=10), 4)  # (0.15 + 0.62 + 0.25) / 3
     0.34
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -68,8 +69,11 @@ def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = DEFAUL
         return [None if not np.isfinite(v) else float(v) for v in a]
 
     return {
-        "lower": edges[:-1].tolist(), "upper": edges[1:].tolist(), "count": count.astype(int).tolist(),
-        "confidence": nan_to_none(mc), "accuracy": nan_to_none(ma),
+        "lower": edges[:-1].tolist(),
+        "upper": edges[1:].tolist(),
+        "count": count.astype(int).tolist(),
+        "confidence": nan_to_none(mc),
+        "accuracy": nan_to_none(ma),
     }
 
 
@@ -177,8 +181,9 @@ def fit_temperature(
             return nll_from_logits(logits, labels, t)
         return nll(probs_fn(logits / t), labels)
 
-    res = minimize_scalar(loss, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded",
-                          options={"xatol": 1e-5})
+    res = minimize_scalar(
+        loss, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded", options={"xatol": 1e-5}
+    )
     return float(np.exp(res.x))
 
 

@@ -1,4 +1,5 @@
 """Accuracy-style metrics from streamed sums."""
+
 from __future__ import annotations
 
 import numpy as np

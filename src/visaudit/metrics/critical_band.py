@@ -17,6 +17,7 @@ Example:
     >>> band_thresholds(grid).tolist()
     [0, 0, 0, 2, 0, 0, 0]
 """
+
 from __future__ import annotations
 
 import math
@@ -73,7 +74,7 @@ class CriticalBandFit:
     mu: float
     sigma: float
     center_frequency: float  # cycles/image: 1.75 * 2**mu
-    bandwidth: float         # octaves: 2 * sqrt(ln 4) * |sigma|
+    bandwidth: float  # octaves: 2 * sqrt(ln 4) * |sigma|
     peak_noise_sensitivity: float  # 2**(A - 4)
     residual_rmse: float
     residuals: list[float]
@@ -98,7 +99,10 @@ def fit_critical_band(thresholds: np.ndarray) -> CriticalBandFit:
     converged = True
     try:
         popt, _ = curve_fit(
-            gaussian, x, y, p0=p0,
+            gaussian,
+            x,
+            y,
+            p0=p0,
             bounds=([0.0, -np.inf, -np.inf], [4.0, np.inf, np.inf]),
             maxfev=20000,
         )

@@ -26,6 +26,7 @@ Example:
     >>> auroc(np.array([3.0, 2.0, 1.5]), np.array([1.0, 2.5]))  # 4 of 6 pairs ordered
     0.6666666666666666
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +49,7 @@ def auroc(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
     a, b = _as_scores(id_scores, ood_scores)
     # rank by "OOD-ness" = -score; U statistic of the OOD group
     ranks = rankdata(-np.concatenate([a, b]))
-    u = ranks[len(a):].sum() - len(b) * (len(b) + 1) / 2.0
+    u = ranks[len(a) :].sum() - len(b) * (len(b) + 1) / 2.0
     return float(u / (len(a) * len(b)))
 
 

@@ -16,6 +16,7 @@ Example:
     >>> shape_bias_from_decisions(df)["shape_bias"]
     0.5
 """
+
 from __future__ import annotations
 
 import math

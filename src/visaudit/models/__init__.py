@@ -3,6 +3,7 @@
 Names: zoo names (``efficientnet_lite0``, ``cifar10_resnet20``, ...), ``timm:<name>``,
 ``tv:<name>[:<WEIGHTS>]``, ``clip:<arch>:<pretrained>``, ``hf:<repo>``, ``ARCH@PATH``, or a TorchScript path.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -118,4 +119,13 @@ def load_model(spec: str, device: str | None = None) -> "Classifier":
     return model.to(device) if device else model
 
 
-__all__ = ["SOURCES", "ModelInfo", "ModelSource", "resolve_model", "load_model", "weights_fingerprint", "ZOO_NAMES", "PREFIXES"]
+__all__ = [
+    "SOURCES",
+    "ModelInfo",
+    "ModelSource",
+    "resolve_model",
+    "load_model",
+    "weights_fingerprint",
+    "ZOO_NAMES",
+    "PREFIXES",
+]

@@ -1,4 +1,5 @@
 """Safe checkpoint loading and weight fingerprints."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,7 +47,9 @@ def load_state_dict(path: str | Path) -> dict:
                 f"{path} needs arbitrary unpickling to load, which visaudit refuses (it could run code). "
                 "Save the weights as a state dict of tensors (torch.save(model.state_dict(), ...)) or as safetensors."
             ) from err
-        raise VisauditError(f"{path} is not a PyTorch checkpoint: {text.splitlines()[0] if text else type(err).__name__}") from err
+        raise VisauditError(
+            f"{path} is not a PyTorch checkpoint: {text.splitlines()[0] if text else type(err).__name__}"
+        ) from err
     if isinstance(obj, dict):
         for key in ("state_dict", "model", "model_state_dict"):
             if key in obj and isinstance(obj[key], dict):

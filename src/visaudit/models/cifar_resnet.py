@@ -3,6 +3,7 @@
 Option A: a shortcut that changes shape subsamples with stride 2 and zero-pads the new
 channels, so it has no parameters and the checkpoints' keys map one to one.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """The one model adapter every probe sees: [0,1] RGB in, logits out, normalisation inside."""
+
 from __future__ import annotations
 
 from typing import Callable

@@ -2,6 +2,7 @@
 
 Weights are read from safetensors only (``use_safetensors=True``), so no pickle is executed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,12 +70,18 @@ class HFSource(ModelSource):
         resize = size.get("shortest_edge") or size.get("height") or side
         n = int(cfg.num_labels)
         return ModelInfo(
-            name=self.spec, source="hf", arch=type(cfg).__name__.replace("Config", ""), num_classes=n,
+            name=self.spec,
+            source="hf",
+            arch=type(cfg).__name__.replace("Config", ""),
+            num_classes=n,
             label_space="imagenet1k" if n == 1000 else f"hf:{self.repo}",
-            input_size=(3, int(side), int(side)), interpolation=_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
+            input_size=(3, int(side), int(side)),
+            interpolation=_RESAMPLE.get(proc.get("resample", 2), "bilinear"),
             crop_pct=float(side) / float(resize) if proc.get("do_center_crop") else 1.0,
-            mean=tuple(proc.get("image_mean", (0.5, 0.5, 0.5))), std=tuple(proc.get("image_std", (0.5, 0.5, 0.5))),
-            weights=self.repo, config_source="model" if proc else "default",
+            mean=tuple(proc.get("image_mean", (0.5, 0.5, 0.5))),
+            std=tuple(proc.get("image_std", (0.5, 0.5, 0.5))),
+            weights=self.repo,
+            config_source="model" if proc else "default",
             extra={"class_names": [cfg.id2label[i] for i in range(n)]} if n != 1000 else {},
         )
 

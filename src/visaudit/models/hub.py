@@ -1,4 +1,5 @@
 """timm and torchvision models by name (weights downloaded by those libraries on first use)."""
+
 from __future__ import annotations
 
 from visaudit.errors import UnknownNameError, VisauditError
@@ -32,10 +33,16 @@ class TimmSource(ModelSource):
     def info(self) -> ModelInfo:
         cfg, n, pcfg = self._cfg()
         return ModelInfo(
-            name=self.spec, source="timm", arch=self.name, num_classes=n,
+            name=self.spec,
+            source="timm",
+            arch=self.name,
+            num_classes=n,
             label_space="imagenet1k" if n == 1000 else f"timm:{pcfg.get('tag', '')}:{n}",
-            input_size=tuple(cfg["input_size"]), interpolation=cfg["interpolation"], crop_pct=cfg["crop_pct"],
-            mean=tuple(cfg["mean"]), std=tuple(cfg["std"]),
+            input_size=tuple(cfg["input_size"]),
+            interpolation=cfg["interpolation"],
+            crop_pct=cfg["crop_pct"],
+            mean=tuple(cfg["mean"]),
+            std=tuple(cfg["std"]),
             weights=str(pcfg.get("hf_hub_id") or pcfg.get("url") or ""),
         )
 
@@ -65,8 +72,10 @@ class TimmSource(ModelSource):
         try:
             return timm.create_model(self.name, pretrained=True).eval()
         except Exception as err:
-            raise VisauditError(f"could not load the pretrained weights of timm:{self.name} ({err}); "
-                                "they download from the Hugging Face hub on first use") from err
+            raise VisauditError(
+                f"could not load the pretrained weights of timm:{self.name} ({err}); "
+                "they download from the Hugging Face hub on first use"
+            ) from err
 
 
 class TorchvisionSource(ModelSource):
@@ -82,7 +91,9 @@ class TorchvisionSource(ModelSource):
             import difflib
 
             close = difflib.get_close_matches(name, torchvision.models.list_models(), n=3)
-            raise UnknownNameError(f"unknown torchvision model {name!r}." + (f" Did you mean {close}?" if close else ""))
+            raise UnknownNameError(
+                f"unknown torchvision model {name!r}." + (f" Did you mean {close}?" if close else "")
+            )
         self.spec, self.name = spec, name
         enum = torchvision.models.get_model_weights(name)
         try:
@@ -96,10 +107,17 @@ class TorchvisionSource(ModelSource):
         resize = t.resize_size[0] if isinstance(t.resize_size, (list, tuple)) else t.resize_size
         n = len(self.weights.meta["categories"])
         return ModelInfo(
-            name=self.spec, source="torchvision", arch=self.name, num_classes=n,
+            name=self.spec,
+            source="torchvision",
+            arch=self.name,
+            num_classes=n,
             label_space="imagenet1k" if n == 1000 else f"torchvision:{self.weights}",
-            input_size=(3, crop, crop), interpolation=t.interpolation.value, crop_pct=crop / resize,
-            mean=tuple(t.mean), std=tuple(t.std), weights=str(self.weights.url),
+            input_size=(3, crop, crop),
+            interpolation=t.interpolation.value,
+            crop_pct=crop / resize,
+            mean=tuple(t.mean),
+            std=tuple(t.std),
+            weights=str(self.weights.url),
         )
 
     def memo_key(self) -> str:
@@ -120,8 +138,10 @@ class TorchvisionSource(ModelSource):
 
         cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(self.weights.url))
         if settings.offline() and not os.path.exists(cached):
-            raise VisauditError(f"the weights of tv:{self.name} ({self.weights}) are not in torch's cache ({cached}) "
-                                f"and downloads are disabled ({settings.OFFLINE_ENV}=1)")
+            raise VisauditError(
+                f"the weights of tv:{self.name} ({self.weights}) are not in torch's cache ({cached}) "
+                f"and downloads are disabled ({settings.OFFLINE_ENV}=1)"
+            )
         try:
             return torchvision.models.get_model(self.name, weights=self.weights).eval()
         except Exception as err:

@@ -1,4 +1,5 @@
 """Model metadata that can be known without building the network (no torch import)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -52,17 +53,25 @@ class ModelInfo:
 
     def preprocess_dict(self) -> dict[str, Any]:
         return {
-            "input_size": list(self.input_size), "interpolation": self.interpolation,
-            "crop_pct": self.crop_pct, "mean": list(self.mean), "std": list(self.std),
+            "input_size": list(self.input_size),
+            "interpolation": self.interpolation,
+            "crop_pct": self.crop_pct,
+            "mean": list(self.mean),
+            "std": list(self.std),
             "config_source": self.config_source,
         }
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide what the model computes (part of every cache key)."""
         return {
-            "name": self.name, "source": self.source, "arch": self.arch, "num_classes": self.num_classes,
-            "label_space": self.label_space, "weights_sha256": self.weights_sha256,
-            "preprocess": self.preprocess_dict(), "extra": self.extra,
+            "name": self.name,
+            "source": self.source,
+            "arch": self.arch,
+            "num_classes": self.num_classes,
+            "label_space": self.label_space,
+            "weights_sha256": self.weights_sha256,
+            "preprocess": self.preprocess_dict(),
+            "extra": self.extra,
         }
 
     def to_dict(self) -> dict[str, Any]:

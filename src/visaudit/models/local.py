@@ -4,6 +4,7 @@
 outputs is read from the checkpoint's last 2-D tensor; append ``#<label space>`` to name the label
 space (default: 1000 outputs -> imagenet1k, 10 -> cifar10).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,7 +79,9 @@ class CheckpointSource(ModelSource):
         try:
             net.load_state_dict(self._sd())
         except RuntimeError as err:
-            raise VisauditError(f"{self.path} does not fit the architecture {self.arch.info().arch}: {str(err)[:300]}") from err
+            raise VisauditError(
+                f"{self.path} does not fit the architecture {self.arch.info().arch}: {str(err)[:300]}"
+            ) from err
         return net.eval()
 
 
@@ -126,8 +129,10 @@ class TorchScriptSource(ModelSource):
                 continue  # 10 outputs: also try 32 px, the CIFAR-10 size
             break
         if not outputs:
-            raise VisauditError(f"{self.path}: the TorchScript model accepts none of the usual input sizes; "
-                                "add a visaudit.json extra file with its input_size")
+            raise VisauditError(
+                f"{self.path}: the TorchScript model accepts none of the usual input sizes; "
+                "add a visaudit.json extra file with its input_size"
+            )
         side = 32 if outputs.get(32) == 10 else next(iter(outputs))
         return side, outputs[side]
 
@@ -145,13 +150,18 @@ class TorchScriptSource(ModelSource):
             size = (3, side, side)
         defaults = ModelInfo(name="", source="", arch="", num_classes=0, label_space="")
         return ModelInfo(
-            name=self.spec, source="torchscript", arch=self.path.stem, num_classes=n,
+            name=self.spec,
+            source="torchscript",
+            arch=self.path.stem,
+            num_classes=n,
             label_space=self.label_space or meta.get("label_space") or _default_space(n),
             input_size=size,  # type: ignore[arg-type]
             interpolation=str(meta.get("interpolation", defaults.interpolation)),
             crop_pct=float(meta.get("crop_pct", defaults.crop_pct)),
-            mean=tuple(meta.get("mean", defaults.mean)), std=tuple(meta.get("std", defaults.std)),
-            weights=str(self.path), config_source="visaudit.json" if meta else "default",
+            mean=tuple(meta.get("mean", defaults.mean)),
+            std=tuple(meta.get("std", defaults.std)),
+            weights=str(self.path),
+            config_source="visaudit.json" if meta else "default",
         )
 
     def memo_key(self) -> str:

@@ -1,4 +1,5 @@
 """An ``nn.Module`` handed to :func:`visaudit.audit` directly (no file, no name)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
@@ -53,9 +54,16 @@ class ModuleSource(ModelSource):
         with torch.inference_mode():
             n = int(self.net(torch.zeros(1, *size)).shape[1])
         space = meta.pop("label_space", None) or _SPACES.get(n, f"module:{n}")
-        return ModelInfo(name=self.name, source="module", arch=type(self.net).__name__, num_classes=n,
-                         label_space=space, input_size=size,  # type: ignore[arg-type]
-                         config_source="given" if self.meta else "default", **meta)
+        return ModelInfo(
+            name=self.name,
+            source="module",
+            arch=type(self.net).__name__,
+            num_classes=n,
+            label_space=space,
+            input_size=size,  # type: ignore[arg-type]
+            config_source="given" if self.meta else "default",
+            **meta,
+        )
 
     def build(self) -> "nn.Module":
         return self.net
@@ -79,8 +87,10 @@ def _probe_side(net: "nn.Module") -> int:
     if not accepted:
         from visaudit.errors import VisauditError
 
-        raise VisauditError(f"{type(net).__name__} accepts none of the usual input sizes; give input_size "
-                            "with visaudit.models.from_module(net, input_size=(3, H, W), ...)")
+        raise VisauditError(
+            f"{type(net).__name__} accepts none of the usual input sizes; give input_size "
+            "with visaudit.models.from_module(net, input_size=(3, H, W), ...)"
+        )
     return 32 if accepted.get(32) == 10 else next(iter(accepted))
 
 

@@ -24,6 +24,7 @@ Example:
     >>> clf(torch.rand(1, 3, 224, 224)).shape  # doctest: +SKIP
     torch.Size([1, 16])
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,7 +63,9 @@ def class_names_of(label_space: Any) -> list[str]:
     return [str(c) for c in label_space.classes]
 
 
-def read_descriptions(path_or_dict: str | os.PathLike | dict[str, list[str]], classes: Sequence[str]) -> dict[str, list[str]]:
+def read_descriptions(
+    path_or_dict: str | os.PathLike | dict[str, list[str]], classes: Sequence[str]
+) -> dict[str, list[str]]:
     """Load ``{class: [descriptions]}``; every class must have at least one description."""
     desc = path_or_dict if isinstance(path_or_dict, dict) else json.loads(Path(path_or_dict).read_text())
     missing = [c for c in classes if not desc.get(c)]
@@ -90,7 +93,9 @@ def clip_fingerprint(clip: nn.Module, path: str | None = None) -> str:
     return state_dict_sha256(clip)
 
 
-def encode_texts(clip: nn.Module, tokenizer: Any, texts: list[str], fingerprint: str, batch_size: int = 256) -> torch.Tensor:
+def encode_texts(
+    clip: nn.Module, tokenizer: Any, texts: list[str], fingerprint: str, batch_size: int = 256
+) -> torch.Tensor:
     """Unit-norm text embeddings (len(texts), D), from the disk cache when seen before."""
     key = hashlib.sha256(json.dumps({"fp": fingerprint, "texts": texts}).encode()).hexdigest()[:32]
     path = _text_cache_dir() / f"{key}.pt"
@@ -103,7 +108,7 @@ def encode_texts(clip: nn.Module, tokenizer: Any, texts: list[str], fingerprint:
     parts = []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
-            tokens = tokenizer(texts[i:i + batch_size]).to(device)
+            tokens = tokenizer(texts[i : i + batch_size]).to(device)
             parts.append(nn.functional.normalize(clip.encode_text(tokens).float(), dim=-1).cpu())
     emb = torch.cat(parts)
     try:
@@ -127,8 +132,15 @@ class ZeroShotNet(nn.Module):
         owner: class index of each text (descriptions), or None for template heads.
     """
 
-    def __init__(self, clip: nn.Module, tokenizer: Any, classes: list[str], fingerprint: str,
-                 templates: Sequence[str] | None = None, descriptions: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        clip: nn.Module,
+        tokenizer: Any,
+        classes: list[str],
+        fingerprint: str,
+        templates: Sequence[str] | None = None,
+        descriptions: dict[str, list[str]] | None = None,
+    ) -> None:
         super().__init__()
         self.clip = clip
         self.tokenizer = tokenizer
@@ -196,8 +208,9 @@ def _parse(spec: str) -> tuple[str, str, str]:
         if tail in LABEL_SPACES:
             weights, space = head, tail
     if not arch or not weights:
-        raise UnknownNameError(f"CLIP model names look like clip:<arch>:<weights file|pretrained tag|random>"
-                               f"[:<label space>], not {spec!r}")
+        raise UnknownNameError(
+            f"CLIP model names look like clip:<arch>:<weights file|pretrained tag|random>[:<label space>], not {spec!r}"
+        )
     return arch, weights, space
 
 
@@ -208,9 +221,14 @@ class OpenClipSource(ModelSource):
     example = "clip:tiny-clip-test:random:cifar10"
     example_builds_offline = True
 
-    def __init__(self, spec: str, templates: Sequence[str] | None = None,
-                 descriptions: str | os.PathLike | dict[str, list[str]] | None = None,
-                 classes: Sequence[str] | None = None, space: str | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        templates: Sequence[str] | None = None,
+        descriptions: str | os.PathLike | dict[str, list[str]] | None = None,
+        classes: Sequence[str] | None = None,
+        space: str | None = None,
+    ) -> None:
         import open_clip
 
         self.spec = spec
@@ -222,10 +240,15 @@ class OpenClipSource(ModelSource):
             import difflib
 
             close = difflib.get_close_matches(self.arch, open_clip.list_models(), n=3)
-            raise UnknownNameError(f"unknown open_clip architecture {self.arch!r}."
-                                   + (f" Did you mean {close}?" if close else ""))
+            raise UnknownNameError(
+                f"unknown open_clip architecture {self.arch!r}." + (f" Did you mean {close}?" if close else "")
+            )
         self.path = self.weights if os.path.isfile(self.weights) else None
-        if not self.path and self.weights != "random" and ("/" in self.weights or self.weights.endswith((".pt", ".bin", ".safetensors"))):
+        if (
+            not self.path
+            and self.weights != "random"
+            and ("/" in self.weights or self.weights.endswith((".pt", ".bin", ".safetensors")))
+        ):
             raise VisauditError(f"CLIP weights file {self.weights!r} not found")
         self.templates = list(templates) if templates is not None else None
         self.descriptions = descriptions
@@ -235,7 +258,11 @@ class OpenClipSource(ModelSource):
 
     def _prompt_id(self) -> dict[str, Any]:
         if self.descriptions is not None:
-            d = self.descriptions if isinstance(self.descriptions, dict) else json.loads(Path(self.descriptions).read_text())
+            d = (
+                self.descriptions
+                if isinstance(self.descriptions, dict)
+                else json.loads(Path(self.descriptions).read_text())
+            )
             return {"descriptions_sha256": hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()}
         t = self.templates or IMAGENET_TEMPLATES
         out: dict[str, Any] = {"templates": "imagenet80" if t == IMAGENET_TEMPLATES else t}
@@ -252,11 +279,18 @@ class OpenClipSource(ModelSource):
         pre = cfg.get("preprocess_cfg", {})
         classes = self.class_names()
         return ModelInfo(
-            name=self.spec, source="openclip", arch=self.arch, num_classes=len(classes), label_space=self.space,
-            input_size=(3, size, size), interpolation=pre.get("interpolation", "bicubic"), crop_pct=1.0,
+            name=self.spec,
+            source="openclip",
+            arch=self.arch,
+            num_classes=len(classes),
+            label_space=self.space,
+            input_size=(3, size, size),
+            interpolation=pre.get("interpolation", "bicubic"),
+            crop_pct=1.0,
             mean=tuple(pre.get("mean", open_clip.OPENAI_DATASET_MEAN)),
             std=tuple(pre.get("std", open_clip.OPENAI_DATASET_STD)),
-            weights=self.path or self.weights, extra={"zero_shot": self._prompt_id()},
+            weights=self.path or self.weights,
+            extra={"zero_shot": self._prompt_id()},
         )
 
     def memo_key(self) -> str | None:
@@ -283,8 +317,9 @@ class OpenClipSource(ModelSource):
         tokenizer = open_clip.get_tokenizer(self.arch)
         classes = self.class_names()
         desc = read_descriptions(self.descriptions, classes) if self.descriptions is not None else None
-        return ZeroShotNet(clip, tokenizer, classes, clip_fingerprint(clip, self.path),
-                           templates=self.templates, descriptions=desc).eval()
+        return ZeroShotNet(
+            clip, tokenizer, classes, clip_fingerprint(clip, self.path), templates=self.templates, descriptions=desc
+        ).eval()
 
 
 def load_openclip(
@@ -315,8 +350,13 @@ def load_openclip(
     if isinstance(label_space, str):
         source = OpenClipSource(f"clip:{arch}:{weights}:{label_space}", templates=templates, descriptions=descriptions)
     else:
-        source = OpenClipSource(f"clip:{arch}:{weights}", templates=templates, descriptions=descriptions,
-                                classes=class_names_of(label_space), space=str(getattr(label_space, "name", "custom")))
+        source = OpenClipSource(
+            f"clip:{arch}:{weights}",
+            templates=templates,
+            descriptions=descriptions,
+            classes=class_names_of(label_space),
+            space=str(getattr(label_space, "name", "custom")),
+        )
     info = source.info()
     net = source.build()
     info.weights_sha256 = weights_fingerprint(source, net)

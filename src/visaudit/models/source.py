@@ -1,4 +1,5 @@
 """The interface each model source implements."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, ClassVar

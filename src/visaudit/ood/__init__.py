@@ -5,6 +5,7 @@ Example:
     >>> DETECTORS.names()[:3]
     ['ash', 'energy', 'knn']
 """
+
 from visaudit.registry import Registry
 
 DETECTORS: Registry = Registry("ood detector")

@@ -25,6 +25,7 @@ The maths is our own, written from the papers:
 - ``ash``: ASH-S activation shaping: keep each sample's top (100 - p) % activations, scale
   them by exp(sum_all / sum_kept), energy of the recomputed logits (Djurisic et al. 2023).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -258,10 +259,10 @@ class KNN(Detector):
         q = _normalise(arrays.features)
         out = np.empty(len(q), dtype=np.float64)
         for s in range(0, len(q), chunk):
-            sim = q[s:s + chunk] @ self.bank.T
+            sim = q[s : s + chunk] @ self.bank.T
             # k-th largest cosine similarity = k-th nearest neighbour
             kth = -np.partition(-sim, self.k - 1, axis=1)[:, self.k - 1]
-            out[s:s + chunk] = -np.sqrt(np.clip(2.0 - 2.0 * kth.astype(np.float64), 0.0, None))
+            out[s : s + chunk] = -np.sqrt(np.clip(2.0 - 2.0 * kth.astype(np.float64), 0.0, None))
         return out
 
 

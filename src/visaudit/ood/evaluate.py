@@ -10,6 +10,7 @@ ODIN is the exception: its scores are produced during the same pass by an extra
 forward-backward-forward of the batch, one per class view (all classes, and the
 in-distribution classes of a held-out-classes split).
 """
+
 from __future__ import annotations
 
 import time
@@ -41,7 +42,7 @@ def fit_mask(index: np.ndarray, fit_fraction: float, seed: int) -> np.ndarray:
 
     salt = splitmix64(np.array([seed], dtype=np.int64))[0]
     u = (splitmix64(np.asarray(index, dtype=np.int64)) ^ salt) >> np.uint64(11)
-    return (u.astype(np.float64) / float(2 ** 53)) < fit_fraction
+    return (u.astype(np.float64) / float(2**53)) < fit_fraction
 
 
 def collect_chunk(
@@ -122,8 +123,9 @@ def _detector_params(names: Sequence[str], params: dict[str, dict[str, Any]] | N
     return {n: dict((params or {}).get(n, {})) for n in names}
 
 
-def _metric_rows(scores: dict[str, dict[str, np.ndarray]], sets: Sequence[str], id_key: str,
-                 set_name=lambda s: s) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, Any]]:
+def _metric_rows(
+    scores: dict[str, dict[str, np.ndarray]], sets: Sequence[str], id_key: str, set_name=lambda s: s
+) -> tuple[dict[str, float], list[dict[str, Any]], dict[str, Any]]:
     metrics: dict[str, float] = {}
     table: list[dict[str, Any]] = []
     hists: dict[str, Any] = {}
@@ -182,8 +184,9 @@ def evaluate(
         in_fit = fit_mask(id_set.index, fit_fraction, seed)
         fit_idx, eval_idx = np.nonzero(in_fit)[0], np.nonzero(~in_fit)[0]
         if len(fit_idx) < 2 or len(eval_idx) < 2:
-            raise ValueError(f"fit split of {len(in_fit)} ID samples left {len(fit_idx)} to fit, "
-                             f"{len(eval_idx)} to evaluate")
+            raise ValueError(
+                f"fit split of {len(in_fit)} ID samples left {len(fit_idx)} to fit, {len(eval_idx)} to evaluate"
+            )
         src, src_rows, src_labels, src_true = id_set, fit_idx, labels, id_set.labels
         fit_on = fit_on or f"a seeded {fit_fraction:g} split of the ID images (the rest is scored)"
     else:
@@ -206,17 +209,22 @@ def evaluate(
 
     # sanity: ID eval split against itself (two random halves) should be at chance
     perm = np.random.default_rng([seed, 1]).permutation(len(eval_idx))
-    half_a, half_b = perm[: len(perm) // 2], perm[len(perm) // 2:]
+    half_a, half_b = perm[: len(perm) // 2], perm[len(perm) // 2 :]
     sanity = {det: auroc(s[ID_KEY][half_a], s[ID_KEY][half_b]) for det, s in scores.items()}
 
     info: dict[str, Any] = {
-        "fit_on": fit_on, "n_fit": int(len(src_rows)), "n_id_eval": int(len(eval_idx)),
+        "fit_on": fit_on,
+        "n_fit": int(len(src_rows)),
+        "n_id_eval": int(len(eval_idx)),
         "n_ood": {s: int(len(a.logits)) for s, a in ood_sets.items()},
-        "scoring_seconds": scoring_s, "detector_params": params, "resolved_params": resolved,
+        "scoring_seconds": scoring_s,
+        "detector_params": params,
+        "resolved_params": resolved,
     }
     if heldout_classes:
         h_metrics, h_table, h_hists, h_info, h_scores = _heldout(
-            id_set, eval_idx, src, src_rows, src_true, detectors, head_weight, head_bias, heldout_classes, params)
+            id_set, eval_idx, src, src_rows, src_true, detectors, head_weight, head_bias, heldout_classes, params
+        )
         metrics.update(h_metrics)
         table += h_table
         hists.update(h_hists)
@@ -227,8 +235,18 @@ def evaluate(
     return OODReport(metrics, table, hists, sanity, info, scores, eval_idx)
 
 
-def _heldout(id_set: StoredSet, eval_idx: np.ndarray, fit_src: StoredSet, fit_rows: np.ndarray,
-             fit_true: np.ndarray, detectors: Sequence[str], head_weight, head_bias, heldout: Sequence[int], params):
+def _heldout(
+    id_set: StoredSet,
+    eval_idx: np.ndarray,
+    fit_src: StoredSet,
+    fit_rows: np.ndarray,
+    fit_true: np.ndarray,
+    detectors: Sequence[str],
+    head_weight,
+    head_bias,
+    heldout: Sequence[int],
+    params,
+):
     """Near-OOD split of the scored ID images; the fit rows of ``fit_src`` with labels ``fit_true``
     (model's label space) in the kept classes fit the detectors."""
     n_classes = id_set.logits.shape[1]
@@ -246,10 +264,17 @@ def _heldout(id_set: StoredSet, eval_idx: np.ndarray, fit_src: StoredSet, fit_ro
     b = None if head_bias is None else np.asarray(head_bias)[keep]
     # fit labels: true labels restricted to the kept classes
     fit = FitData(fit_src.logits[fit_in][:, keep], fit_src.features[fit_in], remap[fit_true[fit_in]], w, b)
-    inputs = {ID_KEY: id_set.take(ev_in, view=HELDOUT_SET, classes=keep),
-              HELDOUT_SET: id_set.take(ev_out, view=HELDOUT_SET, classes=keep)}
+    inputs = {
+        ID_KEY: id_set.take(ev_in, view=HELDOUT_SET, classes=keep),
+        HELDOUT_SET: id_set.take(ev_out, view=HELDOUT_SET, classes=keep),
+    }
     scores = score_all(list(detectors), fit, inputs, params)
     metrics, table, hists = _metric_rows(scores, [HELDOUT_SET], ID_KEY)
-    info = {"id_classes": keep, "ood_classes": held, "n_fit": int(len(fit_in)),
-            "n_id_eval": int(len(ev_in)), "n_ood": int(len(ev_out))}
+    info = {
+        "id_classes": keep,
+        "ood_classes": held,
+        "n_fit": int(len(fit_in)),
+        "n_id_eval": int(len(ev_in)),
+        "n_ood": int(len(ev_out)),
+    }
     return metrics, table, hists, info, scores

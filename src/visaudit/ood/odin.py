@@ -7,6 +7,7 @@ space; the original code divides the gradient of the normalised input by the cha
 which is the same pixel-space step of size eps. Defaults T = 1000, eps = 0.0014 (the
 original's CIFAR settings; OpenOOD's defaults).
 """
+
 from __future__ import annotations
 
 from typing import Sequence

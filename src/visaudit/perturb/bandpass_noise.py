@@ -31,6 +31,7 @@ Example:
     >>> tuple(bands.shape)
     (7, 4, 1, 224, 224)
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,7 +58,7 @@ def _down_last(x: torch.Tensor) -> torch.Tensor:
     m = (n + 1) // 2
     shape = x.shape
     xp = F.pad(x.reshape(-1, 1, n), (2, 2), mode=_pad_mode(n)).reshape(*shape[:-1], n + 4)
-    return sum(w * xp[..., k:k + 2 * m - 1:2] for k, w in enumerate(_W))
+    return sum(w * xp[..., k : k + 2 * m - 1 : 2] for k, w in enumerate(_W))
 
 
 def _up_last(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -73,7 +74,7 @@ def _up_last(x: torch.Tensor, n: int) -> torch.Tensor:
     if m < 2:
         return x.expand(*x.shape[:-1], n).clone()
     left = x[..., 1:2]
-    right = x[..., m - 2:m - 1] if n % 2 else x[..., m - 1:m]
+    right = x[..., m - 2 : m - 1] if n % 2 else x[..., m - 1 : m]
     xp = torch.cat((left, x, right), dim=-1)
     even = (xp[..., :-2] + 6.0 * xp[..., 1:-1] + xp[..., 2:]) * 0.125
     odd = (xp[..., 1:-1] + xp[..., 2:]) * 0.5
@@ -140,8 +141,8 @@ def _axis_operators(n: int, n_levels: int) -> tuple[tuple[torch.Tensor, torch.Te
     p, q = eye, eye
     for lev in range(1, n_levels):
         fine, coarse = torch.eye(sizes[lev - 1], dtype=torch.float64), torch.eye(sizes[lev], dtype=torch.float64)
-        down = _down_last(fine).T                 # (coarse, fine): column j is the reduce of unit vector j
-        up = _up_last(coarse, sizes[lev - 1]).T   # (fine, coarse)
+        down = _down_last(fine).T  # (coarse, fine): column j is the reduce of unit vector j
+        up = _up_last(coarse, sizes[lev - 1]).T  # (fine, coarse)
         q, p = down @ q, p @ up
         ops.append((p.contiguous(), q.contiguous()))
     return tuple(ops)
@@ -151,15 +152,17 @@ def _operators(n: int, n_levels: int, like: torch.Tensor) -> list[tuple[torch.Te
     return [(p.to(like.device, like.dtype), q.to(like.device, like.dtype)) for p, q in _axis_operators(n, n_levels)]
 
 
-def _blur_projection(x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor],
-                     cols: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+def _blur_projection(
+    x: torch.Tensor, rows: tuple[torch.Tensor, torch.Tensor], cols: tuple[torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
     """``Expand^L(Reduce^L(x))`` as ``P_h (Q_h x Q_w^T) P_w^T`` (one level's Gaussian image, full size)."""
     (ph, qh), (pw, qw) = rows, cols
     return ph @ (qh @ x @ qw.T) @ pw.T
 
 
-def band_noise(noise: torch.Tensor, n_levels: int = 7, bands: list[int] | None = None,
-               rescale: str = "finest") -> torch.Tensor:
+def band_noise(
+    noise: torch.Tensor, n_levels: int = 7, bands: list[int] | None = None, rescale: str = "finest"
+) -> torch.Tensor:
     """Split noise (N, 1, H, W) into octave bands, each rescaled per image.
 
     Level L of the Laplacian pyramid, reconstructed alone, is ``E^L R^L x - E^(L+1) R^(L+1) x``

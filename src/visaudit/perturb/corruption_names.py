@@ -1,13 +1,25 @@
 """Names of the ImageNet-C corruptions (no torch import: used to check configs cheaply)."""
+
 from __future__ import annotations
 
 import difflib
 
 BENCHMARK = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
 )
 EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 ALL = BENCHMARK + EXTRA

@@ -3,6 +3,7 @@
 Each knob maps a scalar strength to a transform of a (N, 3, H, W) batch in [0, 1]. Colour
 knobs use torchvision's tensor functional ops (the same definitions as its transforms).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -81,9 +82,9 @@ def translate(x: torch.Tensor, pixels: float, gen: torch.Generator | None = None
     if abs(p) >= min(h, w):
         return out
     if p > 0:
-        out[..., p:, p:] = x[..., :h - p, :w - p]
+        out[..., p:, p:] = x[..., : h - p, : w - p]
     else:
-        out[..., :h + p, :w + p] = x[..., -p:, -p:]
+        out[..., : h + p, : w + p] = x[..., -p:, -p:]
     return out
 
 

@@ -3,6 +3,7 @@
 Follows ``PIL.ImageOps.solarize``: values ``>= t`` become ``1 - value``; ``t = 0`` inverts the
 whole image, ``t = 1`` only pure white.
 """
+
 from __future__ import annotations
 
 import torch

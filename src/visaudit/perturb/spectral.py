@@ -25,6 +25,7 @@ Example:
     >>> int(square_mask(32, 32, 0.5).sum())  # frequencies -8..7 on each axis
     256
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -85,8 +86,7 @@ def fourier_basis(h: int, w: int, fy: int, fx: int, device: torch.device | str |
     return img / img.norm().clamp_min(1e-12)
 
 
-def add_fourier_basis(x: torch.Tensor, basis: torch.Tensor, eps: float,
-                      generator: "Generators" = None) -> torch.Tensor:
+def add_fourier_basis(x: torch.Tensor, basis: torch.Tensor, eps: float, generator: "Generators" = None) -> torch.Tensor:
     """``clip(x + r * eps * U)`` with a random sign ``r`` per image and channel (Yin et al.).
 
     Args:

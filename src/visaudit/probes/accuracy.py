@@ -1,4 +1,5 @@
 """``accuracy``: top-1, top-5, per-class accuracy, NLL and mean confidence."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,8 +80,8 @@ class AccuracyProbe(Probe):
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
         parts: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("pred", "conf", "p_true", "c5", "topi", "topv")}
         for start in range(0, n, 4096):  # fixed blocks: the numbers do not depend on the batch size
-            z = torch.from_numpy(cp.logits[start:start + 4096]).to(ctx.device)
-            y = torch.from_numpy(cp.labels[start:start + 4096]).to(ctx.device)
+            z = torch.from_numpy(cp.logits[start : start + 4096]).to(ctx.device)
+            y = torch.from_numpy(cp.labels[start : start + 4096]).to(ctx.device)
             probs = ctx.scores(z)
             conf, pred = probs.max(dim=1)
             topv, topi = probs.topk(k, dim=1)
@@ -94,19 +95,33 @@ class AccuracyProbe(Probe):
         y = cp.labels
         c1 = pred == y
         nll = -np.log(np.clip(p_true.astype(np.float64), 1e-12, None))
-        s = {"correct1": float(c1.sum()), "correct5": float(c5.sum()), "nll": float(nll.sum()),
-             "conf": float(conf.astype(np.float64).sum()),
-             "class_n": np.bincount(y, minlength=n_cls).astype(np.float64),
-             "class_correct": np.bincount(y, weights=c1.astype(np.float64), minlength=n_cls)}
+        s = {
+            "correct1": float(c1.sum()),
+            "correct5": float(c5.sum()),
+            "nll": float(nll.sum()),
+            "conf": float(conf.astype(np.float64).sum()),
+            "class_n": np.bincount(y, minlength=n_cls).astype(np.float64),
+            "class_correct": np.bincount(y, weights=c1.astype(np.float64), minlength=n_cls),
+        }
         for a, labels in aux.items():
             s[f"aux:{a}"] = float((pred == labels[cp.index]).sum())
-        rows = pd.DataFrame({
-            "sample_id": cp.ids, "label": y, "pred": pred, "correct": c1, "confidence": conf, "p_true": p_true,
-            "topk_index": list(np.concatenate(parts["topi"])), "topk_prob": list(np.concatenate(parts["topv"])),
-        })
+        rows = pd.DataFrame(
+            {
+                "sample_id": cp.ids,
+                "label": y,
+                "pred": pred,
+                "correct": c1,
+                "confidence": conf,
+                "p_true": p_true,
+                "topk_index": list(np.concatenate(parts["topi"])),
+                "topk_prob": list(np.concatenate(parts["topv"])),
+            }
+        )
         metrics = {
-            "top1": float(s["correct1"]) / n, "top5": float(s["correct5"]) / n,
-            "nll": float(s["nll"]) / n, "mean_confidence": float(s["conf"]) / n,
+            "top1": float(s["correct1"]) / n,
+            "top5": float(s["correct5"]) / n,
+            "nll": float(s["nll"]) / n,
+            "mean_confidence": float(s["conf"]) / n,
         }
         per_class = safe_ratio(s["class_correct"], s["class_n"])
         classes = ctx.dataset.label_space.classes
@@ -116,8 +131,11 @@ class AccuracyProbe(Probe):
         for a in aux:
             metrics[f"agreement@{a}"] = float(s[f"aux:{a}"]) / n
         data: AccuracyData = {
-            "per_class": {c: {"n": int(s["class_n"][i]), "top1": None if np.isnan(per_class[i]) else float(per_class[i])}
-                          for i, c in enumerate(classes)},
-            "label_map": ctx.label_map.describe(), "n": n,
+            "per_class": {
+                c: {"n": int(s["class_n"][i]), "top1": None if np.isnan(per_class[i]) else float(per_class[i])}
+                for i, c in enumerate(classes)
+            },
+            "label_map": ctx.label_map.describe(),
+            "n": n,
         }
         return ProbeResult(metrics=metrics, data=data, samples=rows)

@@ -13,6 +13,7 @@ size, the chunking or a resume. The defaults are AutoAttack standard's reference
 departures (``linf_start: uniform`` for APGD, ``rescale_schedule`` / ``redraw_noop`` for
 Square) are per-attack options in ``attack_options``, recorded with the resolved settings.
 """
+
 from __future__ import annotations
 
 import time
@@ -143,8 +144,14 @@ class AdversarialProbe(Probe):
         curve_max = parse_eps(cfg.curve_eps_max) if cfg.curve_norm else 0.0
 
         def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-            sums: dict[str, float] = {"n": 0.0, "correct": 0.0, "zero_grad": 0.0, "square_extra": 0.0,
-                                      "white_robust": 0.0, "outside": 0.0}
+            sums: dict[str, float] = {
+                "n": 0.0,
+                "correct": 0.0,
+                "zero_grad": 0.0,
+                "square_extra": 0.0,
+                "white_robust": 0.0,
+                "outside": 0.0,
+            }
             frames = []
             for b in batches:
                 oracle = oracle_for(ctx)
@@ -163,11 +170,19 @@ class AdversarialProbe(Probe):
                         key = f"{a}/{eps_label(norm, text)}"
                         t0 = time.perf_counter()
                         before = oracle.budget()
-                        x_adv, robust, info = run_attack(a, oracle, x, y, norm=norm, eps=eps,
-                                                         generator=ctx.sample_rng(f"adversarial/{key}", b.index),
-                                                         options=options)
+                        x_adv, robust, info = run_attack(
+                            a,
+                            oracle,
+                            x,
+                            y,
+                            norm=norm,
+                            eps=eps,
+                            generator=ctx.sample_rng(f"adversarial/{key}", b.index),
+                            options=options,
+                        )
                         sums[f"outside:{key}"] = sums.get(f"outside:{key}", 0.0) + float(
-                            (~inside(x_adv, x, eps, norm)).sum())
+                            (~inside(x_adv, x, eps, norm)).sum()
+                        )
                         after = oracle.budget()
                         for k, part in (("fwd", "forward_images"), ("bwd", "backward_images")):
                             sums[f"{k}:{key}"] = sums.get(f"{k}:{key}", 0.0) + after[part] - before[part]
@@ -180,8 +195,11 @@ class AdversarialProbe(Probe):
                                 k2 = f"after:{p}:{eps_label(norm, text)}"
                                 sums[k2] = sums.get(k2, 0.0) + float(mask.sum())
                             if "square" in info["robust_after"] and len(aa_parts) > 1:
-                                white = info["robust_after"][aa_parts[aa_parts.index("square") - 1]] \
-                                    if aa_parts.index("square") > 0 else correct
+                                white = (
+                                    info["robust_after"][aa_parts[aa_parts.index("square") - 1]]
+                                    if aa_parts.index("square") > 0
+                                    else correct
+                                )
                                 sums["white_robust"] += float(white.sum())
                                 sums["square_extra"] += float((white & ~info["robust_after"]["square"]).sum())
                     if len(cfg.attacks) > 1:
@@ -189,15 +207,25 @@ class AdversarialProbe(Probe):
                         sums[f"robust:{k}"] = sums.get(f"robust:{k}", 0.0) + float(worst.sum())
                         row[f"robust@{k}"] = worst.cpu().numpy()
                 if cfg.curve_norm:
-                    me = minimal_eps(oracle, x, y, norm=cfg.curve_norm, eps_max=curve_max, steps=cfg.curve_steps,
-                                     n_iter=cfg.curve_iter, generator=ctx.sample_rng("adversarial/curve", b.index))
+                    me = minimal_eps(
+                        oracle,
+                        x,
+                        y,
+                        norm=cfg.curve_norm,
+                        eps_max=curve_max,
+                        steps=cfg.curve_steps,
+                        n_iter=cfg.curve_iter,
+                        generator=ctx.sample_rng("adversarial/curve", b.index),
+                    )
                     row["min_eps"] = me.cpu().numpy()
                 for k in ("forward_images", "backward_images"):
                     sums[f"total_{k}"] = sums.get(f"total_{k}", 0.0) + oracle.budget()[k]
                 frames.append(pd.DataFrame(row))
-            return ChunkResult(sums={k: np.asarray(v) for k, v in sums.items()},
-                               rows=pd.concat(frames, ignore_index=True) if frames else None,
-                               n=int(sums["n"]))
+            return ChunkResult(
+                sums={k: np.asarray(v) for k, v in sums.items()},
+                rows=pd.concat(frames, ignore_index=True) if frames else None,
+                n=int(sums["n"]),
+            )
 
         merged = ctx.map_chunks(chunk, tag="adversarial")
         s = {k: float(v) for k, v in merged.sums.items()}
@@ -210,35 +238,54 @@ class AdversarialProbe(Probe):
                 metrics[f"robust_top1@{key}"] = s.get(f"robust:{key}", 0.0) / n
                 table.append({"attack": a, "norm": norm, "eps": text, "robust_top1": metrics[f"robust_top1@{key}"]})
                 if a != "worst":
-                    budget[key] = {"forward_images": int(s.get(f"fwd:{key}", 0)),
-                                   "backward_images": int(s.get(f"bwd:{key}", 0)),
-                                   "wall_s": round(s.get(f"wall:{key}", 0.0), 3)}
+                    budget[key] = {
+                        "forward_images": int(s.get(f"fwd:{key}", 0)),
+                        "backward_images": int(s.get(f"bwd:{key}", 0)),
+                        "wall_s": round(s.get(f"wall:{key}", 0.0), 3),
+                    }
         outside = int(sum(v for k, v in s.items() if k.startswith("outside:")))
-        data: AdversarialData = {"table": table, "budget": budget, "n_images": int(n), "attack_settings": self._settings(ctx)}
+        data: AdversarialData = {
+            "table": table,
+            "budget": budget,
+            "n_images": int(n),
+            "attack_settings": self._settings(ctx),
+        }
         if "autoattack" in cfg.attacks:
             data["autoattack_parts"] = {
                 f"{eps_label(norm, text)}": {p: s.get(f"after:{p}:{eps_label(norm, text)}", 0.0) / n for p in aa_parts}
-                for norm, text, _ in cells}
+                for norm, text, _ in cells
+            }
         warnings = []
         if outside:
             warnings.append(f"{outside} adversarial examples fell outside the eps-ball or the box")
         if cfg.masking_check:
             metrics["zero_gradient_share"] = s.get("zero_grad", 0.0) / n
-            flags = masking_flags(zero_grad_share=metrics["zero_gradient_share"],
-                                  randomized=s.get("random_outputs", 0.0) > 0,
-                                  white_box_robust=int(s.get("white_robust", 0)),
-                                  black_box_extra=int(s.get("square_extra", 0)))
-            data["gradient_masking"] = {"zero_gradient_share": metrics["zero_gradient_share"],
-                                        "square_extra": int(s.get("square_extra", 0)), "flags": flags}
+            flags = masking_flags(
+                zero_grad_share=metrics["zero_gradient_share"],
+                randomized=s.get("random_outputs", 0.0) > 0,
+                white_box_robust=int(s.get("white_robust", 0)),
+                black_box_extra=int(s.get("square_extra", 0)),
+            )
+            data["gradient_masking"] = {
+                "zero_gradient_share": metrics["zero_gradient_share"],
+                "square_extra": int(s.get("square_extra", 0)),
+                "flags": flags,
+            }
             warnings += flags
         rows = merged.rows
         if cfg.curve_norm and rows is not None and "min_eps" in rows:
             grid = np.linspace(0.0, curve_max, cfg.curve_points)
             acc = robustness_curve(rows["min_eps"].to_numpy(), grid)
-            data["curve"] = {"norm": cfg.curve_norm, "eps": grid.tolist(), "top1": acc.tolist(),
-                             "estimate": f"bisection, APGD-CE {cfg.curve_iter} iterations, {cfg.curve_steps} steps"}
-        data["passes"] = {"forward_images": int(s.get("total_forward_images", 0)),
-                          "backward_images": int(s.get("total_backward_images", 0))}
+            data["curve"] = {
+                "norm": cfg.curve_norm,
+                "eps": grid.tolist(),
+                "top1": acc.tolist(),
+                "estimate": f"bisection, APGD-CE {cfg.curve_iter} iterations, {cfg.curve_steps} steps",
+            }
+        data["passes"] = {
+            "forward_images": int(s.get("total_forward_images", 0)),
+            "backward_images": int(s.get("total_backward_images", 0)),
+        }
         return ProbeResult(metrics=metrics, data=data, samples=rows, warnings=warnings)
 
     def _settings(self, ctx: "ProbeContext") -> dict:
@@ -250,8 +297,12 @@ class AdversarialProbe(Probe):
         over = dict(self.config.attack_options)
         aa = {p: dict(std.get(p, {}), **over.get("autoattack", {}).get(p, {})) for p in self.config.autoattack_parts}
         standard = list(self.config.autoattack_parts) == ["apgd-ce", "apgd-t", "fab-t", "square"] and all(
-            aa[p] == std[p] for p in aa)
-        return {"autoattack": aa, "n_classes": n_cls,
-                "random_streams": "one per image: job seed, attack and radius, dataset position",
-                "standard_protocol": standard,
-                "others": {a: over.get(a, {}) for a in self.config.attacks if a != "autoattack"}}
+            aa[p] == std[p] for p in aa
+        )
+        return {
+            "autoattack": aa,
+            "n_classes": n_cls,
+            "random_streams": "one per image: job seed, attack and radius, dataset position",
+            "standard_protocol": standard,
+            "others": {a: over.get(a, {}) for a in self.config.attacks if a != "autoattack"},
+        }

@@ -13,6 +13,7 @@ Example:
     ...     def run(self, ctx):
     ...         ...
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from visaudit.engine.types import Batch, ChunkResult, ProbeContext
 from visaudit.errors import VisauditError
 
-__all__ = ["Batch", "ChunkResult", "MetricSpec", "Probe", "ProbeConfig", "ProbeContext", "ProbeResult",
-           "register_probe"]
+__all__ = [
+    "Batch",
+    "ChunkResult",
+    "MetricSpec",
+    "Probe",
+    "ProbeConfig",
+    "ProbeContext",
+    "ProbeResult",
+    "register_probe",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -55,9 +64,7 @@ class ProbeConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise VisauditError(
-                f"unknown option(s) {unknown} for {cls.__name__}; known: {sorted(names)}"
-            )
+            raise VisauditError(f"unknown option(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
         hints = typing.get_type_hints(cls)
         for name, value in values.items():
             problem = _type_problem(value, hints.get(name, Any))
@@ -136,9 +143,9 @@ class Probe:
     Data: ClassVar[type] = dict  # TypedDict of ProbeResult.data, declared beside each probe
     metrics: ClassVar[dict[str, MetricSpec]] = {}
     headline: ClassVar[str | None] = None  # metric shown in leaderboards
-    needs_data: ClassVar[bool] = True       # False for weight-only probes (e.g. filter statistics)
-    needs_grad: ClassVar[bool] = False      # True for attacks (runner then leaves inference mode)
-    random: ClassVar[bool] = False          # draws random numbers: the device type keys the job
+    needs_data: ClassVar[bool] = True  # False for weight-only probes (e.g. filter statistics)
+    needs_grad: ClassVar[bool] = False  # True for attacks (runner then leaves inference mode)
+    random: ClassVar[bool] = False  # draws random numbers: the device type keys the job
     chunk_size: ClassVar[int | None] = None  # default images per checkpointed chunk
     protocol_packages: ClassVar[tuple[str, ...]] = ()  # packages whose version defines the protocol
 

@@ -7,6 +7,7 @@ One pass stores the model's logits. Probabilities are taken in the dataset's lab
 metrics on the other, held-out part before (``*_before_ts``) and after (``*_after_ts``)
 scaling, so the comparison is on the same images and T never saw them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,8 +89,13 @@ def _reliability(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> Reliabil
     from visaudit.metrics.calibration import reliability_bins
 
     b = reliability_bins(probs, labels, n_bins)
-    return {"lower": b["lower"], "upper": b["upper"], "count": b["count"], "confidence": b["confidence"],
-            "accuracy": b["accuracy"]}
+    return {
+        "lower": b["lower"],
+        "upper": b["upper"],
+        "count": b["count"],
+        "confidence": b["confidence"],
+        "accuracy": b["accuracy"],
+    }
 
 
 def _metric_specs() -> dict[str, MetricSpec]:
@@ -134,8 +140,11 @@ class CalibrationProbe(Probe):
                 index.append(np.asarray(b.index, dtype=np.int64))
             if not logits:
                 return ChunkResult()
-            stacks = {"logits": np.concatenate(logits), "labels": np.concatenate(labels),
-                      "index": np.concatenate(index)}
+            stacks = {
+                "logits": np.concatenate(logits),
+                "labels": np.concatenate(labels),
+                "index": np.concatenate(index),
+            }
             return ChunkResult(stacks=stacks, n=len(stacks["labels"]))
 
         merged = ctx.map_chunks(chunk)
@@ -166,17 +175,29 @@ class CalibrationProbe(Probe):
         conf, pred = probs.max(1), probs.argmax(1)
         in_fit = np.zeros(len(labels), dtype=bool)
         in_fit[fit] = True
-        samples = pd.DataFrame({
-            "sample_id": [ctx.dataset.ids[i] for i in merged.stacks["index"]], "label": labels, "pred": pred,
-            "correct": pred == labels, "confidence": conf.astype(np.float32),
-            "p_true": probs[np.arange(len(labels)), labels].astype(np.float32), "ts_fit": in_fit,
-        })
+        samples = pd.DataFrame(
+            {
+                "sample_id": [ctx.dataset.ids[i] for i in merged.stacks["index"]],
+                "label": labels,
+                "pred": pred,
+                "correct": pred == labels,
+                "confidence": conf.astype(np.float32),
+                "p_true": probs[np.arange(len(labels)), labels].astype(np.float32),
+                "ts_fit": in_fit,
+            }
+        )
         data: CalibrationData = {
-            "n": int(merged.n), "n_bins": cfg.n_bins, "binning": "equal-width, (lo, hi]",
+            "n": int(merged.n),
+            "n_bins": cfg.n_bins,
+            "binning": "equal-width, (lo, hi]",
             "reliability": _reliability(probs, labels, cfg.n_bins),
             "temperature_scaling": {
-                "temperature": t, "n_fit": int(len(fit)), "n_held_out": int(len(held)), "seed": ctx.seed,
-                "before": before, "after": after,
+                "temperature": t,
+                "n_fit": int(len(fit)),
+                "n_held_out": int(len(held)),
+                "seed": ctx.seed,
+                "before": before,
+                "after": after,
                 "reliability_before": _reliability(probs[held], labels[held], cfg.n_bins),
                 "reliability_after": _reliability(probs_t, labels[held], cfg.n_bins),
             },

@@ -6,6 +6,7 @@ them, often carry confidence near 1 (Grabinski et al. 2022). The probe stores hi
 successful adversarial examples, and summarises over-confidence as the mean confidence on
 errors and the share of errors above a threshold (0.9).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,9 +111,16 @@ class ConfidenceProbe(Probe):
                     sums[f"confident:{g}"] += float((c > cfg.threshold).sum())
                 if cfg.attack:
                     oracle = oracle_for(ctx)
-                    x_adv, robust, _ = run_attack(cfg.attack, oracle, b.x.float(), b.y, norm=cfg.norm,
-                                                  eps=parse_eps(cfg.eps), options={cfg.attack: cfg.attack_options or {}},
-                                                  generator=ctx.sample_rng("confidence", b.index))
+                    x_adv, robust, _ = run_attack(
+                        cfg.attack,
+                        oracle,
+                        b.x.float(),
+                        b.y,
+                        norm=cfg.norm,
+                        eps=parse_eps(cfg.eps),
+                        options={cfg.attack: cfg.attack_options or {}},
+                        generator=ctx.sample_rng("confidence", b.index),
+                    )
                     fooled = ok & ~robust
                     sums["n_attacked"] += float(ok.sum())
                     if fooled.any():
@@ -138,7 +146,8 @@ class ConfidenceProbe(Probe):
             metrics["confident_adversarial_rate"] = rate_adv
             metrics["attack_success_rate"] = (f["n:adversarial"] / f["n_attacked"]) if f["n_attacked"] else float("nan")
         data: ConfidenceData = {
-            "bin_edges": edges.tolist(), "threshold": cfg.threshold,
+            "bin_edges": edges.tolist(),
+            "threshold": cfg.threshold,
             "histograms": {g: np.asarray(f[f"hist:{g}"]).tolist() for g in GROUPS},
             "counts": {g: int(f[f"n:{g}"]) for g in GROUPS},
             "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps, "options": cfg.attack_options or {}},

@@ -4,6 +4,7 @@ Each batch is decoded once and every corruption x severity is made from it on th
 (``visaudit.perturb.corruptions``), or, with ``stored``, a stored ImageNet-C / CIFAR-10-C copy
 is read instead; the record says which path produced the numbers (``data.source``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -88,7 +89,9 @@ class CorruptionsProbe(Probe):
     headline = "mce"
     random = True
     metrics = {
-        "mce": MetricSpec(False, "mean corruption error over the 15 benchmark corruptions (AlexNet-normalised on ImageNet-C)"),
+        "mce": MetricSpec(
+            False, "mean corruption error over the 15 benchmark corruptions (AlexNet-normalised on ImageNet-C)"
+        ),
         "relative_mce": MetricSpec(False, "relative mCE: error increase over clean, AlexNet-normalised"),
         "corrupted_top1": MetricSpec(True, "mean top-1 over the 15 benchmark corruptions x 5 severities"),
         "extra_top1": MetricSpec(True, "mean top-1 over the 4 extra corruptions x 5 severities"),
@@ -110,7 +113,9 @@ class CorruptionsProbe(Probe):
             errors.append(f"params must be 'auto', 'imagenet' or 'cifar', got {cfg.params!r}")
         size = getattr(model, "input_size", None)
         if size is not None and min(size[1:]) < 32 and cfg.stored is None:
-            errors.append(f"the corruption benchmark needs inputs of at least 32 px; {getattr(model, 'name', 'model')} takes {size[1]}x{size[2]}")
+            errors.append(
+                f"the corruption benchmark needs inputs of at least 32 px; {getattr(model, 'name', 'model')} takes {size[1]}x{size[2]}"
+            )
         if cfg.stored is not None and not Path(cfg.stored).is_dir():
             errors.append(f"stored corruption folder {cfg.stored!r} does not exist")
         if errors:
@@ -133,8 +138,10 @@ class CorruptionsProbe(Probe):
             for c, s in self._conditions():
                 folder = root / c / str(s)
                 if not folder.is_dir():
-                    raise VisauditError(f"stored ImageNet-C tree {root} has no folder {c}/{s} "
-                                        "(expected <root>/<corruption>/<severity>/<class>/<image>)")
+                    raise VisauditError(
+                        f"stored ImageNet-C tree {root} has no folder {c}/{s} "
+                        "(expected <root>/<corruption>/<severity>/<class>/<image>)"
+                    )
                 trees[f"{c}/{s}"] = tree_fingerprint(folder)
             return {"stored": {"format": "imagenet-c tree", "sha256": trees}}
         if "frost" in cfg.corruptions:
@@ -161,8 +168,12 @@ class CorruptionsProbe(Probe):
             correct, n, clean_correct, n_clean, source = self._run_stored(ctx, Path(cfg.stored))
         else:
             correct, n, clean_correct, n_clean = self._run_generated(ctx, params, storage)
-            source = {"kind": "generated", "params": params, "storage": storage,
-                      "note": "corrupted on the fly from the decoded images; storage emulates how the stored benchmark was saved"}
+            source = {
+                "kind": "generated",
+                "params": params,
+                "storage": storage,
+                "note": "corrupted on the fly from the decoded images; storage emulates how the stored benchmark was saved",
+            }
         metrics, data = self._summarise(correct, n, clean_correct, n_clean, params, warnings, source)
         artifacts = {}
         if cfg.examples and not cfg.stored:
@@ -199,16 +210,21 @@ class CorruptionsProbe(Probe):
                     xc = store(corrupt(b.x, c, s, generator=g, params=params))
                     correct[i] += (ctx.scores(ctx.logits(xc)).argmax(1) == b.y).sum()
                 n += len(b.y)
-            return ChunkResult(sums={"correct": correct.cpu().numpy().astype(np.float64),
-                                     "clean": np.asarray(float(clean)), "n": np.asarray(float(n))}, n=n)
+            return ChunkResult(
+                sums={
+                    "correct": correct.cpu().numpy().astype(np.float64),
+                    "clean": np.asarray(float(clean)),
+                    "n": np.asarray(float(n)),
+                },
+                n=n,
+            )
 
         merged = ctx.map_chunks(chunk, tag="corruptions")
         n = float(merged.sums.get("n", 0.0))
         if n == 0:
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
         corr = merged.sums["correct"]
-        return ({cs: corr[i] for i, cs in enumerate(conds)}, {cs: n for cs in conds},
-                float(merged.sums["clean"]), n)
+        return ({cs: corr[i] for i, cs in enumerate(conds)}, {cs: n for cs in conds}, float(merged.sums["clean"]), n)
 
     def _run_stored(self, ctx: "ProbeContext", root: Path):
         if (root / "labels.npy").is_file():
@@ -233,7 +249,9 @@ class CorruptionsProbe(Probe):
                 hi = min(hi, lo + int(limit))
             want = tuple(ctx.model.info.input_size[1:])
             if tuple(arr.shape[1:3]) != want:
-                raise VisauditError(f"{f} holds {arr.shape[1]}x{arr.shape[2]} images; the model takes {want[0]}x{want[1]}")
+                raise VisauditError(
+                    f"{f} holds {arr.shape[1]}x{arr.shape[2]} images; the model takes {want[0]}x{want[1]}"
+                )
             ok = 0.0
             for start in range(lo, hi, ctx.batch_size):
                 stop = min(hi, start + ctx.batch_size)
@@ -261,8 +279,9 @@ class CorruptionsProbe(Probe):
         merged = ctx.map_chunks(_top1_chunk(ctx), tag="clean")
         return float(merged.sums.get("ok", 0)), float(merged.sums.get("n", 0))
 
-    def _summarise(self, correct, counts, clean_correct, n_clean, params, warnings,
-                   source: GeneratedSource | StoredSource) -> tuple[dict[str, float], CorruptionsData]:
+    def _summarise(
+        self, correct, counts, clean_correct, n_clean, params, warnings, source: GeneratedSource | StoredSource
+    ) -> tuple[dict[str, float], CorruptionsData]:
         from visaudit.metrics.corruption_errors import mean_corruption_error, relative_mce
 
         top1 = {cs: (correct[cs] / counts[cs] if counts[cs] else float("nan")) for cs in correct}
@@ -287,11 +306,15 @@ class CorruptionsProbe(Probe):
             if sel:
                 metrics[f"family_top1@{fam}"] = float(np.mean(sel))
         if len(bench) < len(BENCHMARK) or len(sev) < 5:
-            warnings.append("mCE is over a subset of the benchmark (corruptions or severities left out); "
-                            "it is not comparable with published values")
+            warnings.append(
+                "mCE is over a subset of the benchmark (corruptions or severities left out); "
+                "it is not comparable with published values"
+            )
         if not normalise:
-            warnings.append("no AlexNet errors exist for CIFAR-10-C parameters: mce and ce@* are unnormalised "
-                            "mean errors (the CIFAR-10-C convention), relative_mce the mean error increase")
+            warnings.append(
+                "no AlexNet errors exist for CIFAR-10-C parameters: mce and ce@* are unnormalised "
+                "mean errors (the CIFAR-10-C convention), relative_mce the mean error increase"
+            )
         data: CorruptionsData = {
             "params": params,
             "normalisation": "alexnet" if normalise else "none",
@@ -316,7 +339,7 @@ class CorruptionsProbe(Probe):
                 row = [to_hwc(batch.x[j])]
                 for s in self.config.severities:
                     g = ctx.generator(f"examples/{c}/{s}")
-                    row.append(to_hwc(corrupt(batch.x[j:j + 1], c, s, generator=g, params=params)[0]))
+                    row.append(to_hwc(corrupt(batch.x[j : j + 1], c, s, generator=g, params=params)[0]))
                 rows.append(row)
         h = batch.x.shape[-1]
         return grid_png(rows, scale=max(1, 96 // h))

@@ -25,6 +25,7 @@ Departures from the reference, each off by default and recorded with the config:
 across SDs, faster), ``rescale="full"`` (bands rescaled to the full noise's RMS) and
 ``out_of_range="clip"`` (clip to [0,1]).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -113,8 +114,9 @@ class CriticalBandProbe(Probe):
     Config = CriticalBandConfig
     headline = "cb_bandwidth"
     metrics = {
-        "cb_center_frequency": MetricSpec(True, "centre frequency of the fitted critical band, 1.75 * 2^mu "
-                                                "cycles/image"),
+        "cb_center_frequency": MetricSpec(
+            True, "centre frequency of the fitted critical band, 1.75 * 2^mu cycles/image"
+        ),
         "cb_bandwidth": MetricSpec(False, "critical-band width, 2 sqrt(ln 4) s octaves"),
         "cb_peak_noise_sensitivity": MetricSpec(False, "2^(A - 4): how low a noise SD masks the most sensitive band"),
         "cb_fit_rmse": MetricSpec(False, "RMS residual of the Gaussian fit to the thresholds"),
@@ -165,8 +167,17 @@ class CriticalBandProbe(Probe):
 
         pool = None
         if cfg.noise_pool > 0:  # one fixed tag: the pool does not depend on batches
-            pool = to_model(bandpass_noise_bands(int(cfg.noise_pool), size, size, nb,
-                                                 ctx.generator("critical-band/pool"), ctx.device, rescale=cfg.rescale))
+            pool = to_model(
+                bandpass_noise_bands(
+                    int(cfg.noise_pool),
+                    size,
+                    size,
+                    nb,
+                    ctx.generator("critical-band/pool"),
+                    ctx.device,
+                    rescale=cfg.rescale,
+                )
+            )
 
         def fn(batches: Any) -> ChunkResult:
             import torch
@@ -202,12 +213,16 @@ class CriticalBandProbe(Probe):
         if not fit.converged:
             warnings.append("Gaussian fit did not converge; parameters are the start values")
         if grid[0, 0] <= cfg.criterion:
-            warnings.append(f"clean gray accuracy {grid[0, 0]:.1f} % is at or below the {cfg.criterion:g} % "
-                            "criterion: every threshold saturates; consider target='clean_prediction'")
+            warnings.append(
+                f"clean gray accuracy {grid[0, 0]:.1f} % is at or below the {cfg.criterion:g} % "
+                "criterion: every threshold saturates; consider target='clean_prediction'"
+            )
         flat = bool(np.all(thresholds == thresholds[0]))
         if flat:
-            warnings.append(f"all band thresholds equal {int(thresholds[0])}: no band tuning, the Gaussian fit is "
-                            "degenerate and centre frequency / bandwidth are reported as NaN")
+            warnings.append(
+                f"all band thresholds equal {int(thresholds[0])}: no band tuning, the Gaussian fit is "
+                "degenerate and centre frequency / bandwidth are reported as NaN"
+            )
         nan = float("nan")
         metrics = {
             "cb_center_frequency": nan if flat else fit.center_frequency,
@@ -221,13 +236,22 @@ class CriticalBandProbe(Probe):
             "rows_noise_sd": [0.0] + sds,
             "band_centre_frequencies": band_centre_frequencies(nb).tolist(),
             "thresholds": thresholds.tolist(),
-            "fit": {"A": fit.amplitude, "mu": fit.mu, "s": fit.sigma, "residuals": fit.residuals,
-                    "rmse": fit.residual_rmse, "converged": fit.converged},
+            "fit": {
+                "A": fit.amplitude,
+                "mu": fit.mu,
+                "s": fit.sigma,
+                "residuals": fit.residuals,
+                "rmse": fit.residual_rmse,
+                "converged": fit.converged,
+            },
             "target": cfg.target,
             "work_size": int(cfg.work_size),
             "noise_pool": int(cfg.noise_pool),
-            "noise": ("fresh per image and (band, SD) cell" if cfg.noise_pool == 0
-                      else f"pool of {int(cfg.noise_pool)} shared by dataset position and across SDs"),
+            "noise": (
+                "fresh per image and (band, SD) cell"
+                if cfg.noise_pool == 0
+                else f"pool of {int(cfg.noise_pool)} shared by dataset position and across SDs"
+            ),
             "rescale": cfg.rescale,
             "out_of_range": cfg.out_of_range,
             "n_images": int(merged.n),

@@ -1,4 +1,5 @@
 """Small PNG contact sheets of perturbed images for reports (PIL only, no torch at import)."""
+
 from __future__ import annotations
 
 import io
@@ -24,7 +25,7 @@ def grid_png(tiles: Sequence[Sequence[np.ndarray]], scale: int = 1, pad: int = 2
     for i, r in enumerate(rows):
         for j, t in enumerate(r):
             y, x = pad + i * (h + pad), pad + j * (w + pad)
-            sheet[y:y + h, x:x + w] = np.clip(t, 0, 1)
+            sheet[y : y + h, x : x + w] = np.clip(t, 0, 1)
     img = Image.fromarray((sheet * 255).round().astype(np.uint8))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)

@@ -4,6 +4,7 @@ Maths in :mod:`visaudit.mechanics.filter_stats`. Each layer's filter distributio
 as per-DCT-coefficient histograms (``data["layers"][i]["hist"]``) so two models' records can be
 compared per depth with :func:`visaudit.mechanics.filter_stats.depth_divergence`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

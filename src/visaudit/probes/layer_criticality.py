@@ -14,6 +14,7 @@ Fast preset (:data:`FAST_PRESET`, ``LayerCriticalityConfig.fast()``): 1000 image
 trial; the protocol is otherwise the same, the numbers noisier. Pass it as
 ``probe_config={"layer-criticality": FAST_PRESET}`` or the same mapping in a ``--config`` file.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -135,8 +136,9 @@ class LayerCriticalityProbe(Probe):
         if bad:
             raise VisauditError(f"layer-criticality: unknown kinds {sorted(bad)}; use conv, linear, norm")
         if cfg.module_match not in ("exact", "subclass"):
-            raise VisauditError(f"layer-criticality: module_match must be 'exact' or 'subclass', "
-                                f"got {cfg.module_match!r}")
+            raise VisauditError(
+                f"layer-criticality: module_match must be 'exact' or 'subclass', got {cfg.module_match!r}"
+            )
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import torch
@@ -150,8 +152,9 @@ class LayerCriticalityProbe(Probe):
         warnings: list[str] = []
         example = torch.zeros(1, *model.info.input_size, device=ctx.device)
         scanner = ModuleSwapScanner(model, net, example, prefix_reuse=cfg.prefix_reuse)
-        names = scanner.order(C.select_modules(net, cfg.kinds, cfg.include or None, cfg.exclude or None,
-                                               match=cfg.module_match))
+        names = scanner.order(
+            C.select_modules(net, cfg.kinds, cfg.include or None, cfg.exclude or None, match=cfg.module_match)
+        )
         if not names:
             raise VisauditError("layer-criticality: no module matches the kinds/include/exclude filters")
         mods = dict(net.named_modules())

@@ -2,6 +2,7 @@
 noise, JPEG quality, rotation and translation, with the normalised area under each curve,
 plus prediction consistency under 1-pixel shifts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -79,8 +80,15 @@ class NuisanceSweepsProbe(Probe):
         if bad:
             import difflib
 
-            hints = [f"{k!r}" + (f" (did you mean {difflib.get_close_matches(k, KNOB_NAMES, 1)[0]!r}?)"
-                                 if difflib.get_close_matches(k, KNOB_NAMES, 1) else "") for k in bad]
+            hints = [
+                f"{k!r}"
+                + (
+                    f" (did you mean {difflib.get_close_matches(k, KNOB_NAMES, 1)[0]!r}?)"
+                    if difflib.get_close_matches(k, KNOB_NAMES, 1)
+                    else ""
+                )
+                for k in bad
+            ]
             raise VisauditError(f"unknown nuisance knob(s) {', '.join(hints)}; known: {', '.join(KNOB_NAMES)}")
         if cfg.steps < 2:
             raise VisauditError("steps must be at least 2")
@@ -90,8 +98,10 @@ class NuisanceSweepsProbe(Probe):
     def _grids(self, side: int) -> dict[str, list[float]]:
         from visaudit.perturb.nuisance import default_grid
 
-        return {k: [float(v) for v in self.config.grids.get(k, default_grid(k, side, self.config.steps))]
-                for k in self.config.knobs}
+        return {
+            k: [float(v) for v in self.config.grids.get(k, default_grid(k, side, self.config.steps))]
+            for k in self.config.knobs
+        }
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import torch
@@ -134,12 +144,21 @@ class NuisanceSweepsProbe(Probe):
         for k, values in grids.items():
             acc = merged.sums[f"knob:{k}"] / n
             metrics[f"auc@{k}"] = normalised_auc(values, list(acc))
-            curves[k] = {"value": values, "top1": [float(a) for a in acc], "unit": KNOBS[k].unit,
-                         "neutral": KNOBS[k].neutral}
+            curves[k] = {
+                "value": values,
+                "top1": [float(a) for a in acc],
+                "unit": KNOBS[k].unit,
+                "neutral": KNOBS[k].neutral,
+            }
         metrics["shift_consistency"] = float(merged.sums["consistent"]) / n
         metrics["shift_flip_rate"] = 1.0 - metrics["shift_consistency"]
-        data: NuisanceSweepsData = {"curves": curves, "shift_window": win, "shifts": [list(s) for s in shifts],
-                                    "shift_border": "edge pixels repeated", "n": n}
+        data: NuisanceSweepsData = {
+            "curves": curves,
+            "shift_window": win,
+            "shifts": [list(s) for s in shifts],
+            "shift_border": "edge pixels repeated",
+            "n": n,
+        }
         artifacts = {}
         if self.config.examples:
             artifacts["nuisance_examples.png"] = self._examples(ctx, grids)
@@ -154,7 +173,13 @@ class NuisanceSweepsProbe(Probe):
         rows = []
         for k, values in grids.items():
             g = ctx.generator(f"examples/{k}")
-            picks = [values[0], values[len(values) // 4], values[len(values) // 2], values[3 * len(values) // 4], values[-1]]
+            picks = [
+                values[0],
+                values[len(values) // 4],
+                values[len(values) // 2],
+                values[3 * len(values) // 4],
+                values[-1],
+            ]
             for j in range(len(batch.y)):
-                rows.append([to_hwc(KNOBS[k].fn(batch.x[j:j + 1], v, g)[0]) for v in picks])
+                rows.append([to_hwc(KNOBS[k].fn(batch.x[j : j + 1], v, g)[0]) for v in picks])
         return grid_png(rows, scale=max(1, 96 // batch.x.shape[-1]))

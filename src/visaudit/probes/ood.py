@@ -30,6 +30,7 @@ the head and all fits are restricted to the ID classes. The CIFAR models were tr
 ten classes, so this split measures how well scores separate classes outside the restricted
 output space, a proxy for near-OOD rather than truly unseen classes.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -147,8 +148,9 @@ class OODProbe(Probe):
         "aupr_in": MetricSpec(True, "area under precision-recall, ID positive"),
         "aupr_out": MetricSpec(True, "area under precision-recall, OOD positive"),
         "fpr95": MetricSpec(False, "FPR@95%TPR, ID positive: share of OOD accepted at the threshold keeping 95% of ID"),
-        "fpr95_openood": MetricSpec(False, "FPR@95%TPR as OpenOOD v1.5, OOD positive: share of ID rejected at the "
-                                           "threshold catching 95% of OOD"),
+        "fpr95_openood": MetricSpec(
+            False, "FPR@95%TPR as OpenOOD v1.5, OOD positive: share of ID rejected at the threshold catching 95% of OOD"
+        ),
     }
 
     def check(self, model: Any, dataset: "ImageDataset | None") -> None:
@@ -218,8 +220,7 @@ class OODProbe(Probe):
         calls = ctx.model_calls()
 
         def pass_over(view: dict[str, Any], fit_split=None):
-            return lambda batches: collect_chunk(calls, batches, view, cfg.odin_temperature, cfg.odin_eps,
-                                                 fit_split)
+            return lambda batches: collect_chunk(calls, batches, view, cfg.odin_temperature, cfg.odin_eps, fit_split)
 
         id_split = None if cfg.fit_set else (cfg.fit_fraction, ctx.seed)
         id_chunks = ctx.map_chunks(pass_over(views(heldout is not None), id_split), tag="id")
@@ -247,8 +248,10 @@ class OODProbe(Probe):
                 # the ID dataset used as "OOD" (a sanity check): only images the ID pass did not use
                 exclude = id_set.index
                 id_copies.add(set_label(name))
-                warnings.append(f"OOD set {name} is the ID dataset (a sanity check; expect AUROC 0.5): its images "
-                                "used as ID are left out, and it is not part of the `mean` metrics")
+                warnings.append(
+                    f"OOD set {name} is the ID dataset (a sanity check; expect AUROC 0.5): its images "
+                    "used as ID are left out, and it is not part of the `mean` metrics"
+                )
             if fit_set is not None and ds.fingerprint() == fit_info["fingerprint"]:
                 # images the detectors were fitted on would sit at distance 0 from themselves
                 fitted = fit_set.index
@@ -268,17 +271,28 @@ class OODProbe(Probe):
         bias = ctx.model.head_bias
         head_b = bias.detach().float().cpu().numpy() if bias is not None else None
         report = evaluate(
-            id_set, ood_sets, cfg.detectors, head_w, head_b,
-            fit_labels=self._fit_labels(ctx, id_set), fit_fraction=cfg.fit_fraction, seed=ctx.seed,
-            heldout_classes=heldout, params=self._params(), fit_set=fit_set, fit_set_labels=fit_labels_ext,
+            id_set,
+            ood_sets,
+            cfg.detectors,
+            head_w,
+            head_b,
+            fit_labels=self._fit_labels(ctx, id_set),
+            fit_fraction=cfg.fit_fraction,
+            seed=ctx.seed,
+            heldout_classes=heldout,
+            params=self._params(),
+            fit_set=fit_set,
+            fit_set_labels=fit_labels_ext,
             fit_on=fit_on,
         )
         metrics = dict(report.metrics)
         knn = report.info["resolved_params"].get("knn")
         if knn and knn["n_fit"] < 20 * knn["k"]:
-            warnings.append(f"knn: k={knn['k']} is {knn['k'] / knn['n_fit']:.0%} of the {knn['n_fit']} images the "
-                            "detectors were fitted on; the reference k = 50 is meant for a training set (50 000 "
-                            "CIFAR-10 images): fit on more images (fit_set) or set knn_k")
+            warnings.append(
+                f"knn: k={knn['k']} is {knn['k'] / knn['n_fit']:.0%} of the {knn['n_fit']} images the "
+                "detectors were fitted on; the reference k = 50 is meant for a training set (50 000 "
+                "CIFAR-10 images): fit on more images (fit_set) or set knn_k"
+            )
         far = [s for s in ood_sets if s not in id_copies]
         for det in cfg.detectors:
             for m in ("auroc", "fpr95", "fpr95_openood", "aupr_in", "aupr_out"):
@@ -286,41 +300,59 @@ class OODProbe(Probe):
                 if vals:
                     metrics[f"{m}@{det}/mean"] = float(np.mean(vals))
         if use_odin:
-            warnings.append("odin re-runs the model (input perturbation) inside the data pass; "
-                            "all other detectors use the stored logits and features only")
+            warnings.append(
+                "odin re-runs the model (input perturbation) inside the data pass; "
+                "all other detectors use the stored logits and features only"
+            )
 
         id_ids = [ctx.dataset.ids[i] for i in id_set.index[report.id_eval_index]]
-        rows = [pd.DataFrame({"set": "id", "sample_id": id_ids,
-                              **{d: report.scores[d][ID_KEY] for d in cfg.detectors}})]
+        rows = [
+            pd.DataFrame({"set": "id", "sample_id": id_ids, **{d: report.scores[d][ID_KEY] for d in cfg.detectors}})
+        ]
         for label in ood_sets:
-            rows.append(pd.DataFrame({"set": label, "sample_id": ood_ids[label],
-                                      **{d: report.scores[d][label] for d in cfg.detectors}}))
+            rows.append(
+                pd.DataFrame(
+                    {"set": label, "sample_id": ood_ids[label], **{d: report.scores[d][label] for d in cfg.detectors}}
+                )
+            )
         data: OODData = {
             "sign_convention": "score higher = more in-distribution; OOD is the positive class",
-            "table": report.table, "histograms": report.histograms,
-            "sanity_id_vs_id_auroc": report.sanity, "split": report.info,
-            "sets": {s: {"kind": "synthetic" if s in SYNTHETIC else "dataset", "n": int(len(a.logits))}
-                     for s, a in ood_sets.items()},
+            "table": report.table,
+            "histograms": report.histograms,
+            "sanity_id_vs_id_auroc": report.sanity,
+            "split": report.info,
+            "sets": {
+                s: {"kind": "synthetic" if s in SYNTHETIC else "dataset", "n": int(len(a.logits))}
+                for s, a in ood_sets.items()
+            },
             "odin": {"runs_model": True, "temperature": cfg.odin_temperature, "eps": cfg.odin_eps}
-            if use_odin else None,
+            if use_odin
+            else None,
             "fit_labels": "true labels" if identity else "model predictions",
-            "fit": {"on": report.info["fit_on"], "n_fit": report.info["n_fit"], "fit_set": cfg.fit_set or None,
-                    "fit_fraction": None if cfg.fit_set else cfg.fit_fraction, **fit_info,
-                    "knn": report.info["resolved_params"].get("knn")},
+            "fit": {
+                "on": report.info["fit_on"],
+                "n_fit": report.info["n_fit"],
+                "fit_set": cfg.fit_set or None,
+                "fit_fraction": None if cfg.fit_set else cfg.fit_fraction,
+                **fit_info,
+                "knn": report.info["resolved_params"].get("knn"),
+            },
             "fpr95_conventions": {
                 "fpr95": "ID positive: share of OOD accepted at the threshold keeping 95% of ID",
                 "fpr95_openood": "OpenOOD v1.5, OOD positive: share of ID rejected at the first ROC "
-                                 "point catching 95% of OOD"},
+                "point catching 95% of OOD",
+            },
         }
-        return ProbeResult(metrics=metrics, data=data, samples=pd.concat(rows, ignore_index=True),
-                           warnings=warnings)
+        return ProbeResult(metrics=metrics, data=data, samples=pd.concat(rows, ignore_index=True), warnings=warnings)
 
     # -- helpers --------------------------------------------------------------------------------
     def _params(self) -> dict[str, dict[str, Any]]:
         c = self.config
         return {
-            "knn": {"k": c.knn_k}, "vim": {"dim": c.vim_dim},
-            "react": {"percentile": c.react_percentile}, "ash": {"percentile": c.ash_percentile},
+            "knn": {"k": c.knn_k},
+            "vim": {"dim": c.vim_dim},
+            "react": {"percentile": c.react_percentile},
+            "ash": {"percentile": c.ash_percentile},
         }
 
     def _fit_pass(self, ctx: "ProbeContext", id_set, pass_over, warnings: list[str]):
@@ -333,8 +365,9 @@ class OODProbe(Probe):
         exclude = None
         if ds.fingerprint() == ctx.dataset.fingerprint():
             exclude = id_set.index  # the ID images the job scores are not fitted on
-            warnings.append(f"fit set {cfg.fit_set} is the ID dataset: the {len(exclude)} images scored as ID are "
-                            "left out of it")
+            warnings.append(
+                f"fit set {cfg.fit_set} is the ID dataset: the {len(exclude)} images scored as ID are left out of it"
+            )
         pool = np.arange(len(ds), dtype=np.int64)
         if exclude is not None:
             pool = np.setdiff1d(pool, exclude)
@@ -350,9 +383,12 @@ class OODProbe(Probe):
         if same_space:
             labels = self._fit_labels(ctx, fit)
         on = f"fit set {cfg.fit_set} ({res.n} images)"
-        info = {"fingerprint": ds.fingerprint(), "fit_set_images_total": len(ds),
-                "left_out_id_images": 0 if exclude is None else int(len(exclude)),
-                "fit_set_labels": "true labels" if labels is not None else "model predictions"}
+        info = {
+            "fingerprint": ds.fingerprint(),
+            "fit_set_images_total": len(ds),
+            "left_out_id_images": 0 if exclude is None else int(len(exclude)),
+            "fit_set_labels": "true labels" if labels is not None else "model predictions",
+        }
         return fit, labels, on, info
 
     def _open(self, ctx: "ProbeContext", name: str) -> "ImageDataset":
@@ -385,4 +421,3 @@ class OODProbe(Probe):
         if kind == "subset" and ctx.label_map.indices is not None:
             return np.asarray(ctx.label_map.indices)[id_set.labels]
         return None  # model predictions
-

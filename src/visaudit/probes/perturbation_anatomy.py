@@ -5,6 +5,7 @@ their energy lies in a band along the image border (zero padding makes CNNs sens
 there; Gavrikov et al.) and how much in luminance (Y) versus chroma (Cb, Cr). Each share is
 reported with the share a uniform / isotropic spread would give.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,10 +88,17 @@ class PerturbationAnatomyProbe(Probe):
             for b in batches:
                 oracle = oracle_for(ctx)
                 x = b.x.float()
-                x_adv, robust, _ = run_attack(cfg.attack, oracle, x, b.y, norm=cfg.norm, eps=parse_eps(cfg.eps),
-                                              options={cfg.attack: cfg.attack_options or {}},
-                                              generator=ctx.sample_rng("anatomy", b.index))
-                delta = (x_adv - x)
+                x_adv, robust, _ = run_attack(
+                    cfg.attack,
+                    oracle,
+                    x,
+                    b.y,
+                    norm=cfg.norm,
+                    eps=parse_eps(cfg.eps),
+                    options={cfg.attack: cfg.attack_options or {}},
+                    generator=ctx.sample_rng("anatomy", b.index),
+                )
+                delta = x_adv - x
                 keep = delta.flatten(1).abs().amax(1) > 0
                 keep &= ~robust
                 if not keep.any():
@@ -109,11 +117,18 @@ class PerturbationAnatomyProbe(Probe):
         ub, uy = uniform_border_share(h, w, width), uniform_y_share()
         border = float(s["border"]) / n if n else float("nan")
         yshare = float(s["y"]) / n if n else float("nan")
-        metrics = {"border_energy_share": border, "border_energy_ratio": border / ub,
-                   "y_energy_share": yshare, "y_energy_ratio": yshare / uy, "n_perturbations": n}
+        metrics = {
+            "border_energy_share": border,
+            "border_energy_ratio": border / ub,
+            "y_energy_share": yshare,
+            "y_energy_ratio": yshare / uy,
+            "n_perturbations": n,
+        }
         emap = (np.asarray(s["energy_map"]) / n) if n else np.asarray(s["energy_map"])
         data: PerturbationAnatomyData = {
-            "uniform_border_share": ub, "uniform_y_share": uy, "border_width_px": width,
+            "uniform_border_share": ub,
+            "uniform_y_share": uy,
+            "border_width_px": width,
             "energy_map": emap.tolist(),
             "attack": {"name": cfg.attack, "norm": cfg.norm, "eps": cfg.eps, "options": cfg.attack_options or {}},
         }

@@ -9,6 +9,7 @@ of the same size. Optionally the Hutchinson Hessian trace per layer gives a seco
 (HAWQ-V2: ``tr(H)/n * ||Q(w) - w||^2``) whose rank correlation with the measured one is
 reported. Maths in :mod:`visaudit.mechanics.quantize` and :mod:`visaudit.mechanics.hessian`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -245,11 +246,12 @@ class QuantizationSensitivityProbe(Probe):
 
             traces = hutchinson_traces(loss_fn, params, cfg.hessian_iters, ctx.generator("hutchinson"))
             hawq = {
-                nm: traces[nm] / numels[nm] * float(((qw[(nm, bits[jb])] - weights[nm]) ** 2).sum())
-                for nm in names
+                nm: traces[nm] / numels[nm] * float(((qw[(nm, bits[jb])] - weights[nm]) ** 2).sum()) for nm in names
             }
             corr = spearman([hawq[nm] for nm in names], [float(sens[index[nm], jb]) for nm in names])
-            corr_trace = spearman([traces[nm] / numels[nm] for nm in names], [float(sens[index[nm], jb]) for nm in names])
+            corr_trace = spearman(
+                [traces[nm] / numels[nm] for nm in names], [float(sens[index[nm], jb]) for nm in names]
+            )
             metrics["hessian_rank_corr"] = corr
             data["hessian"] = {
                 "trace": traces,

@@ -10,6 +10,7 @@ Decisions are stored per image in the human psychophysics schema, so the same an
 For zero-shot CLIP models the probe can re-run with prompt templates that ask for the
 object's shape or its texture ("prompt steering") and report how far the bias moves.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class ShapeBiasConfig(ProbeConfig):
     """
 
     prompt_steering: bool = True
-    steering_templates: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in STEERING_TEMPLATES.items()})
+    steering_templates: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in STEERING_TEMPLATES.items()}
+    )
 
 
 class ShapeBiasCounts(TypedDict):
@@ -111,16 +114,18 @@ def _decision_rows(subject: str, names: list[str], pred: Any, y: Any, index: Any
     import numpy as np
     import pandas as pd
 
-    return pd.DataFrame({
-        "subj": subject,
-        "session": 1,
-        "trial": np.asarray(index, dtype=np.int64) + 1,
-        "rt": np.nan,
-        "object_response": [names[int(p)] for p in pred],
-        "category": [names[int(t)] for t in y],
-        "condition": "0",
-        "imagename": [str(i).replace("\\", "/").rsplit("/", 1)[-1] for i in ids],
-    })
+    return pd.DataFrame(
+        {
+            "subj": subject,
+            "session": 1,
+            "trial": np.asarray(index, dtype=np.int64) + 1,
+            "rt": np.nan,
+            "object_response": [names[int(p)] for p in pred],
+            "category": [names[int(t)] for t in y],
+            "condition": "0",
+            "imagename": [str(i).replace("\\", "/").rsplit("/", 1)[-1] for i in ids],
+        }
+    )
 
 
 @register_probe
@@ -133,7 +138,9 @@ class ShapeBiasProbe(Probe):
     Data = ShapeBiasData
     headline = "shape_bias"
     metrics = {
-        "shape_bias": MetricSpec(True, "#shape decisions / (#shape + #texture) on the 1200 cue-conflict images (human mean 0.958)"),
+        "shape_bias": MetricSpec(
+            True, "#shape decisions / (#shape + #texture) on the 1200 cue-conflict images (human mean 0.958)"
+        ),
         "shape_match": MetricSpec(True, "fraction of cue-conflict decisions equal to the shape label"),
         "texture_match": MetricSpec(False, "fraction of cue-conflict decisions equal to the texture label"),
         "top1_16class": MetricSpec(True, "16-class top-1 accuracy (edges, silhouettes)"),
@@ -150,8 +157,9 @@ class ShapeBiasProbe(Probe):
                 f"not on a dataset with label space {space_name!r}"
             )
 
-    def _decisions(self, ctx: "ProbeContext", forward: Any, subject: str, tag: str,
-                   describe: Any = None) -> "pd.DataFrame":
+    def _decisions(
+        self, ctx: "ProbeContext", forward: Any, subject: str, tag: str, describe: Any = None
+    ) -> "pd.DataFrame":
         """Decision rows; ``describe`` (a description head's ``describe``) adds the deciding text."""
         names = _class_names(ctx)
         if forward is None and describe is None:  # the plain model: the run's shared clean pass
@@ -206,8 +214,11 @@ class ShapeBiasProbe(Probe):
         res = shape_bias_from_decisions(rows)
         metrics = {k: float(v) for k, v in res.items() if not k.startswith("n_")}
         data: ShapeBiasData = {
-            "counts": {"n_conflict": int(res["n_conflict"]), "n_shape": int(res["n_shape"]),
-                       "n_texture": int(res["n_texture"])},
+            "counts": {
+                "n_conflict": int(res["n_conflict"]),
+                "n_shape": int(res["n_shape"]),
+                "n_texture": int(res["n_texture"]),
+            },
         }
         if metrics["shape_bias"] != metrics["shape_bias"]:  # NaN
             warnings.append("no decision matched either cue; shape bias is undefined (NaN)")
@@ -219,11 +230,15 @@ class ShapeBiasProbe(Probe):
             steering: dict[str, SteeringResult] = {}
             for set_name, templates in cfg.steering_templates.items():
                 steered = Classifier(steer(list(templates)), ctx.model.info).to(ctx.device).eval()
-                srows = self._decisions(ctx, lambda x, m=steered: _steered_logits(ctx, m, x), subject,
-                                        f"prompt-{set_name}")
+                srows = self._decisions(
+                    ctx, lambda x, m=steered: _steered_logits(ctx, m, x), subject, f"prompt-{set_name}"
+                )
                 sres = shape_bias_from_decisions(srows, per_category=False)
-                steering[set_name] = {"shape_bias": float(sres["shape_bias"]), "shape_match": float(sres["shape_match"]),
-                                      "texture_match": float(sres["texture_match"])}
+                steering[set_name] = {
+                    "shape_bias": float(sres["shape_bias"]),
+                    "shape_match": float(sres["shape_match"]),
+                    "texture_match": float(sres["texture_match"]),
+                }
                 metrics[f"shape_bias_prompt@{set_name}"] = steering[set_name]["shape_bias"]
             data["prompt_steering"] = {"templates": cfg.steering_templates, "results": steering}
             if "shape" in steering and "texture" in steering:

@@ -5,6 +5,7 @@ worst t is reported. RandSol: every image gets a random threshold t ~ U(0, 1); i
 still classified correctly get a new threshold, for ``randsol_iterations`` rounds; robust
 accuracy is the share of images that every one of their thresholds left correct.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -113,8 +114,10 @@ class SolarizationProbe(Probe):
                         alive[idx[~ok]] = False
                     robust_curve[it] += float(alive.sum())
                 n += len(b.y)
-            return ChunkResult(sums={"sweep": sweep, "robust": robust_curve, "clean": np.asarray(clean),
-                                     "n": np.asarray(float(n))}, n=n)
+            return ChunkResult(
+                sums={"sweep": sweep, "robust": robust_curve, "clean": np.asarray(clean), "n": np.asarray(float(n))},
+                n=n,
+            )
 
         merged = ctx.map_chunks(chunk, tag="solarization")
         n = float(merged.sums.get("n", 0))
@@ -132,7 +135,10 @@ class SolarizationProbe(Probe):
         }
         data: SolarizationData = {
             "sweep": {"threshold": ts, "top1": [float(v) for v in sweep]},
-            "randsol": {"iteration": list(range(1, cfg.randsol_iterations + 1)), "robust_top1": [float(v) for v in robust]},
+            "randsol": {
+                "iteration": list(range(1, cfg.randsol_iterations + 1)),
+                "robust_top1": [float(v) for v in robust],
+            },
             "rule": "pixels >= t are inverted (PIL ImageOps.solarize)",
             "n": n,
         }
@@ -147,6 +153,8 @@ class SolarizationProbe(Probe):
 
         idx = np.arange(min(int(self.config.examples), len(ctx.dataset)))
         batch = next(iter(ctx.batches(indices=idx)))
-        rows = [[to_hwc(batch.x[j])] + [to_hwc(solarize(batch.x[j:j + 1], t)[0]) for t in thresholds]
-                for j in range(len(batch.y))]
+        rows = [
+            [to_hwc(batch.x[j])] + [to_hwc(solarize(batch.x[j : j + 1], t)[0]) for t in thresholds]
+            for j in range(len(batch.y))
+        ]
         return grid_png(rows, scale=max(1, 96 // batch.x.shape[-1]))

@@ -18,6 +18,7 @@ The Fourier sensitivity map (Yin et al. 2019) is the error rate when a single Fo
 basis image of L2 norm ``fourier_eps`` (random sign per image and channel) is added, on a
 grid of frequencies; it is stored as a .npy array and a PNG.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,8 +52,9 @@ class SpectralBiasConfig(ProbeConfig):
     fourier_eps: float = 4.0
 
 
-def spectral_bias_from_curves(low: "list[float] | np.ndarray", high: "list[float] | np.ndarray",
-                              clean: float | None = None) -> dict[str, float]:
+def spectral_bias_from_curves(
+    low: "list[float] | np.ndarray", high: "list[float] | np.ndarray", clean: float | None = None
+) -> dict[str, float]:
     """LPP, HPP (mean accuracies over cutoffs), spectral bias = HPP / (LPP + HPP) and, given the
     clean accuracy, LPP / HPP relative to it (the published form).
 
@@ -155,18 +157,28 @@ class SpectralBiasProbe(Probe):
             metrics[f"top1_lowpass@{c:g}"] = float(lo)
             metrics[f"top1_highpass@{c:g}"] = float(hi)
         data: SpectralBiasData = {
-            "cutoffs": cutoffs, "lowpass_top1": low_acc, "highpass_top1": high_acc, "n_images": int(merged.n),
-            "lpp_hpp": {"lpp, hpp": "mean accuracy over the cutoffs, fraction of images",
-                        "lpp_relative, hpp_relative": "the same divided by top1_clean (as published)"},
+            "cutoffs": cutoffs,
+            "lowpass_top1": low_acc,
+            "highpass_top1": high_acc,
+            "n_images": int(merged.n),
+            "lpp_hpp": {
+                "lpp, hpp": "mean accuracy over the cutoffs, fraction of images",
+                "lpp_relative, hpp_relative": "the same divided by top1_clean (as published)",
+            },
             "filters": "reference square mask: low-pass keeps frequencies -r..r-1, r = int(c * size//2); "
-                       "high-pass removes the low-pass square at 1 - c",
+            "high-pass removes the low-pass square at 1 - c",
         }
         artifacts: dict[str, bytes] = {}
         if cfg.fourier_map and cfg.fourier_images > 0:
             fmap, fy, fx, n_map = self._fourier_map(ctx, cfg)
             metrics["fourier_error_mean"] = float(fmap.mean())
-            data["fourier_map"] = {"f_y": fy, "f_x": fx, "error": fmap.round(5).tolist(),
-                                   "eps": cfg.fourier_eps, "n_images": n_map}
+            data["fourier_map"] = {
+                "f_y": fy,
+                "f_x": fx,
+                "error": fmap.round(5).tolist(),
+                "eps": cfg.fourier_eps,
+                "n_images": n_map,
+            }
             import io
 
             buf = io.BytesIO()
@@ -174,8 +186,9 @@ class SpectralBiasProbe(Probe):
             artifacts["fourier_map.npy"] = buf.getvalue()  # the report draws the map from data["fourier_map"]
         return ProbeResult(metrics=metrics, data=data, artifacts=artifacts)
 
-    def _fourier_map(self, ctx: "ProbeContext",
-                     cfg: SpectralBiasConfig) -> tuple["np.ndarray", list[int], list[int], int]:
+    def _fourier_map(
+        self, ctx: "ProbeContext", cfg: SpectralBiasConfig
+    ) -> tuple["np.ndarray", list[int], list[int], int]:
         import numpy as np
         import torch
 

@@ -5,6 +5,7 @@ Example:
     >>> render_report("visaudit-results", "visaudit-report")    # doctest: +SKIP
     >>> print(compare("visaudit-results").render("md"))         # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import Any

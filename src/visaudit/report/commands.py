@@ -8,6 +8,7 @@ Wire them in ``cli.py`` with::
 
 Only typer is imported here; pandas/scipy load when a command runs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,16 +49,16 @@ def report_command(
         raise typer.BadParameter("give the store once (STORE or --store)", param_hint="--store")
     store = store_opt or store_arg or Path("visaudit-results")
     if not (store / "records").is_dir():
-        raise typer.BadParameter(f"{store} holds no records/ folder; run `visaudit run --store {store}` first",
-                                 param_hint="STORE")
+        raise typer.BadParameter(
+            f"{store} holds no records/ folder; run `visaudit run --store {store}` first", param_hint="STORE"
+        )
     records, skipped = _selected(store, max_images, seed, all_images)
     try:
         res = render_report(store, out, title=title, records=records, skipped=skipped)
     except OSError as err:
         typer.echo(f"error: cannot write the report to {out}: {err.strerror or err}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"wrote {res.path} ({res.n_models} subjects, {res.n_records} records, "
-               f"{len(res.figure_ids)} figures)")
+    typer.echo(f"wrote {res.path} ({res.n_models} subjects, {res.n_records} records, {len(res.figure_ids)} figures)")
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
 
@@ -69,8 +70,9 @@ def compare_command(
     table: str = typer.Option("all", "--table", help="models, correlations, bias or all"),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="write to this file instead of stdout"),
     min_models: int = typer.Option(3, "--min-models", help="leave out pairs with fewer models"),
-    metrics: Optional[List[str]] = typer.Option(None, "--metrics",
-                                                help="metrics shown besides each probe's headline ('all': every one)"),
+    metrics: Optional[List[str]] = typer.Option(
+        None, "--metrics", help="metrics shown besides each probe's headline ('all': every one)"
+    ),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="only records of this subset size"),
     all_images: bool = typer.Option(False, "--all-images", help="only records of whole datasets"),
     seed: Optional[int] = typer.Option(None, "--seed", help="only records of this seed"),
@@ -87,8 +89,9 @@ def compare_command(
     known = sorted({str(r["model"]["name"]) for r in records})
     missing = sorted(set(model or []) - set(known))
     if missing:
-        raise typer.BadParameter(f"no records for {missing}; the store holds: {', '.join(known) or 'none'}",
-                                 param_hint="--model")
+        raise typer.BadParameter(
+            f"no records for {missing}; the store holds: {', '.join(known) or 'none'}", param_hint="--model"
+        )
     comp = compare(store, models=model or None, min_models=min_models, metrics=metrics, records=records)
     try:
         text = comp.render(format, table)

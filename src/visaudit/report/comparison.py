@@ -10,6 +10,7 @@ Example:
     >>> c = compare("visaudit-results")              # doctest: +SKIP
     >>> print(c.render("md"))                         # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import math
@@ -26,10 +27,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Metrics with "@" kept in comparisons (summaries per detector/attack/knob, not per condition).
 SUMMARY_PREFIXES = ("robust_top1", "auroc", "fpr95", "auc")
-BIAS_METRICS = ("shape_bias", "spectral_bias", "lpp", "hpp", "cb_center_frequency", "cb_bandwidth",
-                "cb_peak_noise_sensitivity")
-TARGET_PROBES = ("accuracy", "corruptions", "adversarial", "ood", "solarization", "nuisance-sweeps",
-                 "calibration", "shape-bias")
+BIAS_METRICS = (
+    "shape_bias",
+    "spectral_bias",
+    "lpp",
+    "hpp",
+    "cb_center_frequency",
+    "cb_bandwidth",
+    "cb_peak_noise_sensitivity",
+)
+TARGET_PROBES = (
+    "accuracy",
+    "corruptions",
+    "adversarial",
+    "ood",
+    "solarization",
+    "nuisance-sweeps",
+    "calibration",
+    "shape-bias",
+)
 TARGET_EXCLUDE = set(BIAS_METRICS) | {"shape_match", "texture_match"}
 
 
@@ -66,9 +82,11 @@ class Comparison:
 
     def render(self, fmt: str = "md", which: str = "all") -> str:
         """Tables as Markdown, CSV or LaTeX; ``which`` in ``models|correlations|bias|all``."""
-        parts = {"models": (self.table.reset_index(), "Metrics per model"),
-                 "bias": (self.bias, "Which bias predicts what (rank correlations across models)"),
-                 "correlations": (self.correlations, "Rank correlations between metrics across models")}
+        parts = {
+            "models": (self.table.reset_index(), "Metrics per model"),
+            "bias": (self.bias, "Which bias predicts what (rank correlations across models)"),
+            "correlations": (self.correlations, "Rank correlations between metrics across models"),
+        }
         if which != "all" and which not in parts:
             raise ValueError(f"unknown table {which!r}; choose models, correlations, bias or all")
         chosen = list(parts) if which == "all" else [which]
@@ -82,7 +100,9 @@ class Comparison:
         return "\n\n".join(out) + "\n"
 
 
-def _collect(book: RecordBook, models: Iterable[str] | None) -> tuple[dict[str, dict[str, float]], dict[str, MetricColumn]]:
+def _collect(
+    book: RecordBook, models: Iterable[str] | None
+) -> tuple[dict[str, dict[str, float]], dict[str, MetricColumn]]:
     wanted = set(models) if models else None
     cells: dict[tuple[str, str, str], dict[str, float]] = {}
     meta: dict[tuple[str, str, str], MetricColumn] = {}
@@ -129,8 +149,13 @@ def rank_correlation(x: list[float], y: list[float]) -> dict[str, float]:
         warnings.simplefilter("ignore")
         s = stats.spearmanr(x, y)
         k = stats.kendalltau(x, y)
-    return {"n": n, "spearman_rho": float(s.statistic), "spearman_p": float(s.pvalue),
-            "kendall_tau": float(k.statistic), "kendall_p": float(k.pvalue)}
+    return {
+        "n": n,
+        "spearman_rho": float(s.statistic),
+        "spearman_p": float(s.pvalue),
+        "kendall_tau": float(k.statistic),
+        "kendall_p": float(k.pvalue),
+    }
 
 
 def _ranks(x: list[float]) -> tuple[int, ...]:
@@ -143,8 +168,9 @@ def _is_bias_pair(a: MetricColumn, b: MetricColumn) -> bool:
     return a.name in BIAS_METRICS and b.probe in TARGET_PROBES and b.name not in TARGET_EXCLUDE
 
 
-def _spearman_groups(values: dict[str, dict[str, float]], pairs: list[tuple[str, str, tuple[str, ...]]]
-                     ) -> dict[tuple[str, str], tuple[float, float]]:
+def _spearman_groups(
+    values: dict[str, dict[str, float]], pairs: list[tuple[str, str, tuple[str, ...]]]
+) -> dict[tuple[str, str], tuple[float, float]]:
     """Spearman rho and p for many pairs: one matrix call per distinct set of common models."""
     import numpy as np
     from scipy import stats
@@ -177,9 +203,9 @@ CORR_COLUMNS = ["metric_a", "metric_b", "n", "spearman_rho", "spearman_p", "kend
 BIAS_COLUMNS = ["bias", "target", "target_higher_is_better"] + CORR_COLUMNS[2:]
 
 
-def correlation_rows(book: RecordBook, models: Iterable[str] | None = None, min_models: int = 3,
-                     pairs: str = "all") -> tuple[dict[str, dict[str, float]], dict[str, MetricColumn],
-                                                  list[dict[str, Any]], list[dict[str, Any]]]:
+def correlation_rows(
+    book: RecordBook, models: Iterable[str] | None = None, min_models: int = 3, pairs: str = "all"
+) -> tuple[dict[str, dict[str, float]], dict[str, MetricColumn], list[dict[str, Any]], list[dict[str, Any]]]:
     """The comparison as plain rows (no pandas): values, columns, correlation rows, bias rows.
 
     Args:
@@ -196,7 +222,7 @@ def correlation_rows(book: RecordBook, models: Iterable[str] | None = None, min_
     todo = []
     labels = list(values)
     for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
+        for b in labels[i + 1 :]:
             ca, cb = columns[a], columns[b]
             if pairs == "bias" and not (_is_bias_pair(ca, cb) or _is_bias_pair(cb, ca)):
                 continue
@@ -224,23 +250,42 @@ def correlation_rows(book: RecordBook, models: Iterable[str] | None = None, min_
                 k = stats.kendalltau(xa, xb)
             kendall_memo[key] = (float(k.statistic), float(k.pvalue))
         tau, tau_p = kendall_memo[key]
-        rows.append({"metric_a": a, "metric_b": b, "n": len(common), "spearman_rho": rho, "spearman_p": p,
-                     "kendall_tau": tau, "kendall_p": tau_p})
+        rows.append(
+            {
+                "metric_a": a,
+                "metric_b": b,
+                "n": len(common),
+                "spearman_rho": rho,
+                "spearman_p": p,
+                "kendall_tau": tau,
+                "kendall_p": tau_p,
+            }
+        )
     bias_rows = []
     for r in rows:
         for bias_label, target_label in ((r["metric_a"], r["metric_b"]), (r["metric_b"], r["metric_a"])):
             bc, tc = columns[bias_label], columns[target_label]
             if _is_bias_pair(bc, tc):
-                bias_rows.append({"bias": bias_label, "target": target_label,
-                                  "target_higher_is_better": tc.higher_is_better,
-                                  **{k: r[k] for k in CORR_COLUMNS[2:]}})
+                bias_rows.append(
+                    {
+                        "bias": bias_label,
+                        "target": target_label,
+                        "target_higher_is_better": tc.higher_is_better,
+                        **{k: r[k] for k in CORR_COLUMNS[2:]},
+                    }
+                )
     bias_rows.sort(key=lambda r: (r["bias"], r["spearman_p"]))
     return values, columns, rows, bias_rows
 
 
-def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_models: int = 3,
-            records: list[dict[str, Any]] | None = None, pairs: str = "all",
-            metrics: Iterable[str] | None = None) -> Comparison:
+def compare(
+    store_dir: str | Path,
+    models: Iterable[str] | None = None,
+    min_models: int = 3,
+    records: list[dict[str, Any]] | None = None,
+    pairs: str = "all",
+    metrics: Iterable[str] | None = None,
+) -> Comparison:
     """Compare models of a store: metric table, pairwise rank correlations, bias analysis.
 
     Args:
@@ -258,10 +303,16 @@ def compare(store_dir: str | Path, models: Iterable[str] | None = None, min_mode
     values, columns, rows, bias_rows = correlation_rows(book, models, min_models, pairs)
     subjects = sorted({m for v in values.values() for m in v})
     shown = _shown_columns(book, columns, list(metrics or []))
-    table = pd.DataFrame({label: [values[label].get(m, math.nan) for m in subjects] for label in shown},
-                         index=pd.Index(subjects, name="model"))
-    return Comparison(table=table, columns=columns, correlations=pd.DataFrame(rows, columns=CORR_COLUMNS),
-                      bias=pd.DataFrame(bias_rows, columns=BIAS_COLUMNS))
+    table = pd.DataFrame(
+        {label: [values[label].get(m, math.nan) for m in subjects] for label in shown},
+        index=pd.Index(subjects, name="model"),
+    )
+    return Comparison(
+        table=table,
+        columns=columns,
+        correlations=pd.DataFrame(rows, columns=CORR_COLUMNS),
+        bias=pd.DataFrame(bias_rows, columns=BIAS_COLUMNS),
+    )
 
 
 def _shown_columns(book: RecordBook, columns: dict[str, MetricColumn], wanted: list[str]) -> list[str]:
@@ -271,8 +322,9 @@ def _shown_columns(book: RecordBook, columns: dict[str, MetricColumn], wanted: l
     if "all" in wanted:
         return list(columns)
     heads = {(probe, ds): headline_metric(rec) for (_, probe, ds), rec in book.latest.items() if is_ok(rec)}
-    return [label for label, col in columns.items()
-            if col.name in wanted or heads.get((col.probe, col.dataset)) == col.name]
+    return [
+        label for label, col in columns.items() if col.name in wanted or heads.get((col.probe, col.dataset)) == col.name
+    ]
 
 
 __all__ = ["compare", "correlation_rows", "Comparison", "rank_correlation"]

@@ -9,6 +9,7 @@ Example:
     >>> book.models()                                     # doctest: +SKIP
     ['cifar10_resnet20', 'efficientnet_lite0']
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,21 @@ from typing import Any, Iterable
 
 # Canonical probe order (the lazy catalog's order); probes not listed go last, sorted.
 PROBE_ORDER = [
-    "accuracy", "corruptions", "solarization", "nuisance-sweeps", "adversarial", "confidence",
-    "perturbation-anatomy", "shape-bias", "spectral-bias", "critical-band", "calibration", "ood",
-    "layer-criticality", "filters", "quantization-sensitivity",
+    "accuracy",
+    "corruptions",
+    "solarization",
+    "nuisance-sweeps",
+    "adversarial",
+    "confidence",
+    "perturbation-anatomy",
+    "shape-bias",
+    "spectral-bias",
+    "critical-band",
+    "calibration",
+    "ood",
+    "layer-criticality",
+    "filters",
+    "quantization-sensitivity",
 ]
 
 # Leaderboard metric per probe when the probe class cannot be asked (first name present wins;
@@ -173,9 +186,14 @@ def run_variant(rec: dict[str, Any]) -> dict[str, Any]:
     keyed = rec.get("keyed_by") if isinstance(rec.get("keyed_by"), dict) else {}
     numerics = keyed.get("numerics") if isinstance(keyed.get("numerics"), dict) else {}
     probe = rec.get("probe") if isinstance(rec.get("probe"), dict) else {}
-    return {"n": rec.get("max_images"), "seed": rec.get("seed"),
-            "config": config_digest(probe.get("config")), "v": probe.get("version"),
-            "labels": rec.get("label_protocol"), "precision": numerics.get("precision")}
+    return {
+        "n": rec.get("max_images"),
+        "seed": rec.get("seed"),
+        "config": config_digest(probe.get("config")),
+        "v": probe.get("version"),
+        "labels": rec.get("label_protocol"),
+        "precision": numerics.get("precision"),
+    }
 
 
 def config_digest(config: Any) -> str:

@@ -9,6 +9,7 @@ Example:
     >>> result.path                                                      # doctest: +SKIP
     PosixPath('visaudit-report/index.html')
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -36,7 +37,7 @@ from visaudit.report.records import (
 )
 from visaudit.report.svg import fmt
 
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'")
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 MAX_DETAIL_METRICS = 400
 
 
@@ -77,8 +78,9 @@ class _Page:
         groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
         for rec in fig.records:
             n = n_of(rec)
-            groups.setdefault((probe_name(rec), probe_version(rec), dataset_name(rec),
-                               str(n) if n is not None else "?"), []).append(rec)
+            groups.setdefault(
+                (probe_name(rec), probe_version(rec), dataset_name(rec), str(n) if n is not None else "?"), []
+            ).append(rec)
         srcs = []
         for (probe, version, ds, n), recs in groups.items():
             if len(recs) == 1:
@@ -88,21 +90,28 @@ class _Page:
             srcs.append(f"{escape(probe)} v{escape(version)} · {escape(ds)} · n={n} · {links}")
         probe = escape(probe_name(fig.records[0])) if fig.records else ""
         note = f'<div class="meta">{escape(fig.note)}</div>' if fig.note else ""
-        return (f'<figure class="fig" id="{fid}" data-probe="{probe}"><div class="t">{escape(fig.title)}</div>{note}'
-                f'{fig.body}<figcaption>{"<br>".join(srcs)}</figcaption></figure>')
+        return (
+            f'<figure class="fig" id="{fid}" data-probe="{probe}"><div class="t">{escape(fig.title)}</div>{note}'
+            f"{fig.body}<figcaption>{'<br>'.join(srcs)}</figcaption></figure>"
+        )
 
 
 def _leaderboard(page: _Page) -> str:
     book = page.book
     cols = book.columns()
-    head = ['<th class="l" data-type="text">model</th>', '<th class="l" data-type="text">source</th>',
-            '<th data-type="num" data-hib="1">params (M)</th>']
+    head = [
+        '<th class="l" data-type="text">model</th>',
+        '<th class="l" data-type="text">source</th>',
+        '<th data-type="num" data-hib="1">params (M)</th>',
+    ]
     for c in cols:
         arrow = {True: "↑ better", False: "↓ better", None: ""}[c.higher_is_better]
         hib = "0" if c.higher_is_better is False else "1"
-        head.append(f'<th data-type="num" data-hib="{hib}" title="{escape(c.probe)} on {escape(c.dataset)}: '
-                    f'{escape(c.metric)}">{escape(c.probe)}<br><span class="dir">{escape(c.metric)} · '
-                    f'{escape(c.dataset)} {arrow}</span></th>')
+        head.append(
+            f'<th data-type="num" data-hib="{hib}" title="{escape(c.probe)} on {escape(c.dataset)}: '
+            f'{escape(c.metric)}">{escape(c.probe)}<br><span class="dir">{escape(c.metric)} · '
+            f"{escape(c.dataset)} {arrow}</span></th>"
+        )
     best: dict[int, float] = {}
     for j, c in enumerate(cols):
         vals = [v for m in book.models() for s, v in [book.value(m, c)] if v is not None]
@@ -113,9 +122,11 @@ def _leaderboard(page: _Page) -> str:
         meta = book.model_meta(m)
         params = meta.get("n_params")
         p = f"{params / 1e6:.2f}" if isinstance(params, (int, float)) else ""
-        cells = [f'<td class="l"><a href="#model-{escape(_slug(m))}">{escape(m)}</a></td>',
-                 f'<td class="l">{escape(str(meta.get("source") or ""))}</td>',
-                 f'<td data-v="{p}">{p}</td>']
+        cells = [
+            f'<td class="l"><a href="#model-{escape(_slug(m))}">{escape(m)}</a></td>',
+            f'<td class="l">{escape(str(meta.get("source") or ""))}</td>',
+            f'<td data-v="{p}">{p}</td>',
+        ]
         for j, c in enumerate(cols):
             state, v = book.value(m, c)
             if v is None:
@@ -125,10 +136,15 @@ def _leaderboard(page: _Page) -> str:
                 cls = ' class="best"' if best.get(j) == v and len(book.models()) > 1 else ""
                 cells.append(f'<td{cls} data-v="{v!r}">{fmt(v)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return ('<div class="wrap"><table id="leaderboard" class="sortable"><thead><tr>' + "".join(head)
-            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>"
-            '<p class="meta">Click a header to sort (best first, again to reverse). '
-            '"not run": no record of that probe for the model.</p>')
+    return (
+        '<div class="wrap"><table id="leaderboard" class="sortable"><thead><tr>'
+        + "".join(head)
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+        '<p class="meta">Click a header to sort (best first, again to reverse). '
+        '"not run": no record of that probe for the model.</p>'
+    )
 
 
 def _across(page: _Page) -> str:
@@ -155,8 +171,10 @@ def _across(page: _Page) -> str:
     except Exception as exc:  # noqa: BLE001 - the comparison is optional in the report
         page.notes.append(f"comparison: {exc}")
     if not parts:
-        return '<p class="meta">Nothing to compare yet (shape-bias records of several subjects, or bias and '\
-               'generalisation metrics of at least 3 models, are needed).</p>'
+        return (
+            '<p class="meta">Nothing to compare yet (shape-bias records of several subjects, or bias and '
+            "generalisation metrics of at least 3 models, are needed).</p>"
+        )
     return "".join(parts)
 
 
@@ -184,20 +202,26 @@ def _bias_matrix(bias: list[dict[str, Any]]) -> str:
             if r is None:
                 tds.append('<td class="na">-</td>')
                 continue
-            tip = (f"n={int(r['n'])} models; Spearman rho={cell(r['spearman_rho'], 3)} (p={cell(r['spearman_p'], 3)}); "
-                   f"Kendall tau={cell(r['kendall_tau'], 3)} (p={cell(r['kendall_p'], 3)})")
+            tip = (
+                f"n={int(r['n'])} models; Spearman rho={cell(r['spearman_rho'], 3)} (p={cell(r['spearman_p'], 3)}); "
+                f"Kendall tau={cell(r['kendall_tau'], 3)} (p={cell(r['kendall_p'], 3)})"
+            )
             star = "*" if r["spearman_p"] < 0.05 else ""
-            tds.append(f'<td style="background:{_rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
-                       f'{cell(r["spearman_rho"], 2)}{star}</td>')
+            tds.append(
+                f'<td style="background:{_rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
+                f"{cell(r['spearman_rho'], 2)}{star}</td>"
+            )
         hib = {True: " ↑", False: " ↓"}.get(direction[t], "")
         rows.append(f'<tr><td class="l">{escape(t)}{hib}</td>{"".join(tds)}</tr>')
     n = max(int(r["n"]) for r in bias)
-    return ("<h3>Which bias predicts what</h3>"
-            f'<p class="meta">Spearman rank correlation across models (up to n={n}; hover a cell for n, p and '
-            "Kendall's tau; * p &lt; 0.05). ↑/↓: higher/lower target is better. All pairs: "
-            "<code>visaudit compare --format md</code>.</p>"
-            f'<div class="wrap"><table id="bias-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
-            "</tbody></table></div>")
+    return (
+        "<h3>Which bias predicts what</h3>"
+        f'<p class="meta">Spearman rank correlation across models (up to n={n}; hover a cell for n, p and '
+        "Kendall's tau; * p &lt; 0.05). ↑/↓: higher/lower target is better. All pairs: "
+        "<code>visaudit compare --format md</code>.</p>"
+        f'<div class="wrap"><table id="bias-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+        "</tbody></table></div>"
+    )
 
 
 def _metrics_block(rec: dict[str, Any]) -> str:
@@ -206,50 +230,72 @@ def _metrics_block(rec: dict[str, Any]) -> str:
     detail = {k: v for k, v in metrics.items() if "@" in k}
     out = []
     if plain:
-        out.append('<table class="metrics"><tbody>' + "".join(
-            f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in plain.items()) + "</tbody></table>")
+        out.append(
+            '<table class="metrics"><tbody>'
+            + "".join(f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in plain.items())
+            + "</tbody></table>"
+        )
     if detail:
         shown = list(detail.items())[:MAX_DETAIL_METRICS]
-        out.append(f"<details><summary>{len(detail)} detailed metrics (per class, condition, layer...)</summary><table><tbody>" + "".join(
-            f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in shown) + "</tbody></table></details>")
+        out.append(
+            f"<details><summary>{len(detail)} detailed metrics (per class, condition, layer...)</summary><table><tbody>"
+            + "".join(f'<tr><td class="l">{escape(k)}</td><td>{fmt(v)}</td></tr>' for k, v in shown)
+            + "</tbody></table></details>"
+        )
     return "".join(out)
 
 
 def _probe_section(page: _Page, rec: dict[str, Any]) -> str:
     probe, ds = probe_name(rec), page.book.cell(rec)
-    head = (f'<h3>{escape(probe)} <span class="dir">v{escape(probe_version(rec))} · {escape(ds)} · '
-            f'n={n_of(rec) if n_of(rec) is not None else "?"} · <a href="{page.link(rec)}">record</a></span></h3>')
+    head = (
+        f'<h3>{escape(probe)} <span class="dir">v{escape(probe_version(rec))} · {escape(ds)} · '
+        f'n={n_of(rec) if n_of(rec) is not None else "?"} · <a href="{page.link(rec)}">record</a></span></h3>'
+    )
     if not is_ok(rec):
         err = rec.get("error") or "no message"
         if isinstance(err, dict):
             err = err.get("message") or err
-        return (f'<section class="probe" data-probe="{escape(probe)}">{head}'
-                f'<div class="errbox">this job failed: {escape(str(err))[:2000]}</div></section>')
+        return (
+            f'<section class="probe" data-probe="{escape(probe)}">{head}'
+            f'<div class="errbox">this job failed: {escape(str(err))[:2000]}</div></section>'
+        )
     others = page.book.for_probe(probe) if probe == "shape-bias" else None
     figs = figures_for(rec, page.book.artifact_path, others)
     warn = "".join(f'<p class="note">warning: {escape(str(w))}</p>' for w in (rec.get("warnings") or [])[:10])
     body = "".join(page.figure(f) for f in figs)
-    return (f'<section class="probe" data-probe="{escape(probe)}">{head}{warn}<div class="figs">'
-            f'<div>{_metrics_block(rec)}</div>{body}</div></section>')
+    return (
+        f'<section class="probe" data-probe="{escape(probe)}">{head}{warn}<div class="figs">'
+        f"<div>{_metrics_block(rec)}</div>{body}</div></section>"
+    )
 
 
 def _card(page: _Page, model: str, all_probes: list[str]) -> str:
     meta = page.book.model_meta(model)
     pre = meta.get("preprocess") if isinstance(meta.get("preprocess"), dict) else {}
-    facts = [("source", meta.get("source")), ("arch", meta.get("arch")),
-             ("params", f"{meta['n_params']:,}" if isinstance(meta.get("n_params"), int) else None),
-             ("label space", meta.get("label_space")), ("input", pre.get("input_size")),
-             ("weights sha256", str(meta.get("weights_sha256") or "")[:12] or None)]
+    facts = [
+        ("source", meta.get("source")),
+        ("arch", meta.get("arch")),
+        ("params", f"{meta['n_params']:,}" if isinstance(meta.get("n_params"), int) else None),
+        ("label space", meta.get("label_space")),
+        ("input", pre.get("input_size")),
+        ("weights sha256", str(meta.get("weights_sha256") or "")[:12] or None),
+    ]
     meta_line = " · ".join(f"{k}: {escape(str(v))}" for k, v in facts if v not in (None, ""))
     recs = page.book.for_model(model)
     have = {probe_name(r) for r in recs}
     sections = "".join(_probe_section(page, r) for r in recs)
     missing = [p for p in all_probes if p not in have]
-    notrun = ("<div class=\"notruns\">" + "".join(
-        f'<span class="notrun" data-probe="{escape(p)}">{escape(p)}: not run</span>' for p in missing) + "</div>"
-              if missing else "")
-    return (f'<section class="card" id="model-{escape(_slug(model))}"><h2>{escape(model)}</h2>'
-            f'<div class="meta">{meta_line}</div>{sections}{notrun}</section>')
+    notrun = (
+        '<div class="notruns">'
+        + "".join(f'<span class="notrun" data-probe="{escape(p)}">{escape(p)}: not run</span>' for p in missing)
+        + "</div>"
+        if missing
+        else ""
+    )
+    return (
+        f'<section class="card" id="model-{escape(_slug(model))}"><h2>{escape(model)}</h2>'
+        f'<div class="meta">{meta_line}</div>{sections}{notrun}</section>'
+    )
 
 
 def _error_text(rec: dict[str, Any]) -> str:
@@ -262,8 +308,13 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)
 
 
-def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict[str, Any]] | None = None,
-                  title: str = "visaudit report", skipped: list[str] | None = None) -> ReportResult:
+def render_report(
+    store_dir: str | Path,
+    out_dir: str | Path,
+    records: list[dict[str, Any]] | None = None,
+    title: str = "visaudit report",
+    skipped: list[str] | None = None,
+) -> ReportResult:
     """Write ``<out_dir>/index.html`` from the records of ``store_dir``.
 
     Args:
@@ -284,8 +335,11 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
     out_dir.mkdir(parents=True, exist_ok=True)
     page = _Page(book, out_dir)
     page.notes.extend(f"skipped: {s}" for s in skipped)
-    skipped_html = ("<h2 id=skipped>Skipped records</h2><ul>" + "".join(f"<li>{escape(s)}</li>" for s in skipped)
-                    + "</ul>") if skipped else ""
+    skipped_html = (
+        ("<h2 id=skipped>Skipped records</h2><ul>" + "".join(f"<li>{escape(s)}</li>" for s in skipped) + "</ul>")
+        if skipped
+        else ""
+    )
     models = book.models()
     all_probes = list(dict.fromkeys(PROBE_ORDER + book.probes()))
     leaderboard = _leaderboard(page)
@@ -295,10 +349,19 @@ def render_report(store_dir: str | Path, out_dir: str | Path, records: list[dict
     nav = "".join(f'<a href="#model-{escape(_slug(m))}">{escape(m)}</a>' for m in models)
     n_ok = sum(is_ok(r) for r in book.records)
     failed = book.failed()
-    failed_html = ("<h2 id=failed>Failed and refused jobs</h2><ul>" + "".join(
-        f"<li>{escape(model_name(r))} · {escape(probe_name(r))} · {escape(book.cell(r))}: "
-        f"{escape(str(r.get('status', '?')))}: {escape(_error_text(r))}</li>"
-        for r in failed) + "</ul>") if failed else ""
+    failed_html = (
+        (
+            "<h2 id=failed>Failed and refused jobs</h2><ul>"
+            + "".join(
+                f"<li>{escape(model_name(r))} · {escape(probe_name(r))} · {escape(book.cell(r))}: "
+                f"{escape(str(r.get('status', '?')))}: {escape(_error_text(r))}</li>"
+                for r in failed
+            )
+            + "</ul>"
+        )
+        if failed
+        else ""
+    )
     doc = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

@@ -8,6 +8,7 @@ Example:
     >>> sorted({r["probe"]["name"] for r in recs})[:3]
     ['accuracy', 'adversarial', 'calibration']
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,49 @@ if TYPE_CHECKING:  # pragma: no cover - the declared layouts, for annotations on
     from visaudit.probes.shape_bias import ShapeBiasData
     from visaudit.probes.solarization import SolarizationData
 
-CORRUPTIONS = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
-               "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
-               "jpeg_compression"]
-CATEGORIES = ["airplane", "bear", "bicycle", "bird", "boat", "bottle", "car", "cat", "chair", "clock", "dog",
-              "elephant", "keyboard", "knife", "oven", "truck"]
+CORRUPTIONS = [
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+]
+CATEGORIES = [
+    "airplane",
+    "bear",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "car",
+    "cat",
+    "chair",
+    "clock",
+    "dog",
+    "elephant",
+    "keyboard",
+    "knife",
+    "oven",
+    "truck",
+]
 LAYERS = [f"layer{i}.{j}.conv{k}" for i in (1, 2, 3) for j in range(3) for k in (1, 2)]
-LABEL_MAP = {"kind": "identity", "model_space": "cifar10", "data_space": "cifar10", "n_classes": 10,
-             "protocol": "full (10 classes)"}
+LABEL_MAP = {
+    "kind": "identity",
+    "model_space": "cifar10",
+    "data_space": "cifar10",
+    "n_classes": 10,
+    "protocol": "full (10 classes)",
+}
 N = 1000  # images per synthetic record
 
 
@@ -57,10 +93,11 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     info: dict[str, dict[str, Any]] = {}
     if probe == "accuracy":
         m = {"top1": skill, "top5": min(1, skill + 0.05)}
-        m.update({f"class_top1@{c}": min(1, max(0, skill + u(-.1, .1))) for c in CATEGORIES[:10]})
+        m.update({f"class_top1@{c}": min(1, max(0, skill + u(-0.1, 0.1))) for c in CATEGORIES[:10]})
         accuracy: AccuracyData = {
             "per_class": {c: {"n": N // 10, "top1": m[f"class_top1@{c}"]} for c in CATEGORIES[:10]},
-            "label_map": dict(LABEL_MAP), "n": N,
+            "label_map": dict(LABEL_MAP),
+            "n": N,
         }
         data = dict(accuracy)
         info = _hib("top1", "top5", "class_top1")
@@ -70,13 +107,18 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
                 m[f"top1@{c}/{s}"] = max(0.0, skill * (1 - 0.15 * s * u(0.5, 1.2)))
         m["top1"] = skill
         m["corrupted_top1"] = sum(v for k, v in m.items() if "@" in k) / 75
-        m["mce"] = 1.3 - skill + u(-.05, .05)
+        m["mce"] = 1.3 - skill + u(-0.05, 0.05)
         m["relative_mce"] = m["mce"] * 1.1
         corruptions: CorruptionsData = {
-            "params": "cifar", "normalisation": "none",
+            "params": "cifar",
+            "normalisation": "none",
             "grid": {c: {str(s): m[f"top1@{c}/{s}"] for s in range(1, 6)} for c in CORRUPTIONS},
-            "families": {"noise": CORRUPTIONS[:3], "blur": CORRUPTIONS[3:7], "weather": CORRUPTIONS[7:11],
-                         "digital": CORRUPTIONS[11:]},
+            "families": {
+                "noise": CORRUPTIONS[:3],
+                "blur": CORRUPTIONS[3:7],
+                "weather": CORRUPTIONS[7:11],
+                "digital": CORRUPTIONS[11:],
+            },
             "n": {f"{c}/{s}": float(N) for c in CORRUPTIONS for s in range(1, 6)},
             "source": {"kind": "generated", "params": "cifar", "storage": "uint8", "note": "synthetic"},
         }
@@ -87,24 +129,33 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         acc = [skill * (0.3 + 0.7 * abs(2 * x - 1)) for x in t]
         solarization: SolarizationData = {
             "sweep": {"threshold": t, "top1": acc},
-            "randsol": {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8 ** i for i in range(1, 11)]},
-            "rule": "pixels >= t are inverted (PIL ImageOps.solarize)", "n": float(N),
+            "randsol": {"iteration": list(range(1, 11)), "robust_top1": [skill * 0.8**i for i in range(1, 11)]},
+            "rule": "pixels >= t are inverted (PIL ImageOps.solarize)",
+            "n": float(N),
         }
         data = dict(solarization)
-        m = {"sweep_worst_top1": min(acc), "sweep_worst_threshold": t[acc.index(min(acc))], "randsol_top1": skill * .2}
+        m = {"sweep_worst_top1": min(acc), "sweep_worst_threshold": t[acc.index(min(acc))], "randsol_top1": skill * 0.2}
         info = _hib("sweep_worst_top1", "randsol_top1")
         info["sweep_worst_threshold"] = {"higher_is_better": True, "description": ""}
     elif probe == "nuisance-sweeps":
         nuisance: NuisanceSweepsData = {
-            "curves": {k: {"value": [i / 10 for i in range(11)],
-                           "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
-                           "unit": "level", "neutral": 0.0} for k in ("brightness", "blur", "jpeg")},
-            "shift_window": 1, "shifts": [[dy, dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)],
-            "shift_border": "edge pixels repeated", "n": float(N),
+            "curves": {
+                k: {
+                    "value": [i / 10 for i in range(11)],
+                    "top1": [skill * math.exp(-i / (5 + 10 * u())) for i in range(11)],
+                    "unit": "level",
+                    "neutral": 0.0,
+                }
+                for k in ("brightness", "blur", "jpeg")
+            },
+            "shift_window": 1,
+            "shifts": [[dy, dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)],
+            "shift_border": "edge pixels repeated",
+            "n": float(N),
         }
         data = dict(nuisance)
-        m = {f"auc@{k}": u(.3, .9) for k in nuisance["curves"]}
-        m["shift_consistency"] = u(.6, .95)
+        m = {f"auc@{k}": u(0.3, 0.9) for k in nuisance["curves"]}
+        m["shift_consistency"] = u(0.6, 0.95)
         info = _hib("auc", "shift_consistency")
     elif probe == "adversarial":
         m = {"clean_top1": skill}
@@ -114,41 +165,56 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         for e in (0.25, 0.5):
             m[f"robust_top1@pgd20/l2={e}"] = skill * math.exp(-e * 4 * u())
         eps = [i / 255 / 4 for i in range(33)]
-        data["curve"] = {"norm": "linf", "eps": eps, "top1": [skill * math.exp(-e * 255 / 3) for e in eps],
-                         "estimate": "synthetic"}
-        data.update(table=[{"attack": "pgd20", "norm": "l2", "eps": "0.5", "robust_top1": m["robust_top1@pgd20/l2=0.5"]}],
-                    budget={"pgd20/l2=0.5": {"forward_images": 21000, "backward_images": 20000, "wall_s": 1.0}},
-                    n_images=1000, attack_settings={"autoattack": {}}, passes={"forward_images": 1, "backward_images": 1})
+        data["curve"] = {
+            "norm": "linf",
+            "eps": eps,
+            "top1": [skill * math.exp(-e * 255 / 3) for e in eps],
+            "estimate": "synthetic",
+        }
+        data.update(
+            table=[{"attack": "pgd20", "norm": "l2", "eps": "0.5", "robust_top1": m["robust_top1@pgd20/l2=0.5"]}],
+            budget={"pgd20/l2=0.5": {"forward_images": 21000, "backward_images": 20000, "wall_s": 1.0}},
+            n_images=1000,
+            attack_settings={"autoattack": {}},
+            passes={"forward_images": 1, "backward_images": 1},
+        )
         info = _hib("clean_top1", "robust_top1")
     elif probe == "confidence":
         hists = {g: [float(rnd.randint(0, 50)) for _ in range(20)] for g in ("correct", "error", "adversarial")}
         confidence: ConfidenceData = {
-            "bin_edges": [i / 20 for i in range(21)], "threshold": 0.9, "histograms": hists,
+            "bin_edges": [i / 20 for i in range(21)],
+            "threshold": 0.9,
+            "histograms": hists,
             "counts": {g: int(sum(h)) for g, h in hists.items()},
             "attack": {"name": "apgd-ce", "norm": "linf", "eps": "8/255", "options": {}},
         }
         data = dict(confidence)
-        m = {"mean_confidence_on_errors": u(.4, .8), "confident_error_rate": u(0, .3)}
+        m = {"mean_confidence_on_errors": u(0.4, 0.8), "confident_error_rate": u(0, 0.3)}
         info = _hib("mean_confidence_on_errors", "confident_error_rate", higher=False)
     elif probe == "perturbation-anatomy":
         anatomy: PerturbationAnatomyData = {
-            "uniform_border_share": 0.4375, "uniform_y_share": 0.353, "border_width_px": 4,
+            "uniform_border_share": 0.4375,
+            "uniform_y_share": 0.353,
+            "border_width_px": 4,
             "energy_map": [[u() for _ in range(32)] for _ in range(32)],
             "attack": {"name": "apgd-ce", "norm": "l2", "eps": "0.5", "options": {}},
         }
         data = dict(anatomy)
-        m = {"border_energy_share": u(.1, .4), "y_energy_share": u(.3, .6)}
+        m = {"border_energy_share": u(0.1, 0.4), "y_energy_share": u(0.3, 0.6)}
         info = _hib("border_energy_share", "y_energy_share")
     elif probe == "shape-bias":
-        base = u(.1, .6)
+        base = u(0.1, 0.6)
         for c in CATEGORIES:
-            m[f"shape_bias@{c}"] = min(1, max(0, base + u(-.2, .2)))
+            m[f"shape_bias@{c}"] = min(1, max(0, base + u(-0.2, 0.2)))
         m["shape_bias"] = base
-        m["shape_match"], m["texture_match"] = base * .4, (1 - base) * .4
+        m["shape_match"], m["texture_match"] = base * 0.4, (1 - base) * 0.4
         n_conflict = 1200  # the 1280 cue-conflict images less the 80 whose cues agree
         shape_bias: ShapeBiasData = {
-            "counts": {"n_conflict": n_conflict, "n_shape": round(m["shape_match"] * n_conflict),
-                       "n_texture": round(m["texture_match"] * n_conflict)},
+            "counts": {
+                "n_conflict": n_conflict,
+                "n_shape": round(m["shape_match"] * n_conflict),
+                "n_texture": round(m["texture_match"] * n_conflict),
+            },
             "prompt_steering": "skipped: not a zero-shot model",
         }
         data = dict(shape_bias)
@@ -157,46 +223,82 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         cut = [0.1, 0.2, 0.3, 0.4, 0.5]
         data["cutoffs"] = cut
         data["lowpass_top1"] = [skill * min(1, c * 2.5) for c in cut]
-        data["highpass_top1"] = [skill * u(0, .4) * (1 - c) for c in cut]
-        data["fourier_map"] = {"f_y": list(range(-8, 8)), "f_x": list(range(-8, 8)),
-                               "error": [[u() for _ in range(16)] for _ in range(16)], "eps": 4.0, "n_images": 64}
-        data.update(n_images=1000, lpp_hpp={"lpp, hpp": "mean accuracy over the cutoffs"},
-                    filters="reference square mask")
+        data["highpass_top1"] = [skill * u(0, 0.4) * (1 - c) for c in cut]
+        data["fourier_map"] = {
+            "f_y": list(range(-8, 8)),
+            "f_x": list(range(-8, 8)),
+            "error": [[u() for _ in range(16)] for _ in range(16)],
+            "eps": 4.0,
+            "n_images": 64,
+        }
+        data.update(
+            n_images=1000, lpp_hpp={"lpp, hpp": "mean accuracy over the cutoffs"}, filters="reference square mask"
+        )
         lpp, hpp = sum(data["lowpass_top1"]) / 5, sum(data["highpass_top1"]) / 5
         m = {"lpp": lpp, "hpp": hpp, "spectral_bias": hpp / (lpp + hpp)}
         for c, lo, hi in zip(cut, data["lowpass_top1"], data["highpass_top1"]):
             m[f"top1_lowpass@{c:g}"], m[f"top1_highpass@{c:g}"] = lo, hi
         info = _hib("lpp", "hpp", "spectral_bias")
     elif probe == "critical-band":
-        grid = [[100 * skill] * 7] + [[100 * skill * math.exp(-sd * 20 * u(.3, 1.5)) for _ in range(7)]
-                                      for sd in (.02, .04, .08, .16)]
+        grid = [[100 * skill] * 7] + [
+            [100 * skill * math.exp(-sd * 20 * u(0.3, 1.5)) for _ in range(7)] for sd in (0.02, 0.04, 0.08, 0.16)
+        ]
         data["grid_percent"] = grid
         data["rows_noise_sd"] = [0.0, 0.02, 0.04, 0.08, 0.16]
         data["thresholds"] = [rnd.randint(0, 4) for _ in range(7)]
-        data["fit"] = {"A": u(1, 4), "mu": u(1, 5), "s": u(.5, 2), "residuals": [0.0] * 7, "rmse": 0.0,
-                       "converged": True}
-        data.update(band_centre_frequencies=[1.75 * 2 ** k for k in range(7)], target="label", work_size=0,
-                    noise_pool=0, noise="fresh per image and (band, SD) cell", rescale="finest",
-                    out_of_range="shift", n_images=1000)
-        m = {"cb_center_frequency": 1.75 * 2 ** data["fit"]["mu"], "cb_bandwidth": 2 * math.sqrt(math.log(4)) * data["fit"]["s"],
-             "cb_peak_noise_sensitivity": 2 ** (data["fit"]["A"] - 4)}
+        data["fit"] = {
+            "A": u(1, 4),
+            "mu": u(1, 5),
+            "s": u(0.5, 2),
+            "residuals": [0.0] * 7,
+            "rmse": 0.0,
+            "converged": True,
+        }
+        data.update(
+            band_centre_frequencies=[1.75 * 2**k for k in range(7)],
+            target="label",
+            work_size=0,
+            noise_pool=0,
+            noise="fresh per image and (band, SD) cell",
+            rescale="finest",
+            out_of_range="shift",
+            n_images=1000,
+        )
+        m = {
+            "cb_center_frequency": 1.75 * 2 ** data["fit"]["mu"],
+            "cb_bandwidth": 2 * math.sqrt(math.log(4)) * data["fit"]["s"],
+            "cb_peak_noise_sensitivity": 2 ** (data["fit"]["A"] - 4),
+        }
         info = _hib("cb_center_frequency", "cb_bandwidth", "cb_peak_noise_sensitivity")
     elif probe == "calibration":
-        conf = [(i + .5) / 15 for i in range(15)]
+        conf = [(i + 0.5) / 15 for i in range(15)]
 
         def rel(scale: float) -> ReliabilityBins:
             count = [0] + [rnd.randint(1, 100) for _ in conf[1:]]  # one empty bin, as real data has
-            return {"lower": [i / 15 for i in range(15)], "upper": [(i + 1) / 15 for i in range(15)], "count": count,
-                    "confidence": [None] + conf[1:], "accuracy": [None, *(min(1, c * u(scale, 1.1)) for c in conf[1:])]}
-        reliability, before, after = rel(.7), rel(.7), rel(.95)
-        m = {"ece": u(.01, .15), "nll": u(.2, 1.), "brier": u(.05, .3), "temperature": u(1, 2)}
+            return {
+                "lower": [i / 15 for i in range(15)],
+                "upper": [(i + 1) / 15 for i in range(15)],
+                "count": count,
+                "confidence": [None] + conf[1:],
+                "accuracy": [None, *(min(1, c * u(scale, 1.1)) for c in conf[1:])],
+            }
+
+        reliability, before, after = rel(0.7), rel(0.7), rel(0.95)
+        m = {"ece": u(0.01, 0.15), "nll": u(0.2, 1.0), "brier": u(0.05, 0.3), "temperature": u(1, 2)}
         calibration: CalibrationData = {
-            "n": N, "n_bins": 15, "binning": "equal-width, (lo, hi]", "reliability": reliability,
+            "n": N,
+            "n_bins": 15,
+            "binning": "equal-width, (lo, hi]",
+            "reliability": reliability,
             "temperature_scaling": {
-                "temperature": m["temperature"], "n_fit": N // 2, "n_held_out": N - N // 2, "seed": 0,
+                "temperature": m["temperature"],
+                "n_fit": N // 2,
+                "n_held_out": N - N // 2,
+                "seed": 0,
                 "before": {"ece": m["ece"], "nll": m["nll"], "brier": m["brier"]},
-                "after": {"ece": m["ece"] / 2, "nll": m["nll"] * .9, "brier": m["brier"] * .95},
-                "reliability_before": before, "reliability_after": after,
+                "after": {"ece": m["ece"] / 2, "nll": m["nll"] * 0.9, "brier": m["brier"] * 0.95},
+                "reliability_before": before,
+                "reliability_after": after,
             },
             "label_map": dict(LABEL_MAP),
         }
@@ -206,64 +308,115 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         edges = [i / 20 for i in range(21)]
         for det in ("msp", "energy", "mahalanobis"):
             for s in ("fashion-mnist", "silhouettes"):
-                m[f"auroc@{det}/{s}"] = u(.5, .99)
-                m[f"fpr95@{det}/{s}"] = u(.1, .9)
-        data["histograms"] = {"msp/fashion-mnist": {"edges": edges, "id": [rnd.randint(0, 60) for _ in range(20)],
-                                                    "ood": [rnd.randint(0, 60) for _ in range(20)]}}
-        data.update(sign_convention="score higher = more in-distribution; OOD is the positive class",
-                    table=[{"detector": "msp", "set": "fashion-mnist", "auroc": m["auroc@msp/fashion-mnist"]}],
-                    sanity_id_vs_id_auroc={"msp": 0.5}, split={"n_fit": 500, "n_eval": 500},
-                    sets={"fashion-mnist": {"kind": "dataset", "n": 1000}, "silhouettes": {"kind": "dataset", "n": 160}},
-                    odin=None, fit_labels="true labels", fit={"on": "id-split", "n_fit": 500},
-                    fpr95_conventions={"fpr95": "ID positive", "fpr95_openood": "OOD positive"})
+                m[f"auroc@{det}/{s}"] = u(0.5, 0.99)
+                m[f"fpr95@{det}/{s}"] = u(0.1, 0.9)
+        data["histograms"] = {
+            "msp/fashion-mnist": {
+                "edges": edges,
+                "id": [rnd.randint(0, 60) for _ in range(20)],
+                "ood": [rnd.randint(0, 60) for _ in range(20)],
+            }
+        }
+        data.update(
+            sign_convention="score higher = more in-distribution; OOD is the positive class",
+            table=[{"detector": "msp", "set": "fashion-mnist", "auroc": m["auroc@msp/fashion-mnist"]}],
+            sanity_id_vs_id_auroc={"msp": 0.5},
+            split={"n_fit": 500, "n_eval": 500},
+            sets={"fashion-mnist": {"kind": "dataset", "n": 1000}, "silhouettes": {"kind": "dataset", "n": 160}},
+            odin=None,
+            fit_labels="true labels",
+            fit={"on": "id-split", "n_fit": 500},
+            fpr95_conventions={"fpr95": "ID positive", "fpr95_openood": "OOD positive"},
+        )
         info = {**_hib("auroc"), **_hib("fpr95", higher=False)}
     elif probe == "layer-criticality":
         m = {f"criticality@{n}": u(0, 60) for n in LAYERS}
-        data["layers"] = [{"module": n, "kind": "conv", "depth": i, "rel_depth": i / (len(LAYERS) - 1),
-                           "criticality": m[f"criticality@{n}"], "criticality_std": 0.0, "top1": u(),
-                           "top1_ratio": u(), "kl": u()} for i, n in enumerate(LAYERS)]
-        data.update(clean_top1=skill, reset="fresh", trials=3, module_match="exact", kinds=["conv", "linear"],
-                    n_images=1000, most_critical=LAYERS[:5])
+        data["layers"] = [
+            {
+                "module": n,
+                "kind": "conv",
+                "depth": i,
+                "rel_depth": i / (len(LAYERS) - 1),
+                "criticality": m[f"criticality@{n}"],
+                "criticality_std": 0.0,
+                "top1": u(),
+                "top1_ratio": u(),
+                "kl": u(),
+            }
+            for i, n in enumerate(LAYERS)
+        ]
+        data.update(
+            clean_top1=skill,
+            reset="fresh",
+            trials=3,
+            module_match="exact",
+            kinds=["conv", "linear"],
+            n_images=1000,
+            most_critical=LAYERS[:5],
+        )
         m["mean_criticality"] = sum(m.values()) / len(LAYERS)
         m["max_criticality"] = max(v for k, v in m.items() if "@" in k)
         info = _hib("criticality", "mean_criticality", "max_criticality", higher=False)
     elif probe == "filters":
         for n in LAYERS:
-            m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, .3), u(1, 2), u(.6, 1)
+            m[f"sparsity@{n}"], m[f"variance_entropy@{n}"], m[f"orthogonality@{n}"] = u(0, 0.3), u(1, 2), u(0.6, 1)
             m[f"variance_entropy_norm@{n}"] = m[f"variance_entropy@{n}"] / 2.2
         filters: FilterStatsData = {
-            "layers": [{"module": n, "depth": i, "rel_depth": i / (len(LAYERS) - 1), "shape": [16, 16, 3, 3],
-                        "depthwise": False, "n_filters": 256.0, "sparsity": m[f"sparsity@{n}"],
-                        "variance_entropy": m[f"variance_entropy@{n}"],
-                        "variance_entropy_norm": m[f"variance_entropy_norm@{n}"],
-                        "variance_entropy_clean": m[f"variance_entropy@{n}"],
-                        "variance_entropy_clean_norm": m[f"variance_entropy_norm@{n}"],
-                        "orthogonality": m[f"orthogonality@{n}"], "hist": [[1 / 21] * 21 for _ in range(9)]}
-                       for i, n in enumerate(LAYERS)],
-            "hist_bins": 21, "basis": "dct3",
+            "layers": [
+                {
+                    "module": n,
+                    "depth": i,
+                    "rel_depth": i / (len(LAYERS) - 1),
+                    "shape": [16, 16, 3, 3],
+                    "depthwise": False,
+                    "n_filters": 256.0,
+                    "sparsity": m[f"sparsity@{n}"],
+                    "variance_entropy": m[f"variance_entropy@{n}"],
+                    "variance_entropy_norm": m[f"variance_entropy_norm@{n}"],
+                    "variance_entropy_clean": m[f"variance_entropy@{n}"],
+                    "variance_entropy_clean_norm": m[f"variance_entropy_norm@{n}"],
+                    "orthogonality": m[f"orthogonality@{n}"],
+                    "hist": [[1 / 21] * 21 for _ in range(9)],
+                }
+                for i, n in enumerate(LAYERS)
+            ],
+            "hist_bins": 21,
+            "basis": "dct3",
         }
         data = dict(filters)
         info = _hib("sparsity", "variance_entropy", "orthogonality")
     elif probe == "quantization-sensitivity":
         for n in LAYERS:
             for b in (4, 8):
-                m[f"delta_top1@{n}/{b}bit"] = -u(0, .1 if b == 4 else .01)
-        m["mixed_precision_top1"], m["uniform_top1"] = skill - .01, skill - .05
+                m[f"delta_top1@{n}/{b}bit"] = -u(0, 0.1 if b == 4 else 0.01)
+        m["mixed_precision_top1"], m["uniform_top1"] = skill - 0.01, skill - 0.05
         numel = 16 * 16 * 9
         mb = len(LAYERS) * numel / 8 / 2**20  # size per bit of width
         # budget 6 bits: half the layers at 8, half at 4; ranked at 8 bits (the nearest tried width)
         quantization: QuantizationSensitivityData = {
-            "layers": [{"module": n, "numel": numel, "depth": i,
-                        **{f"delta_top1_{b}bit": m[f"delta_top1@{n}/{b}bit"] for b in (8, 4)}}
-                       for i, n in enumerate(LAYERS)],
-            "bits": [8, 4], "float_top1": skill,
+            "layers": [
+                {
+                    "module": n,
+                    "numel": numel,
+                    "depth": i,
+                    **{f"delta_top1_{b}bit": m[f"delta_top1@{n}/{b}bit"] for b in (8, 4)},
+                }
+                for i, n in enumerate(LAYERS)
+            ],
+            "bits": [8, 4],
+            "float_top1": skill,
             "ranking": sorted(LAYERS, key=lambda n: m[f"delta_top1@{n}/8bit"]),
             "allocation": {n: 8 if i % 2 else 4 for i, n in enumerate(LAYERS)},
-            "budget_bits": 6, "ranking_bits": 8,
+            "budget_bits": 6,
+            "ranking_bits": 8,
             "size_mb": {"mixed": 6 * mb, "uniform_8bit": 8 * mb, "uniform_6bit": 6 * mb, "uniform_4bit": 4 * mb},
             "float_size_mb": 32 * mb,
-            "whole_model_top1": {"mixed": m["mixed_precision_top1"], "uniform_8bit": skill,
-                                 "uniform_6bit": m["uniform_top1"], "uniform_4bit": m["uniform_top1"] - .05},
+            "whole_model_top1": {
+                "mixed": m["mixed_precision_top1"],
+                "uniform_8bit": skill,
+                "uniform_6bit": m["uniform_top1"],
+                "uniform_4bit": m["uniform_top1"] - 0.05,
+            },
             "whole_model_kl": {"mixed": 0.02, "uniform_8bit": 0.001, "uniform_6bit": 0.03, "uniform_4bit": 0.08},
             "n_images": N,
         }
@@ -272,9 +425,23 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     return m, info, data
 
 
-PROBES = ["accuracy", "corruptions", "solarization", "nuisance-sweeps", "adversarial", "confidence",
-          "perturbation-anatomy", "shape-bias", "spectral-bias", "critical-band", "calibration", "ood",
-          "layer-criticality", "filters", "quantization-sensitivity"]
+PROBES = [
+    "accuracy",
+    "corruptions",
+    "solarization",
+    "nuisance-sweeps",
+    "adversarial",
+    "confidence",
+    "perturbation-anatomy",
+    "shape-bias",
+    "spectral-bias",
+    "critical-band",
+    "calibration",
+    "ood",
+    "layer-criticality",
+    "filters",
+    "quantization-sensitivity",
+]
 DATASET = {"shape-bias": "cue-conflict", "critical-band": "cue-conflict", "spectral-bias": "cue-conflict"}
 
 
@@ -286,19 +453,50 @@ def synthetic_record(model: str, probe: str, rnd: random.Random, skill: float) -
     from visaudit.engine.record import Record
 
     return Record(
-        key=key, status="ok",
-        model={"name": model, "source": "synthetic", "arch": model.split("-")[0], "weights_sha256": key * 3,
-               "n_params": rnd.randint(200_000, 30_000_000), "label_space": "cifar10", "num_classes": 10,
-               "preprocess": {"input_size": [3, 32, 32], "interpolation": "bilinear", "crop_pct": 1.0,
-                              "mean": [0.5] * 3, "std": [0.5] * 3, "resize": 32}},
+        key=key,
+        status="ok",
+        model={
+            "name": model,
+            "source": "synthetic",
+            "arch": model.split("-")[0],
+            "weights_sha256": key * 3,
+            "n_params": rnd.randint(200_000, 30_000_000),
+            "label_space": "cifar10",
+            "num_classes": 10,
+            "preprocess": {
+                "input_size": [3, 32, 32],
+                "interpolation": "bilinear",
+                "crop_pct": 1.0,
+                "mean": [0.5] * 3,
+                "std": [0.5] * 3,
+                "resize": 32,
+            },
+        },
         probe={"name": probe, "version": 1, "config": {}},
-        dataset={"name": ds, "path": f"/data/{ds}", "fingerprint": "0" * 16, "label_space": "cifar10",
-                 "n_total": 10000},
-        label_map={"kind": "identity", "model_space": "cifar10", "data_space": "cifar10", "n_classes": 10,
-                   "protocol": "full (10 classes)"},
-        label_protocol="full (10 classes)", seed=0, max_images=1000,
-        metrics=metrics, metric_info=info, data=data, n_samples=1000, n_selected=1000,
-        run={"device": "cpu"}, timings={"total_s": rnd.uniform(1, 100)},
+        dataset={
+            "name": ds,
+            "path": f"/data/{ds}",
+            "fingerprint": "0" * 16,
+            "label_space": "cifar10",
+            "n_total": 10000,
+        },
+        label_map={
+            "kind": "identity",
+            "model_space": "cifar10",
+            "data_space": "cifar10",
+            "n_classes": 10,
+            "protocol": "full (10 classes)",
+        },
+        label_protocol="full (10 classes)",
+        seed=0,
+        max_images=1000,
+        metrics=metrics,
+        metric_info=info,
+        data=data,
+        n_samples=1000,
+        n_selected=1000,
+        run={"device": "cpu"},
+        timings={"total_s": rnd.uniform(1, 100)},
         provenance={"versions": {}, "git": None, "created_at": "2026-01-01T00:00:00+00:00"},
     ).to_dict()
 

@@ -10,6 +10,7 @@ Example:
     |:--|--:|
     | a | 0.5 |
 """
+
 from __future__ import annotations
 
 import io
@@ -55,8 +56,18 @@ def to_csv(df: "pd.DataFrame") -> str:
     return buf.getvalue().rstrip("\n")
 
 
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-        "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(text: str) -> str:
@@ -69,8 +80,12 @@ def to_latex(df: "pd.DataFrame", caption: str | None = None, digits: int = 4) ->
     lines = []
     if caption:
         lines.append(f"% {caption}")
-    lines += [f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-              " & ".join(tex_escape(str(c)) for c in df.columns) + " \\\\", "\\midrule"]
+    lines += [
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\toprule",
+        " & ".join(tex_escape(str(c)) for c in df.columns) + " \\\\",
+        "\\midrule",
+    ]
     for row in df.itertuples(index=False):
         lines.append(" & ".join(tex_escape(cell(v, digits)) for v in row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]

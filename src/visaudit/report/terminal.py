@@ -4,6 +4,7 @@ Rows are grouped under their model; names that do not fit are shortened with an 
 (folder paths keep their end), never wrapped inside a token. Every metric of a record is in
 ``visaudit show --metrics`` and ``visaudit export``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -35,7 +36,7 @@ def short_protocol(record: dict) -> str:
 
 def left_ellipsis(text: str, width: int) -> str:
     """Shorten from the left (keeps a path's last components)."""
-    return text if len(text) <= width else "…" + text[-(width - 1):]
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
 
 
 def status_text(r: dict) -> str:
@@ -67,20 +68,35 @@ def summary_table(records: Iterable[dict]):
         name = headline_metric(r)
         metrics = r.get("metrics") or {}
         dataset = left_ellipsis((r.get("dataset") or {}).get("name") or "-", 22)
-        by_model.setdefault(r["model"]["name"], []).append((
-            r["probe"]["name"], dataset, short_protocol(r), str(r.get("n_samples", "")),
-            name if name in metrics else "-", fmt_value(metrics[name]) if name in metrics else "", status_text(r)))
+        by_model.setdefault(r["model"]["name"], []).append(
+            (
+                r["probe"]["name"],
+                dataset,
+                short_protocol(r),
+                str(r.get("n_samples", "")),
+                name if name in metrics else "-",
+                fmt_value(metrics[name]) if name in metrics else "",
+                status_text(r),
+            )
+        )
     from visaudit.report.records import PROBE_ORDER
 
     order = {p: i for i, p in enumerate(PROBE_ORDER)}
     tables = []
     for model, rows in by_model.items():
         rows.sort(key=lambda row: (order.get(row[0], len(order)), row[0], row[1]))
+
         def widest(i: int, floor: int, rows: list[tuple[str, ...]] = rows) -> int:
             return max([floor] + [Text.from_markup(row[i]).cell_len for row in rows])
 
-        table = Table(title=Text(model, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                      show_edge=False, padding=(0, 1, 0, 0))
+        table = Table(
+            title=Text(model, style="bold"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
+            padding=(0, 1, 0, 0),
+        )
         table.add_column("probe", no_wrap=True, overflow="ellipsis", max_width=24)
         table.add_column("dataset", no_wrap=True, overflow="ellipsis", max_width=22)
         table.add_column("labels", no_wrap=True, min_width=widest(2, 6))

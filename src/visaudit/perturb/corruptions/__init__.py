@@ -23,6 +23,7 @@ Example:
     >>> x = torch.rand(4, 3, 224, 224)
     >>> y = corrupt(x, "gaussian_noise", 3, generator=torch.Generator().manual_seed(0))
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,15 +54,24 @@ class Corruption:
     benchmark: bool
     fn_uint8: CorruptionFn | None = None  # a native uint8 -> uint8 version, where one is faster
 
-    def __call__(self, x: torch.Tensor, severity: int, generator: torch.Generator | None = None,
-                 params: str = "auto") -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, severity: int, generator: torch.Generator | None = None, params: str = "auto"
+    ) -> torch.Tensor:
         return corrupt(x, self.name, severity, generator=generator, params=params)
 
 
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
 
-_DETERMINISTIC = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate", "jpeg_compression",
-                  "gaussian_blur", "saturate"}
+_DETERMINISTIC = {
+    "defocus_blur",
+    "zoom_blur",
+    "brightness",
+    "contrast",
+    "pixelate",
+    "jpeg_compression",
+    "gaussian_blur",
+    "saturate",
+}
 
 
 def _register_all() -> None:
@@ -74,8 +84,15 @@ def _register_all() -> None:
         fam = family_of[name]
         fn = getattr(spatter, name) if name == "spatter" else getattr(modules[fam], name)
         CORRUPTIONS.register(name, (fn.__doc__ or "").strip().splitlines()[0])(
-            Corruption(name, fam, fn, name not in _DETERMINISTIC, name in BENCHMARK,
-                       getattr(modules[fam], f"{name}_uint8", None)))
+            Corruption(
+                name,
+                fam,
+                fn,
+                name not in _DETERMINISTIC,
+                name in BENCHMARK,
+                getattr(modules[fam], f"{name}_uint8", None),
+            )
+        )
 
 
 _register_all()
@@ -120,8 +137,9 @@ def prepare_batch(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous()
 
 
-def corrupt(x: torch.Tensor, name: str, severity: int, *, generator: torch.Generator | None = None,
-            params: str = "auto") -> torch.Tensor:
+def corrupt(
+    x: torch.Tensor, name: str, severity: int, *, generator: torch.Generator | None = None, params: str = "auto"
+) -> torch.Tensor:
     """Corrupt a batch.
 
     Args:

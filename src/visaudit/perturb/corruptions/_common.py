@@ -1,4 +1,5 @@
 """Shared pieces of the corruption functions: parameter tables and seeded random draws."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ def _shape(shape: int | Sequence[int]) -> tuple[int, ...]:
 # Every draw below takes a plain generator (one stream for the batch) or SampleGenerators (one
 # stream per image, the first axis of ``shape``): the probe uses the latter so an image is
 # corrupted the same way whatever batch it is in.
+
 
 def rand(gen: Generators, shape: int | Sequence[int], x: torch.Tensor) -> torch.Tensor:
     """Uniform [0, 1) draws in ``x``'s dtype on ``x``'s device."""
@@ -62,8 +64,12 @@ def randint(gen: Generators, shape: int | Sequence[int], high: torch.Tensor | in
 _CHUNK = 1 << 15  # at torch's grain size: copying a chunk stays on its worker thread
 
 
-def _chunked_cpu(gen: torch.Generator | None, numel: int, dtype: torch.dtype,
-                 sample: Callable[[int, int, torch.Generator], torch.Tensor]) -> torch.Tensor:
+def _chunked_cpu(
+    gen: torch.Generator | None,
+    numel: int,
+    dtype: torch.dtype,
+    sample: Callable[[int, int, torch.Generator], torch.Tensor],
+) -> torch.Tensor:
     """``numel`` draws made chunk by chunk: ``sample(start, stop, chunk_generator)`` makes each."""
     out = torch.empty(numel, dtype=dtype)
     starts = range(0, numel, _CHUNK)
@@ -73,7 +79,7 @@ def _chunked_cpu(gen: torch.Generator | None, numel: int, dtype: torch.dtype,
     def one(k: int) -> None:
         with torch.inference_mode(inference):
             stop = min(starts[k] + _CHUNK, numel)
-            out[starts[k]:stop] = sample(starts[k], stop, torch.Generator().manual_seed(seeds[k]))
+            out[starts[k] : stop] = sample(starts[k], stop, torch.Generator().manual_seed(seeds[k]))
 
     workers = min(torch.get_num_threads(), len(starts))
     if workers > 1:

@@ -7,6 +7,7 @@ named after the library whose behaviour they reproduce:
 - ``"symmetric"``: half-sample symmetric, ``dcba|abcd|dcba`` (scipy ``reflect``),
 - ``"reflect101"``: whole-sample mirror, ``dcb|abcd|cba`` (OpenCV default, scipy ``mirror``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -108,8 +109,7 @@ def fft_size(n: int) -> int:
         m += 2
 
 
-def fft_filter(x: torch.Tensor, kernel: torch.Tensor, mode: str,
-               origin: tuple[int, int] | None = None) -> torch.Tensor:
+def fft_filter(x: torch.Tensor, kernel: torch.Tensor, mode: str, origin: tuple[int, int] | None = None) -> torch.Tensor:
     """Correlate each channel with a 2-D kernel via FFT, after padding with ``mode``.
 
     ``out[p] = sum over (a, b) of kernel[a, b] * x[p + (a, b) - origin]``, borders by ``mode``.
@@ -131,7 +131,7 @@ def fft_filter(x: torch.Tensor, kernel: torch.Tensor, mode: str,
     spec = torch.fft.rfft2(xp.to(dtype), s=size)
     kf = torch.fft.rfft2(torch.flip(kernel.to(device=x.device, dtype=dtype), (-2, -1)), s=size)
     out = torch.fft.irfft2(spec.mul_(kf.unsqueeze(1)), s=size)
-    return out[..., kh - 1:kh - 1 + h, kw - 1:kw - 1 + w].to(x.dtype)
+    return out[..., kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w].to(x.dtype)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, mode: str = "nearest", truncate: float = 4.0) -> torch.Tensor:
@@ -162,7 +162,7 @@ def correlate_small(padded: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         for j in range(kw):
             if taps[i][j] == 0:
                 continue
-            term = padded[..., i:i + h, j:j + w]
+            term = padded[..., i : i + h, j : j + w]
             out = term * taps[i][j] if out is None else out.add_(term, alpha=taps[i][j])
     return out if out is not None else torch.zeros_like(padded[..., :h, :w])
 
@@ -222,8 +222,13 @@ def shift_clamped(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor) -> torch.
     return torch.gather(x, 3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
 
-def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Tensor,
-                angle_range: tuple[float, float] = (-180.0, 180.0)) -> torch.Tensor:
+def motion_blur(
+    x: torch.Tensor,
+    radius: int,
+    sigma: float,
+    angle_deg: torch.Tensor,
+    angle_range: tuple[float, float] = (-180.0, 180.0),
+) -> torch.Tensor:
     """Line blur of ``imagecorruptions`` (its replacement for ImageMagick's motion blur).
 
     A one-sided Gaussian of ``2*radius+1`` taps along the direction ``angle_deg`` (one angle per
@@ -250,8 +255,9 @@ def motion_blur(x: torch.Tensor, radius: int, sigma: float, angle_deg: torch.Ten
     # transform only the box the taps can reach for these angles (about half the square for a
     # 90-degree range), found from the geometry rather than the angles: no device sync
     r0, r1, c0, c1 = _motion_tap_box(width, angle_range)
-    return fft_filter(x, kern.view(n, size, size)[:, r0:r1 + 1, c0:c1 + 1], "nearest",
-                      origin=(width - r0, width - c0))
+    return fft_filter(
+        x, kern.view(n, size, size)[:, r0 : r1 + 1, c0 : c1 + 1], "nearest", origin=(width - r0, width - c0)
+    )
 
 
 def _motion_tap_box(width: int, angle_range: tuple[float, float]) -> tuple[int, int, int, int]:

@@ -17,6 +17,7 @@ Layout: a plane is (n, H, W) with H, W multiples of 8; a block's DCT coefficient
 pixels were (coefficient (v, u) of block (by, bx) at row ``8*by+v``, column ``8*bx+u``), so every
 step is a reshape plus a small matrix product or an elementwise operation.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,14 +27,104 @@ import torch.nn.functional as F
 
 # Annex K example tables, natural (row-major) order
 LUMA_TABLE = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
 )
 CHROMA_TABLE = (
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+    17,
+    18,
+    24,
+    47,
+    99,
+    99,
+    99,
+    99,
+    18,
+    21,
+    26,
+    66,
+    99,
+    99,
+    99,
+    99,
+    24,
+    26,
+    56,
+    99,
+    99,
+    99,
+    99,
+    99,
+    47,
+    66,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
 ) + (99,) * 32
 
 CONST_BITS, PASS1_BITS = 13, 2
@@ -150,7 +241,7 @@ def _quant(quality: int, device: str) -> dict[str, torch.Tensor]:
         steps.append(q)
         recips.append([m for m, _, _ in rc])
         corrs.append([c for _, c, _ in rc])
-        scales.append([float(2 ** s) for _, _, s in rc])
+        scales.append([float(2**s) for _, _, s in rc])
 
     def shape(v) -> torch.Tensor:
         return torch.tensor(v, dtype=torch.float64).view(2, 8, 1, 8).to(device)
@@ -258,9 +349,12 @@ def jpeg_roundtrip_exact(u8: torch.Tensor, quality: int) -> torch.Tensor:
     y = luma[:, :h, :w].to(torch.int32)
     up = _fancy_upsample(chroma[:, :ch, :cw].to(torch.int32))[:, :h, :w].view(n, 2, h, w)
     cb, cr = up[:, 0] - 128, up[:, 1] - 128
-    out = torch.stack([
-        y + ((91881 * cr + 32768) >> 16),
-        y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
-        y + ((116130 * cb + 32768) >> 16),
-    ], 1)
+    out = torch.stack(
+        [
+            y + ((91881 * cr + 32768) >> 16),
+            y + ((-22554 * cb - 46802 * cr + 32768) >> 16),
+            y + ((116130 * cb + 32768) >> 16),
+        ],
+        1,
+    )
     return out.clamp_(0, 255).to(torch.uint8)

@@ -1,4 +1,5 @@
 """Blur corruptions: defocus, glass, motion, zoom and (extra) gaussian blur."""
+
 from __future__ import annotations
 
 import functools
@@ -122,7 +123,7 @@ def clipped_zoom(x: torch.Tensor, zoom: float) -> torch.Tensor:
     h, w = x.shape[-2:]
     z = zoom_centre(x, zoom)
     th, tw = (z.shape[-2] - h) // 2, (z.shape[-1] - w) // 2
-    return z[..., th:th + h, tw:tw + w]
+    return z[..., th : th + h, tw : tw + w]
 
 
 def zoom_centre(x: torch.Tensor, zoom: float) -> torch.Tensor:
@@ -132,7 +133,7 @@ def zoom_centre(x: torch.Tensor, zoom: float) -> torch.Tensor:
     ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
     top, left = (h - ch) // 2, (w - cw) // 2
     zh, zw = int(round(ch * zoom)), int(round(cw * zoom))
-    return F.interpolate(x[..., top:top + ch, left:left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
+    return F.interpolate(x[..., top : top + ch, left : left + cw], size=(zh, zw), mode="bilinear", align_corners=True)
 
 
 def zoom_blur(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str) -> torch.Tensor:

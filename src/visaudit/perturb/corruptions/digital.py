@@ -1,4 +1,5 @@
 """Digital corruptions: contrast, elastic transform, pixelate, JPEG, and (extra) saturate."""
+
 from __future__ import annotations
 
 import functools
@@ -21,9 +22,13 @@ SATURATE = {
 # (alpha, sigma, affine jitter) as fractions of the image side. ImageNet-C writes them as
 # multiples of 244 for 224 px images (a typo its authors kept), CIFAR-10-C as multiples of 32.
 ELASTIC = {
-    "imagenet": [(2 * 244 / 224, 0.7 * 244 / 224, 0.1 * 244 / 224), (2 * 244 / 224, 0.08 * 244 / 224, 0.2 * 244 / 224),
-                 (0.05 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224), (0.07 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
-                 (0.12 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224)],
+    "imagenet": [
+        (2 * 244 / 224, 0.7 * 244 / 224, 0.1 * 244 / 224),
+        (2 * 244 / 224, 0.08 * 244 / 224, 0.2 * 244 / 224),
+        (0.05 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+        (0.07 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+        (0.12 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+    ],
     "cifar": [(0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)],
 }
 
@@ -146,8 +151,9 @@ _PIL_BITS = 22
 def _pil_fixed_weights(n_in: int, n_out: int, device: str) -> torch.Tensor:
     """PIL's fixed-point weight of each output sample of a box pass (all pixels of a span weigh the same)."""
     spans = flt.pil_box_spans(n_in, n_out)
-    return torch.tensor([int(0.5 + 1.0 / (hi - lo) * (1 << _PIL_BITS)) for lo, hi in spans],
-                        dtype=torch.int32, device=device)
+    return torch.tensor(
+        [int(0.5 + 1.0 / (hi - lo) * (1 << _PIL_BITS)) for lo, hi in spans], dtype=torch.int32, device=device
+    )
 
 
 def _pil_box_pass(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
@@ -224,15 +230,19 @@ def _jpeg_codec():
         import torchvision.io  # noqa: F401
     except ImportError:
         return _pil_roundtrip
-    warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision",
-                            category=DeprecationWarning)
+    warnings.filterwarnings(
+        "ignore", message="The image decoding and encoding capabilities of TorchVision", category=DeprecationWarning
+    )
     rng = np.random.default_rng(0)
     # smooth gradients plus noise: non-trivial coefficients in every band, odd sizes for the chroma edges
     ramp = np.linspace(0, 255, 61).reshape(1, 61, 1) * np.linspace(0.2, 1, 37).reshape(37, 1, 1)
     probe = list(np.clip(ramp + rng.integers(0, 60, (2, 37, 61, 3)), 0, 255).astype(np.uint8))
     try:
-        same = all(np.array_equal(a, b) for q in (10, 85)
-                   for a, b in zip(_torchvision_roundtrip(probe, q), _pil_roundtrip(probe, q), strict=True))
+        same = all(
+            np.array_equal(a, b)
+            for q in (10, 85)
+            for a, b in zip(_torchvision_roundtrip(probe, q), _pil_roundtrip(probe, q), strict=True)
+        )
     except (ImportError, RuntimeError, AttributeError):  # codecs removed, or a build without libjpeg
         same = False
     return _torchvision_roundtrip if same else _pil_roundtrip
@@ -342,7 +352,9 @@ def elastic_warp(x: torch.Tensor, affine: torch.Tensor, dx: torch.Tensor, dy: to
     dt = torch.float64
     full = torch.cat([affine.to(dt), torch.tensor([0, 0, 1], dtype=dt, device=x.device).expand(n, 1, 3)], 1)
     inv = torch.linalg.inv(full)[:, :2]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=dt, device=x.device), torch.arange(w, dtype=dt, device=x.device), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=dt, device=x.device), torch.arange(w, dtype=dt, device=x.device), indexing="ij"
+    )
     pts = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(1, h * w, 3)
     src = (pts @ inv.transpose(1, 2)).view(n, h, w, 2)
     grid = torch.stack([src[..., 0] / max(w - 1, 1) * 2 - 1, src[..., 1] / max(h - 1, 1) * 2 - 1], -1)
@@ -361,7 +373,9 @@ def elastic_transform(x: torch.Tensor, severity: int, gen: torch.Generator | Non
     cy, cx = float(h // 2), float(w // 2)
     sq = float(side // 3)
     # anchor points written as ImageNet-C does: (size0, size1) pairs used as cv2 (x, y) points
-    src = torch.tensor([[cy + sq, cx + sq], [cy + sq, cx - sq], [cy - sq, cx - sq]], dtype=torch.float64, device=x.device)
+    src = torch.tensor(
+        [[cy + sq, cx + sq], [cy + sq, cx - sq], [cy - sq, cx - sq]], dtype=torch.float64, device=x.device
+    )
     src = src.expand(n, 3, 2)
     dst = src + uniform(gen, (n, 6), -jitter, jitter, x).view(n, 3, 2)
     affine = affine_from_points(src, dst)

@@ -1,4 +1,5 @@
 """Noise corruptions: gaussian, shot (Poisson), impulse (salt and pepper), speckle."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ re-expressed here as batched tensor operations: Sobel + non-maximum suppression 
 pixels (OpenCV uses a 5x5 chamfer approximation of it), and a per-image histogram equalisation
 with OpenCV's rounding.
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,10 +18,20 @@ from visaudit.perturb.corruptions._common import pick, randn
 
 # (loc, scale, blur sigma, threshold, strength, mud?)
 SPATTER = {
-    "imagenet": [(0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0), (0.65, 0.3, 2, 0.68, 0.5, 0),
-                 (0.65, 0.3, 1, 0.65, 1.5, 1), (0.67, 0.4, 1, 0.65, 1.5, 1)],
-    "cifar": [(0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0), (0.65, 0.3, 1, 0.69, 0.5, 0),
-              (0.65, 0.1, 0.7, 0.69, 0.6, 1), (0.65, 0.1, 0.5, 0.68, 0.6, 1)],
+    "imagenet": [
+        (0.65, 0.3, 4, 0.69, 0.6, 0),
+        (0.65, 0.3, 3, 0.68, 0.6, 0),
+        (0.65, 0.3, 2, 0.68, 0.5, 0),
+        (0.65, 0.3, 1, 0.65, 1.5, 1),
+        (0.67, 0.4, 1, 0.65, 1.5, 1),
+    ],
+    "cifar": [
+        (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+        (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+        (0.65, 0.3, 1, 0.69, 0.5, 0),
+        (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+        (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+    ],
 }
 WATER = (175 / 255, 238 / 255, 238 / 255)
 MUD = (63 / 255, 42 / 255, 20 / 255)
@@ -39,12 +50,12 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     h, w = img.shape[-2:]
 
     def nb(dy: int, dx: int) -> torch.Tensor:
-        return m[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        return m[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
     ax, ay = gx.abs(), gy.abs()
     tan22 = 0.4142135623730951
-    horiz = ay <= ax * tan22          # gradient along x: compare left/right
-    vert = ay > ax / tan22            # gradient along y: compare up/down
+    horiz = ay <= ax * tan22  # gradient along x: compare left/right
+    vert = ay > ax / tan22  # gradient along y: compare up/down
     same_sign = (gx * gy) > 0
     keep_h = (mag > nb(0, -1)) & (mag >= nb(0, 1))
     keep_v = (mag > nb(-1, 0)) & (mag >= nb(1, 0))
@@ -107,7 +118,9 @@ def equalize_hist(img: torch.Tensor) -> torch.Tensor:
     """``cv2.equalizeHist`` per image for integer-valued (n, 1, h, w) tensors in 0..255."""
     n = img.shape[0]
     v = img.reshape(n, -1).long()
-    hist = torch.zeros(n, 256, dtype=torch.float64, device=img.device).scatter_add_(1, v, torch.ones_like(v, dtype=torch.float64))
+    hist = torch.zeros(n, 256, dtype=torch.float64, device=img.device).scatter_add_(
+        1, v, torch.ones_like(v, dtype=torch.float64)
+    )
     total = hist.sum(1, keepdim=True)
     first = (hist > 0).float().argmax(1, keepdim=True)
     h0 = hist.gather(1, first)

@@ -1,4 +1,5 @@
 """Weather corruptions: snow, frost, fog, brightness."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,19 +17,33 @@ from visaudit.perturb.corruptions.blur import clipped_zoom, zoom_centre
 
 # (loc, scale, zoom, threshold, blur radius, blur sigma, blend)
 SNOW = {
-    "imagenet": [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-                 (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-                 (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)],
-    "cifar": [(0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-              (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-              (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)],
+    "imagenet": [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ],
+    "cifar": [
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ],
 }
 # (image weight, frost weight)
 FROST = {
     "imagenet": [(1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)],
     "cifar": [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)],
 }
-FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")  # the benchmark draws from the first 5
+FROST_FILES = (
+    "frost1.png",
+    "frost2.png",
+    "frost3.png",
+    "frost4.jpg",
+    "frost5.jpg",
+)  # the benchmark draws from the first 5
 FROST_CIFAR_SCALE = 0.2  # CIFAR-10-C shrinks the textures to a fifth before cropping
 # (fog strength, wibble decay of the plasma fractal)
 FOG = {
@@ -95,8 +110,7 @@ _FROST_CACHE: dict[tuple[str, float, float], list[torch.Tensor]] = {}
 
 
 # the frost photographs as published with imagecorruptions (the same bytes as its PyPI 1.1.2 release)
-FROST_REMOTE_URL = ("https://github.com/bethgelab/imagecorruptions/archive/"
-                    "c959e659c9713837d2acd7ce785a81202d4be799.zip")
+FROST_REMOTE_URL = "https://github.com/bethgelab/imagecorruptions/archive/c959e659c9713837d2acd7ce785a81202d4be799.zip"
 FROST_TREE_SHA256 = "d60c816a3676f26d9f758544deaaf18534a26435ced54e9f5292affb9232fdb1"
 
 
@@ -123,9 +137,12 @@ def frost_texture_dir() -> Path:
         if complete(folder):
             return folder
     try:
-        folder = resolve("frost", kind="data", what="the frost corruption's texture photographs",
-                         remote=Remote(FROST_REMOTE_URL, archive_subdir="imagecorruptions/frost",
-                                       tree_sha256=FROST_TREE_SHA256))
+        folder = resolve(
+            "frost",
+            kind="data",
+            what="the frost corruption's texture photographs",
+            remote=Remote(FROST_REMOTE_URL, archive_subdir="imagecorruptions/frost", tree_sha256=FROST_TREE_SHA256),
+        )
     except DataNotFoundError as err:
         raise VisauditError(
             f"{err} They also ship with the `imagecorruptions` package: `pip install imagecorruptions==1.1.2 "
@@ -167,8 +184,9 @@ def frost(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: s
     return frost_blend(x, severity, gen, params)
 
 
-def frost_blend(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str,
-                texture_zoom: float = 1.0) -> torch.Tensor:
+def frost_blend(
+    x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str, texture_zoom: float = 1.0
+) -> torch.Tensor:
     """:func:`frost` with the textures enlarged by ``texture_zoom`` (bicubic) before cropping.
 
     ImageNet-C and CIFAR-10-C crop the photographs at their native scale (zoom 1, the
@@ -188,8 +206,9 @@ def frost_blend(x: torch.Tensor, severity: int, gen: torch.Generator | None, par
         th, tw = tex.shape[1:]
         if th < h or tw < w:
             f = max(h / th, w / tw) * 1.1
-            tex = F.interpolate(tex[None], size=(math.ceil(th * f), math.ceil(tw * f)), mode="bilinear",
-                                align_corners=False)[0]
+            tex = F.interpolate(
+                tex[None], size=(math.ceil(th * f), math.ceil(tw * f)), mode="bilinear", align_corners=False
+            )[0]
             th, tw = tex.shape[1:]
         r0 = (u_r[sel] * max(th - h, 1)).floor().long()
         c0 = (u_c[sel] * max(tw - w, 1)).floor().long()
@@ -205,8 +224,9 @@ def snow(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: st
     return snow_flakes(x, severity, gen, params)
 
 
-def snow_flakes(x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str,
-                untrimmed_zoom: bool = False) -> torch.Tensor:
+def snow_flakes(
+    x: torch.Tensor, severity: int, gen: torch.Generator | None, params: str, untrimmed_zoom: bool = False
+) -> torch.Tensor:
     """:func:`snow`; ``untrimmed_zoom`` reproduces ``imagecorruptions`` instead of the benchmark.
 
     The benchmark trims the zoomed flake layer to the image, centred, before the motion blur.

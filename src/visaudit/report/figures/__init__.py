@@ -49,6 +49,7 @@ any probe              ``record["artifacts"]`` PNG/JPEG/SVG files -> example ima
                        any d: key holding {"x": [...], "y": [...]} -> a generic line chart
 =====================  ==================================================================
 """
+
 from __future__ import annotations
 
 import base64
@@ -90,8 +91,9 @@ def generic(rec: dict[str, Any]) -> list[Figure]:
         if isinstance(c, dict):
             x, y = numbers(c.get("x")), numbers(c.get("y"))
             if x and y and len(x) == len(y):
-                svg = line_chart([Series(str(key), x, y)], xlabel=str(c.get("xlabel", "x")),
-                                 ylabel=str(c.get("ylabel", key)))
+                svg = line_chart(
+                    [Series(str(key), x, y)], xlabel=str(c.get("xlabel", "x")), ylabel=str(c.get("ylabel", key))
+                )
                 figs.append(Figure(str(key), svg, [rec]))
     return figs
 
@@ -116,8 +118,10 @@ def examples(rec: dict[str, Any], resolve: Callable[[str], Any]) -> list[Figure]
             continue
         b64 = base64.b64encode(raw).decode("ascii")
         name = html.escape(rel.rsplit("/", 1)[-1])
-        imgs.append(f'<figure class="ex"><img alt="{name}" src="data:{IMAGE_TYPES[ext]};base64,{b64}">'
-                    f'<figcaption>{name}</figcaption></figure>')
+        imgs.append(
+            f'<figure class="ex"><img alt="{name}" src="data:{IMAGE_TYPES[ext]};base64,{b64}">'
+            f"<figcaption>{name}</figcaption></figure>"
+        )
         if len(imgs) >= MAX_EXAMPLES:
             break
     if not imgs:
@@ -125,8 +129,9 @@ def examples(rec: dict[str, Any], resolve: Callable[[str], Any]) -> list[Figure]
     return [Figure("Examples", '<div class="examples">' + "".join(imgs) + "</div>", [rec])]
 
 
-def figures_for(rec: dict[str, Any], resolve: Callable[[str], Any],
-                others: list[dict[str, Any]] | None = None) -> list[Figure]:
+def figures_for(
+    rec: dict[str, Any], resolve: Callable[[str], Any], others: list[dict[str, Any]] | None = None
+) -> list[Figure]:
     """All figures of one record; a failing figure function becomes a note, never an exception.
 
     Args:

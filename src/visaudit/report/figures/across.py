@@ -1,4 +1,5 @@
 """Figures that put every model in one plot (the overview section of the report)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,9 @@ def corruption_severity(records: list[dict[str, Any]]) -> list[Figure]:
         used.setdefault(ds, []).append(rec)
     figs = []
     for ds, series in sorted(by_ds.items()):
-        svg = line_chart(series[:MAX_MODELS], xlabel="severity (0 = clean)", ylabel="top-1, mean over corruptions",
-                         ylim=(0, 1))
+        svg = line_chart(
+            series[:MAX_MODELS], xlabel="severity (0 = clean)", ylabel="top-1, mean over corruptions", ylim=(0, 1)
+        )
         figs.append(Figure(f"Corruption robustness, every model ({ds})", svg, used[ds][:MAX_MODELS]))
     return figs
 
@@ -63,8 +65,11 @@ def robust_accuracy(records: list[dict[str, Any]]) -> list[Figure]:
     chosen: dict[tuple[str, str], str] = {}
     for ds, norm, attack in curves:  # prefer AutoAttack, else the attack with most models
         cur = chosen.get((ds, norm))
-        if cur is None or attack == "autoattack" or (cur != "autoattack" and
-                                                     len(curves[(ds, norm, attack)]) > len(curves[(ds, norm, cur)])):
+        if (
+            cur is None
+            or attack == "autoattack"
+            or (cur != "autoattack" and len(curves[(ds, norm, attack)]) > len(curves[(ds, norm, cur)]))
+        ):
             chosen[(ds, norm)] = attack
     for (ds, norm), attack in sorted(chosen.items()):
         models = curves[(ds, norm, attack)]
@@ -72,7 +77,14 @@ def robust_accuracy(records: list[dict[str, Any]]) -> list[Figure]:
         xt = None
         if norm.lower() in ("linf", "inf"):
             xt = {x: (f"{x * 255:.3g}/255" if x else "0") for x in sorted({x for s in series for x in s.x})}
-        svg = line_chart(series, xlabel=f"eps ({norm})", ylabel=f"robust top-1 ({attack})", ylim=(0, 1), xtick_labels=xt)
-        figs.append(Figure(f"Robust accuracy vs eps, every model ({attack}, {norm}, {ds})", svg,
-                           recs[(ds, norm, attack)][:MAX_MODELS]))
+        svg = line_chart(
+            series, xlabel=f"eps ({norm})", ylabel=f"robust top-1 ({attack})", ylim=(0, 1), xtick_labels=xt
+        )
+        figs.append(
+            Figure(
+                f"Robust accuracy vs eps, every model ({attack}, {norm}, {ds})",
+                svg,
+                recs[(ds, norm, attack)][:MAX_MODELS],
+            )
+        )
     return figs

@@ -1,4 +1,5 @@
 """Figures of the bias probes: shape bias (every subject in one plot), spectral bias, critical band."""
+
 from __future__ import annotations
 
 import math
@@ -32,16 +33,16 @@ def shape_bias_subjects(records: list[dict[str, Any]], title: str = "Shape bias 
         overall = metrics_of(rec).get("shape_bias")
         label = model_name(rec) + (f" ({overall:.2f})" if overall is not None else "")
         series.append((label, pc))
-    svg = dot_rows(cats, series, xlabel="fraction of 'shape' decisions",
-                   top_label="fraction of 'texture' decisions")
+    svg = dot_rows(cats, series, xlabel="fraction of 'shape' decisions", top_label="fraction of 'texture' decisions")
     return [Figure(title, svg, [r for r, _ in subjects])]
 
 
 def shape_bias(rec: dict[str, Any], others: list[dict[str, Any]] | None = None) -> list[Figure]:
     """A model's card figure: its shape bias per category beside every human subject in the store."""
     humans = [r for r in (others or []) if r is not rec and _is_human(r)]
-    return shape_bias_subjects([rec] + humans, "Shape bias per category (with human observers)"
-                               if humans else "Shape bias per category")
+    return shape_bias_subjects(
+        [rec] + humans, "Shape bias per category (with human observers)" if humans else "Shape bias per category"
+    )
 
 
 def _is_human(rec: dict[str, Any]) -> bool:
@@ -83,8 +84,15 @@ def spectral_bias(rec: dict[str, Any]) -> list[Figure]:
     if fmap:
         step = max(1, len(fmap) // 16)
         small = [row[::step] for row in fmap[::step]]
-        svg = heatmap(small, [str(i * step) for i in range(len(small))], [str(j * step) for j in range(len(small[0]))],
-                      xlabel="frequency (columns)", ylabel="frequency (rows)", cell=16, annotate=False)
+        svg = heatmap(
+            small,
+            [str(i * step) for i in range(len(small))],
+            [str(j * step) for j in range(len(small[0]))],
+            xlabel="frequency (columns)",
+            ylabel="frequency (rows)",
+            cell=16,
+            annotate=False,
+        )
         figs.append(Figure("Fourier sensitivity map (error rate)", svg, [rec]))
     return figs
 
@@ -107,8 +115,9 @@ def critical_band(rec: dict[str, Any]) -> list[Figure]:
     if grid:
         sds = numbers(data.get("rows_noise_sd")) or SDS
         rows = [f"{s:g}" for s in sds] if len(sds) == len(grid) else [str(i) for i in range(len(grid))]
-        svg = heatmap(grid, rows, [str(j) for j in range(len(grid[0]))], xlabel="octave band",
-                      ylabel="noise SD", vmin=0, vmax=100)
+        svg = heatmap(
+            grid, rows, [str(j) for j in range(len(grid[0]))], xlabel="octave band", ylabel="noise SD", vmin=0, vmax=100
+        )
         figs.append(Figure("Critical-band accuracy grid (%)", svg, [rec]))
     thr = numbers(data.get("thresholds"))
     if thr:

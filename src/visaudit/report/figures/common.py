@@ -1,4 +1,5 @@
 """Shared pieces of the figure functions: the Figure type and metric-name parsing."""
+
 from __future__ import annotations
 
 import math
@@ -23,7 +24,7 @@ class Figure:
 def by_prefix(rec: dict[str, Any], prefix: str) -> dict[str, float]:
     """``{suffix: value}`` for every metric named ``<prefix>@<suffix>``, in stored order."""
     head = prefix + "@"
-    return {k[len(head):]: v for k, v in metrics_of(rec).items() if k.startswith(head)}
+    return {k[len(head) :]: v for k, v in metrics_of(rec).items() if k.startswith(head)}
 
 
 def parse_number(text: str) -> float | None:

@@ -1,4 +1,5 @@
 """Figures of the inner-mechanics probes: criticality over depth, filter statistics, quantization."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,9 +31,14 @@ def layer_criticality(rec: dict[str, Any]) -> list[Figure]:
     if not pts:
         return []
     names = list(pts)
-    svg = line_chart([Series("criticality", list(range(len(names))), list(pts.values()))],
-                     xlabel="layer (input → output)", ylabel="criticality (0-100)", ylim=(0, None),
-                     xtick_labels=_depth_ticks(names), width=560)
+    svg = line_chart(
+        [Series("criticality", list(range(len(names))), list(pts.values()))],
+        xlabel="layer (input → output)",
+        ylabel="criticality (0-100)",
+        ylim=(0, None),
+        xtick_labels=_depth_ticks(names),
+        width=560,
+    )
     return [Figure("Layer criticality over depth", svg, [rec])]
 
 
@@ -53,9 +59,14 @@ def filters(rec: dict[str, Any]) -> list[Figure]:
         xs = [i for i, n in enumerate(names) if n in vals]
         if xs:
             series.append(Series(key, xs, [vals[names[i]] for i in xs]))
-    svg = line_chart(series, xlabel="3x3 conv layer (depth)", ylabel="statistic",
-                     ylim=(0, 1) if entropy == "variance_entropy_norm" else (0, None),
-                     xtick_labels=_depth_ticks(names), width=560)
+    svg = line_chart(
+        series,
+        xlabel="3x3 conv layer (depth)",
+        ylabel="statistic",
+        ylim=(0, 1) if entropy == "variance_entropy_norm" else (0, None),
+        xtick_labels=_depth_ticks(names),
+        width=560,
+    )
     return [Figure("Filter statistics per depth", svg, [rec])]
 
 
@@ -77,8 +88,13 @@ def quantization(rec: dict[str, Any]) -> list[Figure]:
     for bits, c in sorted(curves.items()):
         xs = [i for i, n in enumerate(names) if n in c]
         series.append(Series(bits, xs, [c[names[i]] for i in xs]))
-    svg = line_chart(series, xlabel="layer (depth)", ylabel="Δ top-1 when quantized alone",
-                     xtick_labels=_depth_ticks(names), width=560)
+    svg = line_chart(
+        series,
+        xlabel="layer (depth)",
+        ylabel="Δ top-1 when quantized alone",
+        xtick_labels=_depth_ticks(names),
+        width=560,
+    )
     return [Figure("Per-layer quantization sensitivity", svg, [rec])]
 
 
@@ -91,8 +107,11 @@ def per_class(rec: dict[str, Any]) -> list[Figure]:
     pc = by_prefix(rec, "class_top1")
     data = rec.get("data")
     if not pc and isinstance(data, dict) and isinstance(data.get("per_class"), dict):
-        pc = {str(k): float(v["top1"]) for k, v in data["per_class"].items()
-              if isinstance(v, dict) and isinstance(v.get("top1"), (int, float)) and not isinstance(v["top1"], bool)}
+        pc = {
+            str(k): float(v["top1"])
+            for k, v in data["per_class"].items()
+            if isinstance(v, dict) and isinstance(v.get("top1"), (int, float)) and not isinstance(v["top1"], bool)
+        }
     if not pc or len(pc) > 100:
         return []
     from visaudit.report.svg import dot_rows

@@ -1,4 +1,5 @@
 """Figures of calibration and OOD detection: reliability diagram, score histograms, ROC, AUROC table."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,9 +21,11 @@ def calibration(rec: dict[str, Any]) -> list[Figure]:
     ts = data.get("temperature_scaling")
     ts = ts if isinstance(ts, dict) else {}
     series = []
-    for rel, label in ((data.get("reliability"), "all samples"),
-                       (ts.get("reliability_before"), "held-out, before TS"),
-                       (ts.get("reliability_after"), "held-out, after TS")):
+    for rel, label in (
+        (data.get("reliability"), "all samples"),
+        (ts.get("reliability_before"), "held-out, before TS"),
+        (ts.get("reliability_after"), "held-out, after TS"),
+    ):
         if not isinstance(rel, dict):
             continue
         conf, acc, counts = numbers(rel.get("confidence")), numbers(rel.get("accuracy")), numbers(rel.get("count"))

@@ -1,5 +1,6 @@
 """Figures of the robustness probes: corruptions, adversarial, solarization, nuisance sweeps,
 confidence and perturbation anatomy. Each takes one record and returns a list of figures."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,7 +60,7 @@ def corruptions(rec: dict[str, Any]) -> list[Figure]:
     figs = []
     # Split into charts of at most 8 corruptions so lines stay distinguishable.
     for i in range(0, len(series), 8):
-        part = series[i:i + 8]
+        part = series[i : i + 8]
         svg = line_chart(part, xlabel="severity (0 = clean)", ylabel="top-1 accuracy", ylim=(0, 1))
         figs.append(Figure(f"Accuracy vs severity ({i // 8 + 1}/{(len(series) + 7) // 8})", svg, [rec]))
     return figs
@@ -94,10 +95,15 @@ def adversarial(rec: dict[str, Any]) -> list[Figure]:
     if isinstance(curve, dict):  # AdversarialData.curve: {"norm", "eps": [...], "top1": [...], "estimate"}
         eps, acc = numbers(curve.get("eps")), numbers(curve.get("top1"))
         if eps and acc and len(eps) == len(acc):
-            svg = line_chart([Series("robust top-1", eps, acc, markers=len(eps) <= 30)],
-                             xlabel=f"eps ({curve.get('norm', '?')})", ylabel="robust top-1", ylim=(0, 1))
-            figs.append(Figure("Robustness curve (per-sample minimal eps)", svg, [rec],
-                               note=str(curve.get("estimate", ""))))
+            svg = line_chart(
+                [Series("robust top-1", eps, acc, markers=len(eps) <= 30)],
+                xlabel=f"eps ({curve.get('norm', '?')})",
+                ylabel="robust top-1",
+                ylim=(0, 1),
+            )
+            figs.append(
+                Figure("Robustness curve (per-sample minimal eps)", svg, [rec], note=str(curve.get("estimate", "")))
+            )
     return figs
 
 
@@ -124,8 +130,9 @@ def solarization(rec: dict[str, Any]) -> list[Figure]:
     if isinstance(rs, dict):
         it, acc = numbers(rs.get("iteration")), numbers(rs.get("robust_top1"))
         if it and acc and len(it) == len(acc):
-            svg = line_chart([Series("RandSol", it, acc)], xlabel="RandSol iteration", ylabel="robust top-1",
-                             ylim=(0, 1))
+            svg = line_chart(
+                [Series("RandSol", it, acc)], xlabel="RandSol iteration", ylabel="robust top-1", ylim=(0, 1)
+            )
             figs.append(Figure("RandSol attack", svg, [rec]))
     return figs
 
@@ -190,7 +197,13 @@ def perturbation_anatomy(rec: dict[str, Any]) -> list[Figure]:
         return []
     step_r, step_c = max(1, len(m) // 16), max(1, len(m[0]) // 16)
     small = [row[::step_c] for row in m[::step_r]]
-    svg = heatmap(small, [str(i * step_r) for i in range(len(small))],
-                  [str(j * step_c) for j in range(len(small[0]))], xlabel="column", ylabel="row",
-                  cell=18, annotate=False)
+    svg = heatmap(
+        small,
+        [str(i * step_r) for i in range(len(small))],
+        [str(j * step_c) for j in range(len(small[0]))],
+        xlabel="column",
+        ylabel="row",
+        cell=18,
+        annotate=False,
+    )
     return [Figure("Where the adversarial perturbation energy sits", svg, [rec])]
