@@ -1,15 +1,26 @@
-"""Our AutoAttack 'standard' against torchattacks' configured identically: one run, same model, same images.
+"""Our AutoAttack 'standard' (or some of its parts) against a reference on the same model and images.
 
-Baseline: torchattacks 3.5.1 ``MultiAttack([APGD, APGDT, FAB, Square])`` with the reference
-settings spelled out (100 APGD/APGD-T/FAB iterations, 1 restart, 9 target classes via
-``n_classes=10``, multi-targeted FAB, Square 5000 queries). torchattacks' own ``AutoAttack``
-class is *not* used as is: it leaves APGD/APGD-T/FAB at their default of 10 steps, which is
-not the reference protocol. Prints wall time, robust accuracy and passes side by side.
+References (``--reference``):
+
+- ``autoattack``: fra31/auto-attack itself (``AutoAttack(version='standard')``; with ``--parts`` its
+  ``attacks_to_run`` is narrowed after ``set_version``, so every part keeps the standard settings).
+  Install from its source, e.g. a checkout on ``PYTHONPATH``.
+- ``torchattacks``: torchattacks 3.5.1 ``MultiAttack([APGD, APGDT, FAB, Square])`` with the reference
+  settings spelled out (100 APGD/APGD-T/FAB iterations, 1 restart, 9 target classes via
+  ``n_classes=10``, multi-targeted FAB, Square 5000 queries). torchattacks' own ``AutoAttack``
+  class is *not* used as is: it leaves APGD/APGD-T/FAB at their default of 10 steps.
+- ``none``: ours only (e.g. to run an older checkout of visaudit on the same images).
+
+Ours draws from one plain ``torch.Generator`` (``--streams plain``: the batch shares the draws the
+reference shares) or from one stream per image (``--streams per-sample``: what the adversarial
+probe does). The script uses only APIs that older visaudit versions also have when
+``--streams plain``, so ``PYTHONPATH=<old checkout>/src`` measures the code before a change.
 
 Usage:
-    PYTHONPATH=src:bench:/path/to/torchattacks python bench/autoattack_vs_reference.py \
-        --model cifar10_resnet20 --n 500 --norm linf --eps 8/255
+    PYTHONPATH=src:bench:/path/to/auto-attack python bench/autoattack_vs_reference.py \
+        --reference autoattack --n 200 --norm linf --eps 1/255 [--parts square] [--out result.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +30,7 @@ import time
 import torch
 from _cifar_subset import cifar_subset
 
-from visaudit.attacks.autoattack import autoattack
+from visaudit.attacks.autoattack import STANDARD_ATTACKS, compose
 from visaudit.attacks.oracle import Oracle
 from visaudit.attacks.threat import inside, parse_eps
 from visaudit.models import load_model
@@ -38,76 +49,148 @@ class CountingModule(torch.nn.Module):
         return self.model(x)
 
 
-def reference(model: torch.nn.Module, norm: str, eps: float, seed: int):
+def run_torchattacks(model: torch.nn.Module, x, y, norm: str, eps: float, seed: int) -> torch.Tensor:
     import torchattacks
 
     tnorm = "Linf" if norm == "linf" else "L2"
     attacks = [
         torchattacks.APGD(model, norm=tnorm, eps=eps, steps=100, n_restarts=1, loss="ce", seed=seed),
         torchattacks.APGDT(model, norm=tnorm, eps=eps, steps=100, n_restarts=1, n_classes=10, seed=seed),
-        torchattacks.FAB(model, norm=tnorm, eps=eps, steps=100, n_restarts=1, multi_targeted=True, n_classes=10,
-                         seed=seed),
+        torchattacks.FAB(
+            model, norm=tnorm, eps=eps, steps=100, n_restarts=1, multi_targeted=True, n_classes=10, seed=seed
+        ),
         torchattacks.Square(model, norm=tnorm, eps=eps, n_queries=5000, n_restarts=1, seed=seed),
     ]
-    return torchattacks.MultiAttack(attacks)
+    return torchattacks.MultiAttack(attacks)(x, y)
+
+
+def run_fra31(model: torch.nn.Module, x, y, norm: str, eps: float, seed: int, parts: list[str]) -> torch.Tensor:
+    from autoattack import AutoAttack
+
+    adversary = AutoAttack(
+        model,
+        norm="Linf" if norm == "linf" else "L2",
+        eps=eps,
+        version="standard",
+        seed=seed,
+        verbose=False,
+        device=str(x.device),
+    )
+    adversary.attacks_to_run = list(parts)  # after set_version: the standard settings stay
+    return adversary.run_standard_evaluation(x, y, bs=250)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="cifar10_resnet20")
-    ap.add_argument("--n", type=int, default=500)
+    ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--norm", default="linf")
-    ap.add_argument("--eps", default="8/255")
+    ap.add_argument("--eps", default="1/255")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--parts", default=",".join(STANDARD_ATTACKS), help="comma-separated AutoAttack parts")
+    ap.add_argument("--reference", choices=["autoattack", "torchattacks", "none"], default="autoattack")
+    ap.add_argument("--streams", choices=["plain", "per-sample"], default="plain")
+    ap.add_argument(
+        "--config", default="", help='per-part overrides as JSON, e.g. {"square": {"rescale_schedule": true}}'
+    )
+    ap.add_argument("--label", default="ours")
     ap.add_argument("--out", default="")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    import torchattacks
+
+    import visaudit
 
     eps = parse_eps(args.eps)
-    x, y, _ = cifar_subset(args.n, args.seed)
+    parts = [p for p in args.parts.split(",") if p]
+    x, y, idx = cifar_subset(args.n, args.seed)
     model = load_model(args.model).eval()
+    if args.streams == "plain":
+        gen = torch.Generator().manual_seed(args.seed)
+    else:
+        from visaudit.rng import SampleGenerators
+
+        gen = SampleGenerators.for_positions(args.seed, "bench", idx, "cpu")
 
     oracle = Oracle(model, max_batch=500)
     t0 = time.perf_counter()
-    ours = autoattack(oracle, x, y, norm=args.norm, eps=eps, generator=torch.Generator().manual_seed(args.seed))
+    ours = compose(
+        oracle,
+        x,
+        y,
+        norm=args.norm,
+        eps=eps,
+        attacks=parts,
+        generator=gen,
+        config=json.loads(args.config) if args.config else None,
+    )
     t_ours = time.perf_counter() - t0
     assert bool(inside(ours.x_adv, x, eps, args.norm).all())
     ours_acc = float(ours.robust.float().mean())
-
-    counting = CountingModule(model).eval()
-    ref = reference(counting, args.norm, eps, args.seed)
-    t0 = time.perf_counter()
-    x_ref = ref(x, y)
-    t_ref = time.perf_counter() - t0
-    with torch.no_grad():
-        ref_robust = model(x_ref).argmax(1) == y
-    ref_acc = float(ref_robust.float().mean())
-    ref_inside = bool(inside(x_ref, x, eps, args.norm, tol=1e-5).all())
-
     clean = float(ours.clean_correct.float().mean())
     after = {k: round(float(v.float().mean()) * 100, 2) for k, v in ours.robust_after.items()}
-    print(f"model {args.model}, {args.n} CIFAR-10 test images (seed {args.seed}), {args.norm} eps={args.eps}, "
-          f"torch threads {torch.get_num_threads()}, torchattacks {torchattacks.__version__}")
+    result = {
+        "model": args.model,
+        "n": args.n,
+        "norm": args.norm,
+        "eps": args.eps,
+        "seed": args.seed,
+        "parts": parts,
+        "clean": clean,
+        "visaudit_file": visaudit.__file__,
+        args.label: {
+            "streams": args.streams,
+            "robust": ours_acc,
+            "wall_s": t_ours,
+            "budget": ours.budget,
+            "after": after,
+            "wall_s_per_part": ours.wall_s,
+            "config": ours.config,
+            "robust_mask": ours.robust.int().tolist(),
+        },
+    }
+    print(
+        f"model {args.model}, {args.n} CIFAR-10 test images (seed {args.seed}), {args.norm} eps={args.eps}, "
+        f"parts {parts}, torch threads {torch.get_num_threads()}, visaudit from {visaudit.__file__}"
+    )
     print(f"clean top-1: {clean * 100:.2f}%")
-    print(f"{'':28s}{'ours':>14s}{'torchattacks':>16s}")
-    print(f"{'robust top-1 (%)':28s}{ours_acc * 100:14.2f}{ref_acc * 100:16.2f}")
-    print(f"{'wall time (s)':28s}{t_ours:14.1f}{t_ref:16.1f}")
-    print(f"{'forward images':28s}{ours.budget['total']['forward_images']:14d}{counting.images:16d}")
-    print(f"{'backward images':28s}{ours.budget['total']['backward_images']:14d}{'n/a':>16s}")
-    print(f"wall time ratio ours/torchattacks: {t_ours / t_ref:.3f}; robust accuracy difference "
-          f"{(ours_acc - ref_acc) * 100:+.2f} points; baseline examples inside ball+box: {ref_inside}")
-    print(f"ours robust after each part (%): {after}")
-    print(f"ours wall time per part (s): { {k: round(v, 1) for k, v in ours.wall_s.items()} }")
+    print(
+        f"{args.label} ({args.streams} streams): robust top-1 {ours_acc * 100:.2f}% in {t_ours:.1f} s, "
+        f"{ours.budget['total']['forward_images']} forward images; after each part (%): {after}"
+    )
+
+    if args.reference != "none":
+        counting = CountingModule(model).eval()
+        t0 = time.perf_counter()
+        if args.reference == "autoattack":
+            x_ref = run_fra31(counting, x, y, args.norm, eps, args.seed, parts)
+        else:
+            x_ref = run_torchattacks(counting, x, y, args.norm, eps, args.seed)
+        t_ref = time.perf_counter() - t0
+        with torch.no_grad():
+            ref_robust = model(x_ref).argmax(1) == y
+        ref_acc = float(ref_robust.float().mean())
+        ref_inside = bool(inside(x_ref, x, eps, args.norm, tol=1e-5).all())
+        both = (ours.robust & ref_robust).sum().item()
+        print(
+            f"{args.reference}: robust top-1 {ref_acc * 100:.2f}% in {t_ref:.1f} s, {counting.images} forward "
+            f"images, examples inside ball+box: {ref_inside}"
+        )
+        print(
+            f"difference ours - reference: {(ours_acc - ref_acc) * 100:+.2f} points; robust in both: {both}, "
+            f"only ours: {int(ours.robust.sum()) - both}, only reference: {int(ref_robust.sum()) - both}"
+        )
+        result[args.reference] = {
+            "robust": ref_acc,
+            "wall_s": t_ref,
+            "forward_images": counting.images,
+            "inside": ref_inside,
+            "robust_mask": ref_robust.int().tolist(),
+        }
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"model": args.model, "n": args.n, "norm": args.norm, "eps": args.eps, "clean": clean,
-                       "ours": {"robust": ours_acc, "wall_s": t_ours, "budget": ours.budget, "after": after,
-                                "wall_s_per_part": ours.wall_s, "config": ours.config},
-                       "torchattacks": {"robust": ref_acc, "wall_s": t_ref, "forward_images": counting.images,
-                                        "inside": ref_inside}}, f, indent=1)
+            json.dump(result, f, indent=1)
 
 
 if __name__ == "__main__":
