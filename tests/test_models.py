@@ -97,7 +97,7 @@ def test_checkpoint_needing_unpickling_is_refused(tmp_path):
 def test_file_that_is_not_a_checkpoint_is_reported(tmp_path):
     path = tmp_path / "notes.pth"
     path.write_bytes(b"hello, I am a text file")
-    with pytest.raises(VisauditError, match="not a PyTorch checkpoint"):
+    with pytest.raises(VisauditError, match="neither a PyTorch checkpoint"):
         load_state_dict(path)
     with pytest.raises(VisauditError):
         load_model(f"cifar10_resnet20@{path}")

@@ -17,7 +17,6 @@ class _Cfg(ProbeConfig):
     fail_above: int = 0
 
 
-@register_probe
 class _OOMProbe(Probe):
     """Raises an out-of-memory error while the batch is larger than ``fail_above``."""
 
@@ -44,6 +43,14 @@ class _OOMProbe(Probe):
             metrics={"mean_logit": float(merged.sums["t"]) / merged.n},
             data={"max_batch": max(sizes), "final_batch_size": ctx.batch_size},
         )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered():
+    """Registered for this module's tests only, so the registry-generated tests see the built-ins."""
+    register_probe(_OOMProbe)
+    yield
+    PROBES.unregister("test-oom")
 
 
 def test_probe_registers_itself():

@@ -51,6 +51,14 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (plugins and tests that register something for a while)."""
+        if name not in self:
+            raise UnknownNameError(self.unknown_message(name))
+        self._lazy.pop(name, None)
+        self._loaded.pop(name, None)
+        self._help.pop(name, None)
+
     def _check_new(self, name: str) -> None:
         if name in self._lazy or name in self._loaded:
             raise ValueError(f"{self.kind} {name!r} is registered twice")

@@ -14,8 +14,12 @@ and ``BatchNormAct2d``: 45 modules on ``tf_efficientnet_lite0``. ``match="subcla
 selects by ``isinstance`` over the wider families in :data:`KINDS` instead.
 
 Example:
-    >>> names = select_modules(net, kinds=("conv", "linear"))
-    >>> states, _ = fresh_states(model, names, seed=0)
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(10))
+    >>> select_modules(net, kinds=("conv", "norm"), match="exact")
+    ['0', '1']
+    >>> states, warning = fresh_states(net, ["0"], seed=0)
+    >>> sorted(states["0"])
+    ['bias', 'weight']
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def spectral_bias_from_curves(
     Example:
         >>> spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1])["spectral_bias"]
         0.25
-        >>> spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1], clean=0.5)["lpp_relative"]
+        >>> round(spectral_bias_from_curves([0.2, 0.4], [0.1, 0.1], clean=0.5)["lpp_relative"], 6)
         0.6
     """
     lpp = float(sum(low) / len(low))
