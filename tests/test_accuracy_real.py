@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import visaudit
+
+pytestmark = pytest.mark.slow  # real models over thousands of images
 
 
 def test_cifar10_resnet20_top1_on_cifar10_test(shared_store):

@@ -89,6 +89,7 @@ def test_robust_accuracy_falls_with_eps_and_reaches_zero(model, correct_batch):
     assert robust[0] > 0 and robust[-1] == 0
 
 
+@pytest.mark.slow
 def test_apgd_ce_at_least_as_strong_as_pgd20(model, correct_batch):
     x, y = correct_batch
     for norm, eps in [("linf", 1 / 255), ("l2", 0.1)]:
@@ -98,6 +99,7 @@ def test_apgd_ce_at_least_as_strong_as_pgd20(model, correct_batch):
         assert int(apgd.success.sum()) >= int(pgd.success.sum()), (norm, apgd.success.sum(), pgd.success.sum())
 
 
+@pytest.mark.slow
 def test_autoattack_at_least_as_strong_as_each_part(model, correct_batch):
     x, y = correct_batch
     eps = 1 / 255

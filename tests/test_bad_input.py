@@ -25,6 +25,7 @@ def _clear_failure(out, *needles: str) -> None:
         assert n in text, (n, text[-800:])
 
 
+@pytest.mark.slow
 def test_strict_stops_at_a_truncated_jpeg_naming_it(tmp_path):
     (tmp_path / "data" / "cat").mkdir(parents=True)
     good = DATA / "cifar10-test" / "cat" / "0000.jpg"

@@ -38,6 +38,7 @@ def test_list_shows_registered_names():
     assert "efficientnet_lite0" in out.stdout and "timm:" in out.stdout
 
 
+@pytest.mark.slow
 def test_run_show_export(tmp_path):
     store = tmp_path / "s"
     out = run_cli(
@@ -109,6 +110,7 @@ def test_probe_options_are_listed_with_types_defaults_and_meaning():
     assert out.returncode == 2 and "Did you mean 'corruptions'" in out.stderr
 
 
+@pytest.mark.slow
 def test_progress_is_printed_as_plain_lines_when_stdout_is_not_a_terminal(tmp_path):
     import os
     import subprocess
@@ -163,6 +165,7 @@ def test_plain_progress_reports_rate_eta_and_a_failed_pass():
     assert written[-1].startswith("[failed]")
 
 
+@pytest.mark.slow
 def test_the_summary_fits_80_columns_without_cutting_a_number(tmp_path):
     store = tmp_path / "s"
     out = run_cli(

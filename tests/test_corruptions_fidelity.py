@@ -164,6 +164,7 @@ def test_cifar10_fidelity_and_resnet20_accuracy(ref, resnet20_predict, name):
         )
 
 
+@pytest.mark.slow
 def test_frost_at_benchmark_scale_differs_from_the_package_only_by_its_zoom(ref):
     """ImageNet-C's frost (native texture scale) against imagecorruptions' (zoom 1.1): same energy."""
     imgs, _ = cifar_images(300)

@@ -117,6 +117,7 @@ def test_criticality_against_the_reference_definition_resnet20(tmp_path):
     assert rec["metrics"]["mean_criticality"] == pytest.approx(np.mean([np.mean(crit[m]) for m in names]), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_criticality_defaults_are_the_papers_and_select_as_the_reference(tmp_path):
     from visaudit.mechanics.criticality import select_modules
     from visaudit.models import load_model
@@ -241,6 +242,7 @@ def test_identity_like_layer_has_zero_criticality():
         assert a["criticality"] == pytest.approx(b["criticality"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_quantization_8bit_keeps_resnet20_accuracy(tmp_path):
     res = visaudit.audit(
         "cifar10_resnet20",
@@ -259,6 +261,7 @@ def test_quantization_8bit_keeps_resnet20_accuracy(tmp_path):
     assert m["float_top1"] > 0.75 and rec["data"]["n_images"] == 256
 
 
+@pytest.mark.slow
 def test_quantization_mixed_precision_and_hessian(tmp_path):
     res = visaudit.audit(
         "cifar10_resnet20",
@@ -305,6 +308,7 @@ def test_filters_cifar_resnets_and_efficientnet(tmp_path):
     assert np.mean(div) < np.mean(div_lite)  # two CIFAR ResNets are closer than a ResNet and an EfficientNet
 
 
+@pytest.mark.slow
 def test_criticality_efficientnet_lite0_cue_conflict(tmp_path):
     res = visaudit.audit(
         "efficientnet_lite0",

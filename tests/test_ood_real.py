@@ -13,6 +13,8 @@ import torch
 import visaudit
 from visaudit.ood.odin import odin_scores, penultimate_and_odin
 
+pytestmark = pytest.mark.slow  # real models over hundreds of images
+
 POSTHOC = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "knn", "react", "ash"]
 FAR = ["uniform-noise", "gaussian-noise", "blobs", "solid-colours", "fashion-mnist", "silhouettes"]
 MODELS = ["cifar10_resnet20", "cifar10_resnet56"]

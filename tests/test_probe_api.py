@@ -82,6 +82,7 @@ def test_out_of_memory_halves_the_batch_and_retries(tmp_path):
     assert rec["metrics"]["mean_logit"] == pytest.approx(ref.records[0]["metrics"]["mean_logit"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_same_seed_same_subset_and_result(tmp_path):
     a = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path / "a", max_images=150, seed=3)
     b = visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path / "b", max_images=150, seed=3)

@@ -8,6 +8,8 @@ ray = pytest.importorskip("ray")
 
 import visaudit  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a local Ray cluster
+
 
 def test_ray_backend_matches_local(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)

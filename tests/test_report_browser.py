@@ -20,6 +20,8 @@ except ImportError:  # pragma: no cover
 from visaudit.report.render import render_report
 from visaudit.report.synthetic import synthetic_records, write_store
 
+pytestmark = pytest.mark.slow  # audits real models, then drives a headless Chromium
+
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts" / "report"
 RESNETS = ["cifar10_resnet20", "cifar10_resnet32", "cifar10_resnet44", "cifar10_resnet56"]

@@ -9,6 +9,8 @@ from tests.helpers import run_cli
 from visaudit.report.comparison import compare
 from visaudit.report.records import RecordBook, load_records
 
+pytestmark = pytest.mark.slow  # real models over hundreds of images
+
 MODELS = ["cifar10_resnet20", "cifar10_resnet32"]
 
 

@@ -30,6 +30,7 @@ def test_sixteen_class_rule_matches_the_category_table():
     assert np.allclose(got, direct / direct.sum(1, keepdims=True), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_lite0_cue_conflict_decisions_stored_in_psychophysics_schema(tmp_path):
     res = visaudit.audit("efficientnet_lite0", "shape-bias", "cue-conflict", store=tmp_path, max_images=96)
     (rec,) = res.records

@@ -35,6 +35,7 @@ def _cifar(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, np.array([ds[int(p)][1] for p in pos]), np.asarray(pos)
 
 
+@pytest.mark.slow
 def test_spectral_bias_resnet20_against_the_reference_definition(tmp_path):
     n = 200
     res = visaudit.audit(
@@ -135,7 +136,8 @@ def _reference_grid(model_name: str, dataset: str, n: int, contrast: float) -> n
 @pytest.mark.parametrize(
     "model_name,dataset,n,contrast",
     [
-        ("cifar10_resnet20", "cifar10-test", 32, 1.0),  # 32 px: the 224 px bands cropped to the model's grid
+        # 32 px: the 224 px bands cropped to the model's grid
+        pytest.param("cifar10_resnet20", "cifar10-test", 32, 1.0, marks=pytest.mark.slow),
         # the paper's setting: 224 px, contrast 0.2 (29 passes of lite0 twice: minutes on a 2-core CPU)
         pytest.param("efficientnet_lite0", "cue-conflict", 8, 0.2, marks=pytest.mark.slow),
     ],
@@ -167,6 +169,7 @@ def test_critical_band_against_the_reference_definition(tmp_path, model_name, da
     assert (d["noise_pool"], d["rescale"], d["out_of_range"]) == (0, "finest", "shift")
 
 
+@pytest.mark.slow
 def test_critical_band_resnet20_grid_thresholds_and_nyquist(tmp_path):
     res = visaudit.audit(
         "cifar10_resnet20",

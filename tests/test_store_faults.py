@@ -126,6 +126,7 @@ def _run_args(data: str, store: Path, *extra: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
     folder = _folder_copy(tmp_path)
     store = tmp_path / "store"
@@ -149,6 +150,7 @@ def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
     assert rec["metrics"] == clean.records[0]["metrics"]
 
 
+@pytest.mark.slow
 def test_two_processes_resuming_the_same_killed_job_give_one_record(tmp_path):
     store = tmp_path / "store"
     args = _run_args("cifar10-test", store, "--max-images", "300")

@@ -153,6 +153,7 @@ def test_error_in_one_job_is_isolated(tmp_path):
     assert "could be read" in res.errors[0]["error"]["message"]
 
 
+@pytest.mark.slow
 def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     store = tmp_path / "store"
     args = [
@@ -225,6 +226,7 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     assert not (store / "work" / rec["key"]).exists(), "work files are removed once the record is written"
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_store(tmp_path):
     code = (
         "import visaudit\n"
