@@ -95,6 +95,7 @@ class RunContext(ProbeContext):
         self.model, self.config = model, config
         self.dataset, self.label_map = dataset, label_map  # type: ignore[assignment]
         self.device, self.store, self.key, self.bars = device, store, key, bars
+        self._passes: _PassCounter | None = None
         self.options = options
         self.seed, self.max_images, self.strict = options.seed, options.max_images, options.strict
         self.channels_last = options.channels_last
@@ -181,6 +182,8 @@ class RunContext(ProbeContext):
         bad = (~torch.isfinite(out.detach()).all(dim=1)).sum()
         self._nonfinite_device = bad if self._nonfinite_device is None else self._nonfinite_device + bad
         self.forward_images += len(out)
+        if self._passes is not None:
+            self._passes.tick(len(out))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         with self.autocast():
@@ -259,6 +262,7 @@ class RunContext(ProbeContext):
         dataset: ImageDataset | None = None,
         tag: str = "main",
         indices: np.ndarray | None = None,
+        passes: int = 1,
     ) -> ChunkResult:
         dataset = dataset or self.dataset
         if indices is None:
@@ -266,22 +270,31 @@ class RunContext(ProbeContext):
         indices = np.asarray(indices, dtype=np.int64)
         finished = self.store.finished_chunks(self.key, _safe(tag))
         plan = plan_chunks(indices, self.chunk_size, finished)
-        bar = self.bars.add(len(indices), f"{self.model.info.name} · {tag} · {_short(dataset.name)}")
+        passes = max(1, int(passes))
+        bar = self.bars.add(
+            len(indices) * passes,
+            f"{self.model.info.name} · {tag} · {_short(dataset.name)}",
+            unit="img" if passes == 1 else "img-pass",
+        )
+        counter = self._passes = _PassCounter(bar, passes)
         results = []
-        for part, done in plan:
-            name = chunk_name(tag, part)
-            chunk = self.store.load_chunk(self.key, name) if done else None
-            if chunk is None:
-                chunk = self._run_chunk(fn, dataset, part, bar)
-                self.store.save_chunk(self.key, name, chunk, part)
-                self.chunks_run += 1
-            else:
-                bar.advance(len(part))
-                for pos in chunk.stacks.get(FAILED, np.empty(0, dtype=np.int64)):
-                    self.failed.add((dataset.name, int(pos)))
-                self.nonfinite += int(chunk.sums.get(NONFINITE, 0))
-                self.chunks_loaded += 1
-            results.append(chunk)
+        try:
+            for part, done in plan:
+                name = chunk_name(tag, part)
+                chunk = self.store.load_chunk(self.key, name) if done else None
+                if chunk is None:
+                    chunk = self._run_chunk(fn, dataset, part, counter)
+                    self.store.save_chunk(self.key, name, chunk, part)
+                    self.chunks_run += 1
+                else:
+                    counter.skip(len(part))
+                    for pos in chunk.stacks.get(FAILED, np.empty(0, dtype=np.int64)):
+                        self.failed.add((dataset.name, int(pos)))
+                    self.nonfinite += int(chunk.sums.get(NONFINITE, 0))
+                    self.chunks_loaded += 1
+                results.append(chunk)
+        finally:
+            self._passes = None
         bar.done()
         merged = ChunkResult.merge(results)
         merged.stacks.pop(FAILED, None)
@@ -289,12 +302,16 @@ class RunContext(ProbeContext):
         return merged
 
     def _run_chunk(
-        self, fn: Callable[[Iterator[Batch]], ChunkResult], dataset: ImageDataset, part: np.ndarray, bar: Any
+        self,
+        fn: Callable[[Iterator[Batch]], ChunkResult],
+        dataset: ImageDataset,
+        part: np.ndarray,
+        counter: "_PassCounter",
     ) -> ChunkResult:
         while True:
             failed_before, nonfinite_before = set(self.failed), self.nonfinite
             try:
-                chunk: ChunkResult = fn(_advancing(self.batches(dataset, part), bar))
+                chunk: ChunkResult = fn(_advancing(self.batches(dataset, part), counter))
                 break
             except RuntimeError as err:
                 if not is_oom(err) or self.batch_size <= 1:
@@ -323,10 +340,42 @@ class _Positions:
         return self.dataset[int(self.indices[i])]
 
 
-def _advancing(batches: Iterator[Batch], bar: Any) -> Iterator[Batch]:
+class _PassCounter:
+    """A pass's bar counted in image forward passes (``passes`` per image).
+
+    The model calls of the probe (:meth:`RunContext.logits`) tick it as they happen, so a probe
+    that runs many passes per batch (a layer scan, a grid of stimuli) shows a rate and an ETA
+    long before its first batch ends; when a batch ends the counter settles to exactly
+    ``passes`` per image, whatever the probe called (extra calls, skipped ones).
+    """
+
+    def __init__(self, bar: Any, passes: int) -> None:
+        self.bar, self.passes = bar, passes
+        self.budget = 0  # what the current batch may still tick
+
+    def begin(self, n_images: int) -> None:
+        self.budget = n_images * self.passes
+
+    def tick(self, n: int) -> None:
+        step = min(n, self.budget)
+        if step > 0:
+            self.budget -= step
+            self.bar.advance(step)
+
+    def settle(self) -> None:
+        if self.budget > 0:
+            self.bar.advance(self.budget)
+        self.budget = 0
+
+    def skip(self, n_images: int) -> None:
+        self.bar.advance(n_images * self.passes)
+
+
+def _advancing(batches: Iterator[Batch], counter: _PassCounter) -> Iterator[Batch]:
     for b in batches:
+        counter.begin(len(b.ids))
         yield b
-        bar.advance(len(b.ids))
+        counter.settle()
 
 
 def _safe(tag: str) -> str:

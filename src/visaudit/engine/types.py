@@ -145,6 +145,7 @@ class ProbeContext:
         dataset: "ImageDataset | None" = None,
         tag: str = "main",
         indices: np.ndarray | None = None,
+        passes: int = 1,
     ) -> ChunkResult:
         """Run ``fn`` over the dataset chunk by chunk with checkpointing, return merged chunks.
 
@@ -152,6 +153,11 @@ class ProbeContext:
         killed and is started again (with any chunk size) loads finished chunks instead of
         recomputing them. ``fn`` must give a chunk's result from its samples alone (draw with
         :meth:`sample_rng`, never with one generator per batch).
+
+        ``passes`` is how many forward passes ``fn`` makes per image (a layer scan: one per
+        module and trial, plus the clean one). Above 1 the progress bar counts image passes
+        (``img-pass``), ticked by every :meth:`logits` call, so rate and ETA are known within
+        the first batch. It changes progress only, never a number.
         """
         raise NotImplementedError
 

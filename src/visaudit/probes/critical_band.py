@@ -205,7 +205,8 @@ class CriticalBandProbe(Probe):
                 n += len(b.y)
             return ChunkResult(sums={"correct": correct}, n=n)
 
-        merged = ctx.map_chunks(fn, tag="critical-band")
+        first = 2 if cfg.target == "prediction" else 1  # the gray image (and the clean one it is judged against)
+        merged = ctx.map_chunks(fn, tag="critical-band", passes=first + nb * len(sds))
         grid = 100.0 * merged.sums["correct"] / max(merged.n, 1)
         thresholds = band_thresholds(grid, cfg.criterion)
         fit = fit_critical_band(thresholds)

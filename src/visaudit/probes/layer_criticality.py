@@ -178,7 +178,8 @@ class LayerCriticalityProbe(Probe):
         sample = fixed_sample(ctx, cfg.n_images)
         chunk = C.scan_chunk_fn(ctx, scanner, variants, names, trials)
 
-        merged = ctx.map_chunks(chunk, tag=f"criticality-{cfg.reset}", indices=sample)
+        passes = 1 + sum(len(v) for v in variants.values())  # the clean pass, then one per module and trial
+        merged = ctx.map_chunks(chunk, tag=f"criticality-{cfg.reset}", indices=sample, passes=passes)
         rows = C.summarise(names, kinds, merged.sums, merged.n)
         metrics: dict[str, float] = {f"criticality@{r['module']}": r["criticality"] for r in rows}
         metrics.update({f"top1_reset@{r['module']}": r["top1"] for r in rows})

@@ -163,7 +163,7 @@ class QuantizationSensitivityProbe(Probe):
         per_layer = C.scan_chunk_fn(ctx, scanner, variants, names, len(bits))
 
         with torch.no_grad():
-            pl = ctx.map_chunks(per_layer, tag="per-layer", indices=sample)
+            pl = ctx.map_chunks(per_layer, tag="per-layer", indices=sample, passes=1 + len(names) * len(bits))
         n = pl.n
         float_top1 = float(pl.sums["clean_correct"]) / n
         top1 = pl.sums["correct"] / n
@@ -207,7 +207,12 @@ class QuantizationSensitivityProbe(Probe):
             return ChunkResult(sums={"correct": correct, "kl": kls}, n=n_seen)
 
         with torch.no_grad():
-            wm = ctx.map_chunks(whole_model, tag=f"whole-model-{cfg.sensitivity}-{cfg.budget_bits}", indices=sample)
+            wm = ctx.map_chunks(
+                whole_model,
+                tag=f"whole-model-{cfg.sensitivity}-{cfg.budget_bits}",
+                indices=sample,
+                passes=1 + len(cfg_names),
+            )
         whole = {c: float(wm.sums["correct"][k]) / wm.n for k, c in enumerate(cfg_names)}
         whole_kl = {c: float(wm.sums["kl"][k]) / wm.n for k, c in enumerate(cfg_names)}
         sizes_mb = {c: model_size_bits(numels, configs[c]) / 8 / 2**20 for c in cfg_names}

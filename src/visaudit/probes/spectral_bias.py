@@ -146,7 +146,7 @@ class SpectralBiasProbe(Probe):
                 n += len(b.y)
             return ChunkResult(sums={"low": low, "high": high, "clean": np.array([clean])}, n=n)
 
-        merged = ctx.map_chunks(fn, tag="filters")
+        merged = ctx.map_chunks(fn, tag="filters", passes=1 + 2 * len(cutoffs))
         n = max(merged.n, 1)
         low_acc = (merged.sums["low"] / n).tolist()
         high_acc = (merged.sums["high"] / n).tolist()
@@ -216,7 +216,8 @@ class SpectralBiasProbe(Probe):
             return ChunkResult(sums={"errors": errors}, n=n)
 
         with torch.no_grad():
-            merged = ctx.map_chunks(fn, tag="fourier", indices=indices)
+            cells = sum(1 for f1 in fy for f2 in fx if not (f1 < 0 and f2 == 0))
+            merged = ctx.map_chunks(fn, tag="fourier", indices=indices, passes=cells)
         fmap = merged.sums["errors"] / max(merged.n, 1)
         for i, f1 in enumerate(fy):
             if f1 < 0:
