@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
@@ -127,6 +127,21 @@ def _per_sample(gen: SampleGenerators, shape: Sequence[int], make) -> torch.Tens
     return torch.stack([make(shape[1:], g) for g in gen.generators])
 
 
+def _draw(
+    fn: Callable[..., torch.Tensor],
+    gen: Generators,
+    shape: Sequence[int],
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> torch.Tensor:
+    dev = _gen_device(gen, device)
+    if isinstance(gen, SampleGenerators):
+        out = _per_sample(gen, shape, lambda s, g: fn(s, generator=g, device=dev, dtype=dtype))
+    else:
+        out = fn(tuple(shape), generator=gen, device=dev, dtype=dtype)
+    return out.to(device) if device is not None else out
+
+
 def rand(
     gen: Generators,
     shape: Sequence[int],
@@ -135,12 +150,7 @@ def rand(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Uniform [0, 1) draws, made on the generators' device and returned on ``device``."""
-    dev = _gen_device(gen, device)
-    if isinstance(gen, SampleGenerators):
-        out = _per_sample(gen, shape, lambda s, g: torch.rand(s, generator=g, device=dev, dtype=dtype))
-    else:
-        out = torch.rand(tuple(shape), generator=gen, device=dev, dtype=dtype)
-    return out.to(device) if device is not None else out
+    return _draw(torch.rand, gen, shape, device, dtype)
 
 
 def randn(
@@ -151,12 +161,7 @@ def randn(
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Standard normal draws, made on the generators' device and returned on ``device``."""
-    dev = _gen_device(gen, device)
-    if isinstance(gen, SampleGenerators):
-        out = _per_sample(gen, shape, lambda s, g: torch.randn(s, generator=g, device=dev, dtype=dtype))
-    else:
-        out = torch.randn(tuple(shape), generator=gen, device=dev, dtype=dtype)
-    return out.to(device) if device is not None else out
+    return _draw(torch.randn, gen, shape, device, dtype)
 
 
 def randint(

@@ -18,6 +18,9 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from visaudit.perturb.corruption_names import BENCHMARK
+from visaudit.report.records import PROBE_ORDER
+
 if TYPE_CHECKING:  # pragma: no cover - the declared layouts, for annotations only
     from visaudit.probes.accuracy import AccuracyData
     from visaudit.probes.calibration import CalibrationData, ReliabilityBins
@@ -30,23 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover - the declared layouts, for annotations on
     from visaudit.probes.shape_bias import ShapeBiasData
     from visaudit.probes.solarization import SolarizationData
 
-CORRUPTIONS = [
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "frost",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-]
+CORRUPTIONS = list(BENCHMARK)  # the 15 ImageNet-C corruptions in the benchmark's order
 CATEGORIES = [
     "airplane",
     "bear",
@@ -425,23 +412,7 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
     return m, info, data
 
 
-PROBES = [
-    "accuracy",
-    "corruptions",
-    "solarization",
-    "nuisance-sweeps",
-    "adversarial",
-    "confidence",
-    "perturbation-anatomy",
-    "shape-bias",
-    "spectral-bias",
-    "critical-band",
-    "calibration",
-    "ood",
-    "layer-criticality",
-    "filters",
-    "quantization-sensitivity",
-]
+PROBES = list(PROBE_ORDER)
 DATASET = {"shape-bias": "cue-conflict", "critical-band": "cue-conflict", "spectral-bias": "cue-conflict"}
 
 
