@@ -11,15 +11,15 @@ scaling, so the comparison is on the same images and T never saw them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
 from visaudit.errors import VisauditError
-from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+from visaudit.probes.base import MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from visaudit.probes.base import Batch, ProbeContext
+    from visaudit.probes.base import ProbeContext
 
 _BASE = {
     "ece": MetricSpec(False, "expected calibration error, equal-width bins"),
@@ -132,25 +132,11 @@ class CalibrationProbe(Probe):
 
         cfg = self.config
 
-        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
-            logits, labels, index = [], [], []
-            for b in batches:
-                logits.append(ctx.logits(b.x).cpu().numpy())
-                labels.append(b.y.cpu().numpy().astype(np.int64))
-                index.append(np.asarray(b.index, dtype=np.int64))
-            if not logits:
-                return ChunkResult()
-            stacks = {
-                "logits": np.concatenate(logits),
-                "labels": np.concatenate(labels),
-                "index": np.concatenate(index),
-            }
-            return ChunkResult(stacks=stacks, n=len(stacks["labels"]))
-
-        merged = ctx.map_chunks(chunk)
-        if merged.n < 4:
-            raise VisauditError(f"calibration: only {merged.n} images of {ctx.dataset.name} could be read")
-        logits, labels = merged.stacks["logits"].astype(np.float64), merged.stacks["labels"]
+        clean = ctx.clean_logits()  # shared with accuracy and shape-bias on the same images
+        n = len(clean.labels)
+        if n < 4:
+            raise VisauditError(f"calibration: only {n} images of {ctx.dataset.name} could be read")
+        logits, labels = clean.logits.astype(np.float64), clean.labels
         identity = ctx.label_map.kind == "identity"
 
         def probs_fn(z: np.ndarray) -> np.ndarray:
@@ -177,7 +163,7 @@ class CalibrationProbe(Probe):
         in_fit[fit] = True
         samples = pd.DataFrame(
             {
-                "sample_id": [ctx.dataset.ids[i] for i in merged.stacks["index"]],
+                "sample_id": clean.ids,
                 "label": labels,
                 "pred": pred,
                 "correct": pred == labels,
@@ -187,7 +173,7 @@ class CalibrationProbe(Probe):
             }
         )
         data: CalibrationData = {
-            "n": int(merged.n),
+            "n": n,
             "n_bins": cfg.n_bins,
             "binning": "equal-width, (lo, hi]",
             "reliability": _reliability(probs, labels, cfg.n_bins),
