@@ -29,3 +29,24 @@ def run_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
         cwd=str(REPO),
         env=env,
     )
+
+
+def cli_argv(*args: str) -> list[str]:
+    """The command line that runs the CLI in this interpreter."""
+    return [sys.executable, "-m", "visaudit.cli", *args]
+
+
+def start_and_kill(args: list[str], work: Path, n_done: int, poll: float = 0.05) -> None:
+    """Start a CLI run and SIGKILL it once ``n_done`` chunks are finished under ``work``."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (len(list(work.glob("*/*.done"))) if work.exists() else 0) >= n_done or proc.poll() is not None:
+            break
+        time.sleep(poll)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +12,7 @@ import pytest
 import torch
 
 import visaudit
-from tests.helpers import REPO
+from tests.helpers import cli_argv, start_and_kill
 from visaudit.api import plan
 from visaudit.engine.options import RunOptions
 from visaudit.engine.store import Store
@@ -224,18 +220,6 @@ def test_corruptions_metrics_are_bit_identical_at_any_batch_and_chunk_size(tmp_p
 # -- 5. kill and resume with another chunking --------------------------------------------------------------
 
 
-def _kill_after(args: list[str], work: Path, n_done: int) -> None:
-    proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if (len(list(work.glob("*/*.done"))) if work.exists() else 0) >= n_done or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 @pytest.mark.slow
 def test_corruptions_killed_and_resumed_with_another_chunk_size_equal_a_clean_run(tmp_path):
     cfg = {
@@ -247,10 +231,7 @@ def test_corruptions_killed_and_resumed_with_another_chunk_size_equal_a_clean_ru
     }
     (tmp_path / "cfg.yaml").write_text(str(cfg).replace("'", '"'))
     store = tmp_path / "store"
-    args = [
-        sys.executable,
-        "-m",
-        "visaudit.cli",
+    args = cli_argv(
         "run",
         "-m",
         "cifar10_resnet20",
@@ -269,8 +250,8 @@ def test_corruptions_killed_and_resumed_with_another_chunk_size_equal_a_clean_ru
         "0",
         "--config",
         str(tmp_path / "cfg.yaml"),
-    ]
-    _kill_after(args, store / "work", 2)
+    )
+    start_and_kill(args, store / "work", 2)
     done = len(list((store / "work").glob("*/*.done")))
     resumed = visaudit.audit(
         "cifar10_resnet20",

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import visaudit
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, cli_argv, run_cli, start_and_kill
 from visaudit.engine.store import Store
 
 DATA = Path(os.environ["VISAUDIT_DATA"])
@@ -82,28 +79,13 @@ def _folder_copy(tmp_path: Path, n_per_class: int = 60) -> Path:
     return root
 
 
-def _start_and_kill(args: list[str], work: Path, n_done: int) -> None:
-    proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if (len(list(work.glob("*/*.done"))) if work.exists() else 0) >= n_done or proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 CFG = {"corruptions": {"corruptions": ["gaussian_noise", "glass_blur"], "severities": [1, 2, 3, 4, 5], "examples": 0}}
 
 
 def _run_args(data: str, store: Path, *extra: str) -> list[str]:
     cfg = store.parent / "cfg.json"
     cfg.write_text(json.dumps(CFG))
-    return [
-        sys.executable,
-        "-m",
-        "visaudit.cli",
+    return cli_argv(
         "run",
         "-m",
         "cifar10_resnet20",
@@ -123,14 +105,14 @@ def _run_args(data: str, store: Path, *extra: str) -> list[str]:
         "--config",
         str(cfg),
         *extra,
-    ]
+    )
 
 
 @pytest.mark.slow
 def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
     folder = _folder_copy(tmp_path)
     store = tmp_path / "store"
-    _start_and_kill(_run_args(str(folder), store), store / "work", 2)
+    start_and_kill(_run_args(str(folder), store), store / "work", 2, poll=0.02)
     killed_keys = {p.name for p in (store / "work").iterdir()}
     victim = sorted((folder / "cat").glob("*.jpg"))[0]
     victim.write_bytes((DATA / "cifar10-test" / "cat" / "0999.jpg").read_bytes())
@@ -154,7 +136,7 @@ def test_a_resume_after_the_datasets_files_changed_restarts_the_job(tmp_path):
 def test_two_processes_resuming_the_same_killed_job_give_one_record(tmp_path):
     store = tmp_path / "store"
     args = _run_args("cifar10-test", store, "--max-images", "300")
-    _start_and_kill(args, store / "work", 2)
+    start_and_kill(args, store / "work", 2, poll=0.02)
     procs = [
         subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)

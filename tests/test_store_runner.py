@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import visaudit
-from tests.helpers import REPO, run_python
+from tests.helpers import REPO, cli_argv, run_python, start_and_kill
 from visaudit.engine.store import Store
 from visaudit.errors import VisauditError
 
@@ -156,10 +155,7 @@ def test_error_in_one_job_is_isolated(tmp_path):
 @pytest.mark.slow
 def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
     store = tmp_path / "store"
-    args = [
-        sys.executable,
-        "-m",
-        "visaudit.cli",
+    args = cli_argv(
         "run",
         "-m",
         "cifar10_resnet20",
@@ -176,19 +172,9 @@ def test_kill_and_resume_loses_and_duplicates_nothing(tmp_path):
         "0",
         "--batch-size",
         "50",
-    ]
-    proc = subprocess.Popen(args, cwd=str(REPO), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    )
     work = store / "work"
-    deadline = time.time() + 300
-    done: list[Path] = []
-    while time.time() < deadline:
-        done = list(work.glob("*/*.done")) if work.exists() else []
-        if len(done) >= 3 or proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    start_and_kill(args, work, 3)
     finished = {p.stem for p in work.glob("*/*.done")}
     assert len(finished) >= 3 and not list((store / "records").glob("*.json"))
 
