@@ -37,6 +37,7 @@ TYPED = (
     "layer-criticality",
     "ood",
     "adversarial",
+    "human-likeness",
 )
 TYPED_BY_LEAD: tuple[str, ...] = ()
 # probes whose figures read ``data`` (the others draw from metric names only)
@@ -48,6 +49,7 @@ DRAWN_FROM_DATA = (
     "confidence",
     "perturbation-anatomy",
     "calibration",
+    "human-likeness",
 )
 
 # small configs: 16 images, few conditions; FGSM is the cheapest attack and draws no random start
@@ -214,9 +216,14 @@ def cifar_records(tmp_path_factory) -> dict[str, dict[str, Any]]:
         "efficientnet_lite0", "shape-bias", ["cue-conflict", "edges"], store=store, max_images=16, workers=0
     )
     assert [r["status"] for r in shape.records] == ["ok", "ok"], [r.get("error") for r in shape.records]
+    human = visaudit.audit("efficientnet_lite0", "human-likeness", "edges", store=store, max_images=16, workers=0)
+    assert human.records[0]["status"] == "ok", human.records[0].get("error")
     # shape-bias on edges has the other payload variant: keyed apart from the cue-conflict one
     return {
-        r["probe"]["name"] + ("@edges" if (r.get("dataset") or {}).get("name") == "edges" else ""): r
+        r["probe"]["name"]
+        + (
+            "@edges" if r["probe"]["name"] == "shape-bias" and (r.get("dataset") or {}).get("name") == "edges" else ""
+        ): r
         for r in load_records(store)
     }
 

@@ -31,6 +31,10 @@ _CATALOG = {
         "where adversarial perturbation energy sits",
     ),
     "shape-bias": ("visaudit.probes.shape_bias:ShapeBiasProbe", "shape vs texture bias on cue-conflict stimuli"),
+    "human-likeness": (
+        "visaudit.probes.human_likeness:HumanLikenessProbe",
+        "error consistency and accuracy difference to human observers (model-vs-human)",
+    ),
     "spectral-bias": (
         "visaudit.probes.spectral_bias:SpectralBiasProbe",
         "low-/high-pass accuracy, spectral bias, Fourier map",

@@ -29,6 +29,7 @@ PROBE_ORDER = [
     "confidence",
     "perturbation-anatomy",
     "shape-bias",
+    "human-likeness",
     "spectral-bias",
     "critical-band",
     "calibration",

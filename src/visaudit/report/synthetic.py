@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - the declared layouts, for annotations on
     from visaudit.probes.confidence import ConfidenceData
     from visaudit.probes.corruptions import CorruptionsData
     from visaudit.probes.filters import FilterStatsData
+    from visaudit.probes.human_likeness import HumanLikenessData, SubjectAgreement
     from visaudit.probes.nuisance_sweeps import NuisanceSweepsData
     from visaudit.probes.perturbation_anatomy import PerturbationAnatomyData
     from visaudit.probes.quantization import QuantizationSensitivityData
@@ -206,6 +207,31 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
         }
         data = dict(shape_bias)
         info = _hib("shape_bias", "shape_match", "texture_match")
+    elif probe == "human-likeness":
+        subjects = [f"subject-{i:02d}" for i in range(1, 6)]
+        human_acc = {h: u(0.7, 0.95) for h in subjects}
+        rows: list[SubjectAgreement] = []
+        for h in subjects:
+            ec = u(0.0, 0.5) * skill
+            rows.append(
+                {
+                    "subject": h,
+                    "n_trials": 160,
+                    "subject_accuracy": human_acc[h],
+                    "model_accuracy": skill * 0.6,
+                    "observed_consistency": 0.5 + ec / 2,
+                    "expected_consistency": 0.5,
+                    "error_consistency": ec,
+                }
+            )
+            m[f"error_consistency@{h}"] = ec
+        pairs = {a: {b: u(0.3, 0.6) for b in subjects if b != a} for a in subjects}
+        human: HumanLikenessData = {"subjects": rows, "human_pairs": pairs, "files": [], "n_images": 160}
+        data = dict(human)
+        m["error_consistency"] = sum(r["error_consistency"] for r in rows) / len(rows)
+        m["accuracy_difference"] = sum((skill * 0.6 - a) ** 2 for a in human_acc.values()) / len(rows)
+        info = _hib("error_consistency")
+        info.update(_hib("accuracy_difference", higher=False))
     elif probe == "spectral-bias":
         cut = [0.1, 0.2, 0.3, 0.4, 0.5]
         data["cutoffs"] = cut
@@ -413,7 +439,12 @@ def _probe_payload(probe: str, rnd: random.Random, skill: float) -> tuple[dict, 
 
 
 PROBES = list(PROBE_ORDER)
-DATASET = {"shape-bias": "cue-conflict", "critical-band": "cue-conflict", "spectral-bias": "cue-conflict"}
+DATASET = {
+    "human-likeness": "silhouettes",
+    "shape-bias": "cue-conflict",
+    "critical-band": "cue-conflict",
+    "spectral-bias": "cue-conflict",
+}
 
 
 def synthetic_record(model: str, probe: str, rnd: random.Random, skill: float) -> dict[str, Any]:

@@ -27,6 +27,8 @@ confidence             d: ``bin_edges`` [n+1] and ``histograms`` {group: [n coun
 perturbation-anatomy   d: ``energy_map`` 2-D list (image rows x columns)
 shape-bias             m: ``shape_bias@<category>``, ``shape_bias``; imported subjects
                        (``model.source`` "decisions" or "human") share the plot
+human-likeness         d: ``subjects`` [{"subject", "error_consistency"}], ``human_pairs``
+                       {subject: {subject: kappa}}
 spectral-bias          d: ``cutoffs``, ``lowpass_top1``, ``highpass_top1`` (or m:
                        ``top1_lowpass@<cutoff>``); d: ``fourier_map`` {"error": 2-D, "f_y",
                        "f_x"} (a bare 2-D list also works)
@@ -70,6 +72,7 @@ FIGURES: dict[str, list[FigureFn]] = {
     "adversarial": [robustness.adversarial],
     "confidence": [robustness.confidence],
     "perturbation-anatomy": [robustness.perturbation_anatomy],
+    "human-likeness": [bias.human_likeness],
     "spectral-bias": [bias.spectral_bias],
     "critical-band": [bias.critical_band],
     "calibration": [reliability.calibration],

@@ -131,3 +131,31 @@ def critical_band(rec: dict[str, Any]) -> list[Figure]:
         svg = line_chart(series, xlabel="octave band", ylabel="threshold (rows <= 50 %)", ylim=(0, 4.2))
         figs.append(Figure("Critical-band thresholds and Gaussian fit", svg, [rec]))
     return figs
+
+
+def human_likeness(rec: dict[str, Any]) -> list[Figure]:
+    """Error consistency with each observer, beside that observer's mean with the other observers.
+
+    Reads ``data["subjects"]`` ([{"subject", "error_consistency"}]) and ``data["human_pairs"]``
+    ({subject: {subject: kappa}}) of :class:`~visaudit.probes.human_likeness.HumanLikenessData`.
+    """
+    data = rec.get("data")
+    rows = data.get("subjects") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        return []
+    model_ec: dict[str, float] = {}
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("error_consistency"), (int, float)) and row.get("subject"):
+            model_ec[str(row["subject"])] = float(row["error_consistency"])
+    if not model_ec:
+        return []
+    pairs = data.get("human_pairs") if isinstance(data, dict) else None
+    human_ec: dict[str, float] = {}
+    if isinstance(pairs, dict):
+        for subject, others in pairs.items():
+            vals = numbers(list(others.values())) if isinstance(others, dict) else []
+            if vals and subject in model_ec:
+                human_ec[str(subject)] = sum(vals) / len(vals)
+    series = [(model_name(rec), model_ec)] + ([("other observers (mean)", human_ec)] if human_ec else [])
+    svg = dot_rows(sorted(model_ec), series, xlabel="error consistency (Cohen's kappa)", xlim=(-0.2, 1.0))
+    return [Figure(f"Error consistency with each observer ({dataset_name(rec)})", svg, [rec])]

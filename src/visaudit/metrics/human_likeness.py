@@ -1,0 +1,81 @@
+"""Human-likeness of decisions: model-vs-human's trial-by-trial metrics (Geirhos et al.).
+
+Two decision makers (a model, an observer) answered the same trials. With ``c_i`` the
+per-trial correctness of each and ``p_i`` their accuracies:
+
+- observed consistency ``c_obs`` = share of trials both got right or both got wrong;
+- expected consistency ``c_exp = p1 p2 + (1 - p1)(1 - p2)`` (independent observers of those accuracies);
+- error consistency ``kappa = (c_obs - c_exp) / (1 - c_exp)`` (Cohen's kappa on correctness;
+  Geirhos, Meding & Wichmann, NeurIPS 2020), 1.0 when ``c_obs`` is 1;
+- accuracy difference = ``(p1 - p2) ** 2`` (model-vs-human's squared 16-class accuracy difference).
+
+Example:
+    >>> r = error_consistency([1, 1, 0, 0], [1, 0, 0, 1])
+    >>> r["observed"], r["expected"], r["kappa"]
+    (0.5, 0.5, 0.0)
+    >>> error_consistency([1, 0, 1], [1, 0, 1])["kappa"]
+    1.0
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+def error_consistency(correct_a: Iterable[bool | int], correct_b: Iterable[bool | int]) -> dict[str, float]:
+    """Observed, expected and error consistency (kappa) of two aligned correctness vectors.
+
+    Raises:
+        ValueError: if the vectors differ in length or are empty.
+    """
+    a = np.asarray(list(correct_a), dtype=bool)
+    b = np.asarray(list(correct_b), dtype=bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two non-empty correctness vectors of one length, got {a.size} and {b.size}")
+    p_a, p_b = float(a.mean()), float(b.mean())
+    observed = float((a == b).mean())
+    expected = p_a * p_b + (1.0 - p_a) * (1.0 - p_b)
+    kappa = 1.0 if observed == 1.0 else (observed - expected) / (1.0 - expected)
+    return {"observed": observed, "expected": expected, "kappa": kappa, "accuracy_a": p_a, "accuracy_b": p_b}
+
+
+def accuracy_difference(accuracy_a: float, accuracy_b: float) -> float:
+    """model-vs-human's accuracy difference: the squared difference of two accuracies."""
+    return float((accuracy_a - accuracy_b) ** 2)
+
+
+def stimulus_name(imagename: str) -> str:
+    """The stimulus file name inside a psychophysics ``imagename``.
+
+    model-vs-human prefixes each stimulus with trial, session and condition fields
+    (``0001_edg_s01_0_oven_00_oven10.png`` is ``oven10.png``); plain names pass through.
+
+    Example:
+        >>> stimulus_name("0001_edg_s01_0_oven_00_oven10.png"), stimulus_name("oven10.png")
+        ('oven10.png', 'oven10.png')
+    """
+    return str(imagename).replace("\\", "/").rsplit("/", 1)[-1].rsplit("_", 1)[-1]
+
+
+def correctness_by_stimulus(decisions: "pd.DataFrame") -> dict[str, "pd.Series"]:
+    """Per subject, a boolean Series of correctness indexed by stimulus file name.
+
+    Raises:
+        ValueError: if a subject answered one stimulus more than once.
+    """
+    out = {}
+    table = decisions.assign(
+        stimulus=decisions["imagename"].map(stimulus_name),
+        correct=decisions["object_response"].astype(str).str.strip() == decisions["category"].astype(str).str.strip(),
+    )
+    for subject, rows in table.groupby("subj", sort=True):
+        twice = rows["stimulus"][rows["stimulus"].duplicated()].tolist()
+        if twice:
+            raise ValueError(f"subject {subject!r} answered {twice[:3]} more than once")
+        out[str(subject)] = rows.set_index("stimulus")["correct"].astype(bool)
+    return out
