@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from visaudit.data.base import ImageDataset
+from visaudit.data.benchmarks import BENCHMARKS, open_benchmark
 from visaudit.errors import UnknownNameError
 from visaudit.registry import Registry
 
@@ -27,6 +29,9 @@ DATASETS.add_lazy(
     "visaudit.data.catalog:_imagenet_val",
     "ImageNet-1k val: WNID folders or flat + ground truth (under the data root as imagenet-val/)",
 )
+
+for _bench in BENCHMARKS:  # the named natural-shift benchmarks: entries of one table, one loader
+    DATASETS.register(_bench.name, _bench.description)(partial(open_benchmark, _bench.name))
 
 
 def _cue_conflict(path: Path | None = None) -> ImageDataset:

@@ -69,7 +69,7 @@ def _download(url: str, dest: Path) -> None:
 
 
 def _not_found(what: str, relpath: str, env: str, remote: Remote | None, err: Exception | None) -> DataNotFoundError:
-    where = f"; download from {remote.url} failed ({err})" if remote else "; it has no public download"
+    where = f"; download from {remote.url} failed ({err})" if remote else "; it is not downloaded automatically"
     return DataNotFoundError(
         f"{what} not found: looked for '{relpath}' under the folders in ${env} "
         f"(now {os.environ.get(env) or 'unset'}) and in the cache {settings.cache_dir()}{where}. "
