@@ -278,3 +278,29 @@ def label_map(
         f"({data_space.name}, {len(data_space)} classes: {', '.join(data_space.classes[:5])}...). "
         f"This dataset needs {want}."
     )
+
+
+REAL_LABELS_FILE = "imagenet_real_labels.json"  # timm's copy of google-research/reassessed-imagenet
+
+
+def real_label_sets(ids: list[str]) -> "list[list[int] | None] | None":
+    """ReaL label sets of ImageNet val images, by file name (``ILSVRC2012_val_00000001.JPEG`` is the first).
+
+    Returns None when no id is an ImageNet val file name; ids that are not get None.
+    """
+    import re
+
+    pattern = re.compile(r"ILSVRC2012_val_(\d{8})")
+    numbers = [pattern.search(i) for i in ids]
+    if not any(numbers):
+        return None
+    table = _real_table()
+    return [table[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(table) else None for m in numbers]
+
+
+@lru_cache(maxsize=1)
+def _real_table() -> list[list[int]]:
+    import json
+
+    table: list[list[int]] = json.loads(_timm_info_file(REAL_LABELS_FILE).read_text())
+    return table

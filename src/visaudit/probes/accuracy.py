@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -31,12 +31,20 @@ class ClassAccuracy(TypedDict):
     top1: float | None  # None when the subset holds no image of the class
 
 
+class RealLabels(TypedDict):
+    """How ``real_top1`` was scored (ImageNet val only)."""
+
+    n: int  # images with a non-empty ReaL label set (the others are left out)
+    source: str
+
+
 class AccuracyData(TypedDict):
     """``data`` of an accuracy record."""
 
     per_class: dict[str, ClassAccuracy]  # every class of the label space, by name
     label_map: dict[str, Any]  # LabelMap.describe(): how model outputs became dataset labels
     n: int  # images scored
+    real: NotRequired[RealLabels]  # ImageNet val images scored with the ReaL labels too
 
 
 @register_probe
@@ -60,7 +68,17 @@ class AccuracyProbe(Probe):
         "mean_confidence": MetricSpec(True, "mean max-softmax probability"),
         "class_top1": MetricSpec(True, "top-1 accuracy of one class"),
         "agreement": MetricSpec(True, "share of decisions equal to an auxiliary label (e.g. texture)"),
+        "real_top1": MetricSpec(True, "ReaL accuracy: top-1 in the image's ReaL label set (ImageNet val)"),
     }
+
+    def inputs(self, model: Any, dataset: Any) -> dict[str, Any]:
+        """The ReaL label file, when the job scores ImageNet val images with it."""
+        if _real_sets(dataset) is None:
+            return {}
+        from visaudit.data.fingerprint import file_digest
+        from visaudit.data.labels import REAL_LABELS_FILE, _timm_info_file
+
+        return {"real_labels": file_digest(_timm_info_file(REAL_LABELS_FILE))}
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import pandas as pd
@@ -138,4 +156,19 @@ class AccuracyProbe(Probe):
             "label_map": ctx.label_map.describe(),
             "n": n,
         }
+        sets = _real_sets(ctx.dataset) if ctx.label_map.kind == "identity" else None
+        if sets is not None:
+            from visaudit.metrics.classification import real_top1
+
+            metrics["real_top1"], n_real = real_top1(pred, [sets[int(i)] for i in cp.index])
+            data["real"] = {"n": n_real, "source": "ReaL labels (Beyer et al. 2020), timm's imagenet_real_labels.json"}
         return ProbeResult(metrics=metrics, data=data, samples=rows)
+
+
+def _real_sets(dataset: Any) -> "list[list[int] | None] | None":
+    """ReaL label sets per dataset position for ImageNet-1k val files, else None."""
+    if getattr(getattr(dataset, "label_space", None), "name", None) != "imagenet1k":
+        return None
+    from visaudit.data.labels import real_label_sets
+
+    return real_label_sets([str(i).rsplit("/", 1)[-1] for i in dataset.ids])
