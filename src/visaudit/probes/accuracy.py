@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -38,13 +38,16 @@ class RealLabels(TypedDict):
     source: str
 
 
-class AccuracyData(TypedDict):
-    """``data`` of an accuracy record."""
-
+class _AccuracyRequired(TypedDict):
     per_class: dict[str, ClassAccuracy]  # every class of the label space, by name
     label_map: dict[str, Any]  # LabelMap.describe(): how model outputs became dataset labels
     n: int  # images scored
-    real: NotRequired[RealLabels]  # ImageNet val images scored with the ReaL labels too
+
+
+class AccuracyData(_AccuracyRequired, total=False):
+    """``data`` of an accuracy record (``real`` only for ImageNet val files)."""
+
+    real: RealLabels  # how real_top1 was scored
 
 
 @register_probe
