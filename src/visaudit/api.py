@@ -236,8 +236,12 @@ def run_audit(
         msgs = [j.refused for j in refused] + skipped
         raise VisauditError("nothing to run: " + (" | ".join(dict.fromkeys(msgs)) if msgs else "no datasets"))
     if log:
-        for s in skipped:
-            log(f"[yellow]skipped dataset {s}")
+        if skipped:  # the default sweep: datasets absent here are named once, not explained each
+            names = ", ".join(s.split(": ", 1)[0] for s in skipped)
+            log(
+                f"[yellow]not found locally, skipped: {names} (put them under $VISAUDIT_DATA; "
+                "`visaudit list datasets` says where to get each)"
+            )
         for j in refused:
             log(f"[yellow]refused {j.describe()}: {j.refused}")
     records: list[dict] = []

@@ -144,7 +144,7 @@ def list_(
 
     table = Table(title=what.value)
     table.add_column("name")
-    table.add_column("description")
+    table.add_column("description", overflow="fold")
     if what is What.probes:
         from visaudit.probes import PROBES as reg
     elif what is What.datasets:

@@ -27,11 +27,11 @@ DATASETS.add_lazy("fashion-mnist", "visaudit.data.builtin:fashion_mnist_dataset"
 DATASETS.add_lazy(
     "imagenet-val",
     "visaudit.data.catalog:_imagenet_val",
-    "ImageNet-1k val: WNID folders or flat + ground truth (under the data root as imagenet-val/)",
+    "ImageNet-1k val: WNID folders or flat + ground truth (under the data root as imagenet-val/; from image-net.org)",
 )
 
 for _bench in BENCHMARKS:  # the named natural-shift benchmarks: entries of one table, one loader
-    DATASETS.register(_bench.name, _bench.description)(partial(open_benchmark, _bench.name))
+    DATASETS.register(_bench.name, f"{_bench.description}; from {_bench.url}")(partial(open_benchmark, _bench.name))
 
 
 def _cue_conflict(path: Path | None = None) -> ImageDataset:
