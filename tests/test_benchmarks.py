@@ -107,12 +107,14 @@ def test_a_miniature_scores_what_a_plain_timm_loop_scores_under_the_declared_pro
     assert "of its" in rec["dataset"]["note"]  # a partial copy says so
 
 
+@pytest.mark.slow
 def test_declared_protocol_keeps_all_200_classes_whichever_a_copy_holds(tmp_path):
     ds = open_dataset("imagenet-r", path=_miniature(BY_NAME["imagenet-r"], tmp_path, per_class=1))
     assert len(ds.label_space) == 200 and ds.label_subset == "declared"
     assert len(set(ds.labels.tolist())) < 10  # the miniature's few classes, labelled among the 200
 
 
+@pytest.mark.slow
 def test_a_folder_outside_the_declared_classes_or_a_stray_file_names_the_layout(tmp_path):
     from visaudit.data.labels import imagenet1k
 

@@ -46,6 +46,7 @@ def lite0(tmp_path_factory):
     return recs, samples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", list(FOLDER))
 def test_error_consistency_of_lite0_with_each_observer_equals_an_independent_computation(lite0, dataset):
     recs, samples = lite0
@@ -86,37 +87,37 @@ def test_an_observer_against_itself_is_one_and_against_random_decisions_about_ze
     assert abs(np.mean(kappas)) < 0.02 and np.std(kappas) < 0.15
 
 
+def _lite0_on_edges_against(folder: Path) -> dict:
+    """The lite0 record on edges against the decision files in ``folder`` (store beside them)."""
+    res = visaudit.audit(
+        "efficientnet_lite0",
+        "human-likeness",
+        "edges",
+        store=folder / "s",
+        probe_config={"human-likeness": {"humans": [str(folder)]}},
+    )
+    return res.records[0]
+
+
+@pytest.mark.slow
 def test_a_random_decision_file_has_about_zero_error_consistency_in_the_probe(tmp_path):
     rng = np.random.default_rng(1)
     t = pd.read_csv(HUMANS / "edge" / "edge_subject-01_session_1.csv")
     t["subj"] = "subject-random"
     t["object_response"] = rng.choice(sorted(t["category"].unique()), size=len(t))
     t.to_csv(tmp_path / "edge_subject-random_session_1.csv", index=False)
-    res = visaudit.audit(
-        "efficientnet_lite0",
-        "human-likeness",
-        "edges",
-        store=tmp_path / "s",
-        probe_config={"human-likeness": {"humans": [str(tmp_path)]}},
-    )
-    rec = res.records[0]
+    rec = _lite0_on_edges_against(tmp_path)
     assert rec["status"] == "ok", rec.get("error")
     assert abs(rec["metrics"]["error_consistency@subject-random"]) < 0.15
     assert rec["keyed_by"]["inputs"]["humans"] != {}
 
 
+@pytest.mark.slow
 def test_decisions_on_other_stimuli_are_refused_naming_the_observer(tmp_path):
     t = pd.read_csv(HUMANS / "edge" / "edge_subject-01_session_1.csv")
     t["imagename"] = "0001_x_s01_0_cat_00_nosuchimage.png"
     t.to_csv(tmp_path / "x_subject-01_session_1.csv", index=False)
-    res = visaudit.audit(
-        "efficientnet_lite0",
-        "human-likeness",
-        "edges",
-        store=tmp_path / "s",
-        probe_config={"human-likeness": {"humans": [str(tmp_path)]}},
-    )
-    rec = res.records[0]
+    rec = _lite0_on_edges_against(tmp_path)
     assert rec["status"] == "error" and "subject-01" in rec["error"]["message"]
     assert "nosuchimage.png" in rec["error"]["message"]
 
