@@ -50,3 +50,24 @@ def start_and_kill(args: list[str], work: Path, n_done: int, poll: float = 0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def save_tiny_vit(folder: Path, **processor: object) -> Path:
+    """A one-layer ViT for the CIFAR-10 classes, saved as a Hugging Face folder (weights: torch's seed)."""
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    cfg = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=10,
+        id2label=dict(enumerate(classes)),
+        label2id={c: i for i, c in enumerate(classes)},
+    )
+    ViTForImageClassification(cfg).save_pretrained(folder, safe_serialization=True)
+    ViTImageProcessor(size={"height": 32, "width": 32}, **processor).save_pretrained(folder)
+    return Path(folder)

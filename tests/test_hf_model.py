@@ -13,27 +13,11 @@ from visaudit.models import load_model  # noqa: E402
 @pytest.fixture(scope="module")
 def tiny_vit(tmp_path_factory):
     import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from tests.helpers import save_tiny_vit
 
     torch.manual_seed(0)
-    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    cfg = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=10,
-        id2label=dict(enumerate(classes)),
-        label2id={c: i for i, c in enumerate(classes)},
-    )
-    folder = tmp_path_factory.mktemp("tiny-vit")
-    ViTForImageClassification(cfg).save_pretrained(folder, safe_serialization=True)
-    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.25] * 3).save_pretrained(
-        folder
-    )
-    return folder
+    return save_tiny_vit(tmp_path_factory.mktemp("tiny-vit"), image_mean=[0.5] * 3, image_std=[0.25] * 3)
 
 
 def test_hf_model_metadata_and_logits(tiny_vit):

@@ -71,23 +71,9 @@ def _write_example_files(spec: str, tmp: Path) -> str:
 
         open_clip.add_model_config(str(Path(__file__).parent / "data" / "tiny-clip-test.json"))
     elif spec.startswith("hf:"):
-        from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+        from tests.helpers import save_tiny_vit
 
-        classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-        cfg = ViTConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=64,
-            num_labels=10,
-            id2label=dict(enumerate(classes)),
-            label2id={c: i for i, c in enumerate(classes)},
-        )
-        folder = spec[3:]
-        ViTForImageClassification(cfg).save_pretrained(folder, safe_serialization=True)
-        ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+        save_tiny_vit(spec[3:])
     return spec
 
 
