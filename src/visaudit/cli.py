@@ -296,29 +296,42 @@ def export(
 def import_(
     files: List[Path] = typer.Argument(..., help="decision CSV files (model-vs-human psychophysics schema)"),
     store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
-    kind: str = typer.Option("decisions", "--kind", help="what the files hold: decisions"),
+    kind: str = typer.Option(
+        "decisions", "--kind", help="decisions: cue-conflict shape-bias subjects; humans: observers on any stimuli"
+    ),
+    dataset: Optional[str] = typer.Option(
+        None, "--dataset", help="humans: the stimuli's dataset (default: from model-vs-human's file names)"
+    ),
 ) -> None:
-    """Import outside results: each distinct subject of decision CSVs becomes a shape-bias record."""
+    """Import outside results: each distinct subject of decision CSVs becomes a record of the store."""
     from visaudit.errors import VisauditError
 
-    if kind != "decisions":
-        _fail(f"unknown --kind {kind!r}: only 'decisions' is supported")
+    if kind not in ("decisions", "humans"):
+        _fail(f"unknown --kind {kind!r}: 'decisions' or 'humans'")
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         _fail(f"file(s) not found: {', '.join(missing)}")
-    from visaudit.importers.decisions import import_decisions
-
     try:
-        records = import_decisions(store, files)
+        if kind == "humans":
+            from visaudit.importers.humans import import_humans
+
+            records = import_humans(store, list(files), dataset=dataset)
+            metric = "top1_16class"
+        else:
+            from visaudit.importers.decisions import import_decisions
+
+            records = import_decisions(store, files)
+            metric = "shape_bias"
     except VisauditError as err:
         _fail(str(err))
         return
     for r in records:
-        _console().print(f"{r['model']['name']}: shape_bias={r['metrics'].get('shape_bias', float('nan')):.4f}")
+        where = (r.get("dataset") or {}).get("name", "")
+        _console().print(f"{r['model']['name']} ({where}): {metric}={r['metrics'].get(metric, float('nan')):.4f}")
 
 
 def _wire_report_commands() -> None:
-    from visaudit.report.commands import compare_command, report_command
+    from visaudit.report.commands import compare_command, consistency_command, report_command
 
     app.command("report", help="Write a static HTML report (leaderboard, model cards, figures) from a store.")(
         report_command
@@ -326,6 +339,10 @@ def _wire_report_commands() -> None:
     app.command("compare", help="Compare models: a table and correlations between metrics across models.")(
         compare_command
     )
+    app.command(
+        "consistency",
+        help="Human-likeness across the store: the model-vs-human ranking and error-consistency matrices.",
+    )(consistency_command)
 
 
 _wire_report_commands()

@@ -26,6 +26,14 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+#: visaudit dataset name -> model-vs-human's dataset (and raw-data folder) name.
+MVH_DATASETS = {"edges": "edge", "silhouettes": "silhouette", "cue-conflict": "cue-conflict"}
+#: model-vs-human's dataset code in a trial's image name (``0001_edg_s01_...``) -> visaudit dataset.
+#: Edge and silhouette stimuli share file names (``oven10.png``): only this code tells them apart.
+MVH_IMAGE_CODES = {"edg": "edges", "sif": "silhouettes"}
+#: where the observers' decision files are published.
+MVH_SOURCE = "github.com/bethgelab/model-vs-human, raw-data/<dataset>/<dataset>_subject-NN_session_N.csv"
+
 
 def error_consistency(correct_a: Iterable[bool | int], correct_b: Iterable[bool | int]) -> dict[str, float]:
     """Observed, expected and error consistency (kappa) of two aligned correctness vectors.
@@ -62,6 +70,38 @@ def stimulus_name(imagename: str) -> str:
     return str(imagename).replace("\\", "/").rsplit("/", 1)[-1].rsplit("_", 1)[-1]
 
 
+def dataset_of_imagename(imagename: str) -> str | None:
+    """The visaudit dataset named by model-vs-human's code in a trial's image name, if known.
+
+    Example:
+        >>> dataset_of_imagename("0001_edg_s01_0_oven_00_oven10.png"), dataset_of_imagename("oven10.png")
+        ('edges', None)
+    """
+    parts = str(imagename).replace("\\", "/").rsplit("/", 1)[-1].split("_")
+    if len(parts) > 2 and parts[0].isdigit():
+        return MVH_IMAGE_CODES.get(parts[1])
+    return None
+
+
+def check_decisions_dataset(imagenames: Iterable[str], dataset: str) -> None:
+    """Refuse decisions whose image names say they were made on another dataset.
+
+    Raises:
+        ValueError: naming the dataset the image names point to.
+    """
+    others = {d for d in map(dataset_of_imagename, imagenames) if d is not None and d != dataset}
+    if others:
+        why = (
+            "; edge and silhouette stimuli share file names, so a name match proves nothing"
+            if dataset in MVH_IMAGE_CODES.values()
+            else ""
+        )
+        raise ValueError(
+            f"the decisions are on {', '.join(sorted(others))} (model-vs-human's code in the image names), "
+            f"not on {dataset}{why}"
+        )
+
+
 def correctness_by_stimulus(decisions: "pd.DataFrame") -> dict[str, "pd.Series"]:
     """Per subject, a boolean Series of correctness indexed by stimulus file name.
 
@@ -79,3 +119,30 @@ def correctness_by_stimulus(decisions: "pd.DataFrame") -> dict[str, "pd.Series"]
             raise ValueError(f"subject {subject!r} answered {twice[:3]} more than once")
         out[str(subject)] = rows.set_index("stimulus")["correct"].astype(bool)
     return out
+
+
+def mean_rank_order(scores: dict[str, dict[str, float]], higher_is_better: dict[str, bool]) -> list[tuple[str, float]]:
+    """Subjects ordered by their mean rank over several metrics (model-vs-human's benchmark ranking).
+
+    Each metric ranks the subjects (1 = best; ties share the mean of their ranks); a subject's
+    score is its mean rank over the metrics, lower first. Subjects that lack a metric are ranked
+    on the others.
+
+    Example:
+        >>> mean_rank_order({"a": {"ec": 0.3, "ad": 0.01}, "b": {"ec": 0.1, "ad": 0.02}},
+        ...                 {"ec": True, "ad": False})
+        [('a', 1.0), ('b', 2.0)]
+    """
+    from scipy.stats import rankdata
+
+    ranks: dict[str, list[float]] = {s: [] for s in scores}
+    for metric, higher in higher_is_better.items():
+        have = [s for s in scores if metric in scores[s] and np.isfinite(scores[s][metric])]
+        if not have:
+            continue
+        values = np.array([scores[s][metric] for s in have], dtype=float)
+        r = rankdata(-values if higher else values, method="average")
+        for s, v in zip(have, r):
+            ranks[s].append(float(v))
+    mean = {s: float(np.mean(r)) for s, r in ranks.items() if r}
+    return sorted(mean.items(), key=lambda kv: (kv[1], kv[0]))

@@ -30,9 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.data.base import ImageDataset
     from visaudit.probes.base import ProbeContext
 
-#: visaudit dataset name -> model-vs-human's raw-data folder name.
-MVH_FOLDERS = {"edges": "edge", "silhouettes": "silhouette", "cue-conflict": "cue-conflict"}
-MVH_SOURCE = "github.com/bethgelab/model-vs-human, raw-data/<dataset>/<dataset>_subject-NN_session_N.csv"
+from visaudit.metrics.human_likeness import MVH_DATASETS as MVH_FOLDERS
+from visaudit.metrics.human_likeness import MVH_SOURCE
 
 
 @dataclass
@@ -73,7 +72,7 @@ class HumanLikenessProbe(Probe):
     """Error consistency, observed consistency and accuracy difference to human observers."""
 
     name = "human-likeness"
-    version = 1
+    version = 2  # 2: the model's decision per stimulus in the samples table
     Config = HumanLikenessConfig
     Data = HumanLikenessData
     headline = "error_consistency"
@@ -130,18 +129,36 @@ class HumanLikenessProbe(Probe):
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import numpy as np
+        import pandas as pd
         import torch
 
         from visaudit.metrics import human_likeness as hl
 
         files = self.decision_files(ctx.dataset)
-        humans = hl.correctness_by_stimulus(_read_humans(files))
+        decisions = _read_humans(files)
+        if ctx.dataset.name in MVH_FOLDERS:
+            try:
+                hl.check_decisions_dataset(decisions["imagename"], ctx.dataset.name)
+            except ValueError as err:
+                raise VisauditError(f"human-likeness: {err}") from err
+        humans = hl.correctness_by_stimulus(decisions)
         cp = ctx.clean_logits()
         if len(cp.index) == 0:
             raise VisauditError(f"human-likeness: no image of {ctx.dataset.name} could be read")
         pred = ctx.scores(torch.from_numpy(cp.logits).to(ctx.device)).argmax(dim=1).cpu().numpy()
         stimuli = [hl.stimulus_name(i) for i in cp.ids]
         model = dict(zip(stimuli, (pred == cp.labels).tolist()))
+        classes = ctx.dataset.label_space.classes
+        samples = pd.DataFrame(
+            {
+                "sample_id": cp.ids,
+                "stimulus": stimuli,
+                "label": cp.labels,
+                "pred": pred,
+                "decision": [classes[int(i)] for i in pred],
+                "correct": pred == cp.labels,
+            }
+        )
 
         known = {hl.stimulus_name(i) for i in ctx.dataset.ids}
         rows: list[SubjectAgreement] = []
@@ -204,7 +221,7 @@ class HumanLikenessProbe(Probe):
         warnings = []
         if any(r["n_trials"] < len(humans[r["subject"]]) for r in rows):
             warnings.append("the job's subset holds only some of the observers' trials: metrics are on those")
-        return ProbeResult(metrics=metrics, data=data, warnings=warnings)
+        return ProbeResult(metrics=metrics, data=data, samples=samples, warnings=warnings)
 
 
 def _read_humans(files: list[Path]) -> "pd.DataFrame":

@@ -103,3 +103,46 @@ def compare_command(
         typer.echo(f"wrote {out}")
     else:
         typer.echo(text, nl=False)
+
+
+def consistency_command(
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help="results store"),
+    format: str = typer.Option("md", "--format", help="md, csv or latex"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="write to this file instead of stdout"),
+) -> None:
+    """Human-likeness across the store: the model-vs-human ranking and error-consistency matrices."""
+    import pandas as pd
+
+    from visaudit.report.consistency import consistency_tables, human_likeness_ranking
+    from visaudit.report.records import RecordBook
+    from visaudit.report.tables import FORMATS, render
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if not (store / "records").is_dir():
+        raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
+    records, _ = _selected(store, None, None, False)
+    book = RecordBook(records, store)
+    ranking = human_likeness_ranking(book)
+    if not ranking:
+        raise VisauditError(
+            "the store holds no human-likeness record: run `visaudit run -p human-likeness -d edges` (and import "
+            "observers with `visaudit import --kind humans`) first"
+        )
+    parts = [
+        render(
+            pd.DataFrame(ranking).assign(datasets=lambda d: d["datasets"].map(", ".join)),
+            format,
+            "Most human-like (model-vs-human: mean rank of accuracy difference, observed and error consistency)",
+        )
+    ]
+    for table in consistency_tables(book):
+        frame = table.to_frame().reset_index(names="subject")
+        parts.append(render(frame, format, f"Error consistency (Cohen's kappa), {table.dataset}"))
+    text = "\n\n".join(parts)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text, nl=False)

@@ -158,6 +158,13 @@ def _across(page: _Page) -> str:
                 figs += fn(cell)
             except Exception as exc:  # noqa: BLE001 - an odd record must not break the report
                 page.notes.append(f"{fn.__name__}: {exc}")
+    try:
+        from visaudit.report import consistency
+
+        parts.append(consistency.ranking_html(page.book))
+        figs += consistency.figures(page.book)
+    except Exception as exc:  # noqa: BLE001 - an odd record must not break the report
+        page.notes.append(f"consistency: {exc}")
     if figs:
         parts.append('<div class="figs">' + "".join(page.figure(f) for f in figs) + "</div>")
     try:
@@ -170,6 +177,7 @@ def _across(page: _Page) -> str:
             parts.append(_bias_matrix(bias_rows))
     except Exception as exc:  # noqa: BLE001 - the comparison is optional in the report
         page.notes.append(f"comparison: {exc}")
+    parts = [p for p in parts if p]
     if not parts:
         return (
             '<p class="meta">Nothing to compare yet (shape-bias records of several subjects, or bias and '
