@@ -113,6 +113,60 @@ def run(
         raise typer.Exit(1)
 
 
+@app.command()
+def study(
+    name: Optional[str] = typer.Argument(None, help="a shipped study (visaudit study --list) or a definition file"),
+    list_studies: bool = typer.Option(False, "--list", help="list the shipped studies"),
+    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s)"),
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="seeded random subset per dataset"),
+    device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: best available)"),
+    seed: int = typer.Option(0, "--seed"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    amp: bool = typer.Option(False, "--amp", help="autocast"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="also write the tables (Markdown) here"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="no progress bars"),
+) -> None:
+    """Run a study (probes on datasets over the models), answered from the store, and print its correlation table."""
+    from visaudit.errors import VisauditError
+    from visaudit.report.study import render_markdown, study_table
+    from visaudit.studies import load_study, study_names
+    from visaudit.studies.run import run_study
+
+    if list_studies or not name:
+        for n in study_names():
+            s = load_study(n)
+            _console().print(f"{n}: {s.title} ({len(s.cells)} cells; {s.citation})")
+        if not list_studies:
+            _fail("give a study name or a definition file")
+        return
+    console = _console()
+    try:
+        definition = load_study(name)
+        done = run_study(
+            definition,
+            list(model or []),
+            store=store,
+            log=console.print,
+            max_images=max_images,
+            device=device,
+            seed=seed,
+            batch_size=batch_size,
+            amp=amp,
+            quiet=quiet,
+        )
+    except VisauditError as err:
+        _fail(str(err))
+        return
+    text = render_markdown(study_table(done.manifest, done.records))
+    typer.echo(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(f"wrote {out}")
+    console.print(f"study result: {done.path}")
+
+
 def _read_config(path: Path) -> dict:
     import yaml
 

@@ -186,6 +186,20 @@ def _across(page: _Page) -> str:
     return "".join(parts)
 
 
+def _studies(page: _Page) -> str:
+    """Every study result of the store, its tables recomputed from the records it names."""
+    from visaudit.report.study import load_manifests, render_html, study_table
+
+    by_key = {str(r.get("key")): r for r in page.book.records}
+    parts = []
+    for manifest in load_manifests(page.book.store_dir):
+        try:
+            parts.append(render_html(study_table(manifest, by_key)))
+        except Exception as exc:  # noqa: BLE001 - an odd study file must not break the report
+            page.notes.append(f"study {manifest.get('_path')}: {exc}")
+    return "".join(parts)
+
+
 def _rho_colour(rho: float) -> str:
     t = max(-1.0, min(1.0, rho))
     if t >= 0:
@@ -352,8 +366,10 @@ def render_report(
     all_probes = list(dict.fromkeys(PROBE_ORDER + book.probes()))
     leaderboard = _leaderboard(page)
     across = _across(page)
+    studies = _studies(page)
     cards = "".join(_card(page, m, all_probes) for m in models)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    studies_nav = '<a href="#studies">studies</a>' if studies else ""
     nav = "".join(f'<a href="#model-{escape(_slug(m))}">{escape(m)}</a>' for m in models)
     n_ok = sum(is_ok(r) for r in book.records)
     failed = book.failed()
@@ -378,10 +394,11 @@ def render_report(
         f"<header><h1>{escape(title)}</h1><p>store {escape(str(store_dir))} · {len(models)} subjects · "
         f"{len(book.records)} records ({n_ok} ok, {len(failed)} failed) · generated {now} from stored records only"
         f"</p></header>"
-        f'<nav><a href="#leaderboard-h">leaderboard</a><a href="#across">across models</a>{nav}</nav><main>'
+        f'<nav><a href="#leaderboard-h">leaderboard</a><a href="#across">across models</a>{studies_nav}{nav}</nav><main>'
         f'<h2 id="leaderboard-h">Leaderboard</h2>{leaderboard}'
         f'<h2 id="across">Across models</h2>{across}'
-        f"<h2>Model cards</h2>{cards or '<p class=meta>The store holds no records.</p>'}"
+        + (f'<h2 id="studies">Studies</h2>{studies}' if studies else "")
+        + f"<h2>Model cards</h2>{cards or '<p class=meta>The store holds no records.</p>'}"
         f"{failed_html}{skipped_html}</main><script>{JS}</script></body></html>"
     )
     path = out_dir / "index.html"
