@@ -51,7 +51,7 @@ def thumbnail_png(image: Any, max_side: int = THUMB_MAX) -> bytes:
     img = Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8)
     if max(img.size) > max_side:
         scale = max_side / max(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BOX)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BOX)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
