@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -22,8 +23,8 @@ from visaudit.report.browser import contract_gallery, misclassified, render_brow
 from visaudit.report.records import RecordBook, load_records
 from visaudit.report.thumbnails import DatasetImages
 
-CIFAR = Path(__import__("os").environ["VISAUDIT_DATA"]) / "cifar10-test"
-CUE = Path(__import__("os").environ["VISAUDIT_DATA"]) / "cue-conflict"
+CIFAR = Path(os.environ["VISAUDIT_DATA"]) / "cifar10-test"
+CUE = Path(os.environ["VISAUDIT_DATA"]) / "cue-conflict"
 
 
 def _decode(uri: str) -> np.ndarray:
@@ -146,3 +147,17 @@ def test_contract_gallery_shows_only_listed_png_artifacts(tmp_path):
     reasons = [s.thumb.reason for s in g.items[0].images]
     assert all(reasons) and not any(s.thumb.uri for s in g.items[0].images)
     assert len(recs) == 3  # one counterfactuals, one attributions, one disagreement record
+
+
+def test_gallery_artifacts_live_on_the_failure_browser_not_among_the_index_examples(tmp_path):
+    from visaudit.report.render import render_report
+    from visaudit.report.synthetic import write_gallery_store
+
+    write_gallery_store(tmp_path / "store", n_models=1)
+    res = render_report(tmp_path / "store", tmp_path / "out")
+    index = res.path.read_text()
+    assert 'alt="g00_original.png"' not in index and '<a href="failures.html">' in index
+    assert res.browser is not None and res.browser.n_items == 18 and res.browser.n_placeholders == 0
+    page = res.browser.path.read_text()
+    assert page.count('<li class="gi"') == 18 and page.count('loading="lazy"') == 6 * (3 + 3 + 1)
+    assert "http://" not in page and "https://" not in page  # self-contained

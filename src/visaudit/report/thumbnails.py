@@ -99,7 +99,9 @@ class DatasetImages:
 
         if max(img.size) > max_side:
             scale = max_side / max(img.size)
-            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BOX)
+            img = img.resize(
+                (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BOX
+            )
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
         return Thumbnail(png_uri(buf.getvalue()))
