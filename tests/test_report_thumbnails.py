@@ -63,6 +63,17 @@ def test_thumbnail_is_the_named_file_and_large_images_are_shrunk(small_folder, t
     assert np.array_equal(_decode(t.uri), want)
 
 
+def test_array_datasets_reopen_from_the_file_their_record_names():
+    """Fashion-MNIST records name its IDX image file as the path; the thumbnail is the decoded array."""
+    ds = open_dataset("fashion-mnist")
+    desc = ds.describe()
+    assert desc["path"].endswith("t10k-images-idx3-ubyte.gz")
+    images = DatasetImages()
+    for pos in (0, 4321, 9999):
+        t = images.thumbnail(desc, f"t10k/{pos}")
+        assert t.reason == "" and np.array_equal(_decode(t.uri), np.asarray(ds.load(pos).convert("RGB")))
+
+
 def test_a_changed_or_missing_dataset_gives_placeholders_never_a_wrong_image(small_folder):
     ds = open_dataset(str(small_folder))
     desc = ds.describe()
