@@ -221,6 +221,32 @@ class Page:
                 params = {"type": kind, "x": x, "y": y}
             self.send("Input.dispatchMouseEvent", params)
 
+    KEYS = {
+        "Enter": ("Enter", 13, "\r"),
+        "Escape": ("Escape", 27, ""),
+        "ArrowLeft": ("ArrowLeft", 37, ""),
+        "ArrowUp": ("ArrowUp", 38, ""),
+        "ArrowRight": ("ArrowRight", 39, ""),
+        "ArrowDown": ("ArrowDown", 40, ""),
+        "Home": ("Home", 36, ""),
+        "End": ("End", 35, ""),
+    }
+
+    def press(self, key: str) -> None:
+        """A real key press (down + up) on the focused element: a named key or one letter."""
+        if key in self.KEYS:
+            code, vk, text = self.KEYS[key]
+        elif len(key) == 1 and key.isalpha():
+            code, vk, text = f"Key{key.upper()}", ord(key.upper()), key
+        else:
+            raise ValueError(f"press() knows named keys {sorted(self.KEYS)} and single letters, not {key!r}")
+        down: dict[str, Any] = {"type": "keyDown" if text else "rawKeyDown", "key": key, "code": code}
+        down["windowsVirtualKeyCode"] = down["nativeVirtualKeyCode"] = vk
+        if text:
+            down["text"] = down["unmodifiedText"] = text
+        self.send("Input.dispatchKeyEvent", down)
+        self.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": vk})
+
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and browser log errors seen so far."""
         out = []

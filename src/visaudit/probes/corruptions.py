@@ -3,6 +3,10 @@
 Each batch is decoded once and every corruption x severity is made from it on the device
 (``visaudit.perturb.corruptions``), or, with ``stored``, a stored ImageNet-C / CIFAR-10-C copy
 is read instead; the record says which path produced the numbers (``data.source``).
+
+Generated runs also keep, per image, its worst condition: the corruption/severity with the
+largest drop in the true-class probability (per-sample table), and show the images with the
+largest drops in a gallery (``data["gallery"]``, the contract of :mod:`visaudit.probes.gallery`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from visaudit.errors import VisauditError
 from visaudit.perturb.corruption_names import ALL, BENCHMARK, EXTRA, FAMILIES, unknown_names
 from visaudit.probes.base import ChunkResult, MetricSpec, Probe, ProbeConfig, ProbeResult, register_probe
+from visaudit.probes.gallery import MAX_ITEMS, GalleryItem
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -40,6 +45,8 @@ class CorruptionsConfig(ProbeConfig):
         stored: path of a stored ImageNet-C tree (``<root>/<corruption>/<severity>/<class>/*``)
             or CIFAR-10-C folder (``<corruption>.npy`` + ``labels.npy``) to read instead of generating.
         examples: images shown per corruption in the example sheet (0 = none).
+        gallery: images with the largest drop in true-class probability shown with their
+            worst corruption (0 = none, at most 32; generated runs only).
     """
 
     corruptions: list[str] = field(default_factory=lambda: list(ALL))
@@ -48,6 +55,7 @@ class CorruptionsConfig(ProbeConfig):
     storage: str = "auto"
     stored: str | None = None
     examples: int = 1
+    gallery: int = 16
 
 
 class GeneratedSource(TypedDict):
@@ -67,9 +75,7 @@ class StoredSource(TypedDict):
     path: str
 
 
-class CorruptionsData(TypedDict):
-    """``data`` of a corruptions record."""
-
+class _CorruptionsRequired(TypedDict):
     params: str  # parameter table used, "imagenet" or "cifar"
     normalisation: str  # CE normalisation: "alexnet" or "none"
     grid: dict[str, dict[str, float]]  # {corruption: {severity as text: top1}}
@@ -78,12 +84,18 @@ class CorruptionsData(TypedDict):
     source: GeneratedSource | StoredSource
 
 
+class CorruptionsData(_CorruptionsRequired, total=False):
+    """``data`` of a corruptions record (``gallery`` only for generated runs with ``gallery`` > 0)."""
+
+    gallery: list[GalleryItem]  # worst corruption of the images with the largest drops, largest first
+
+
 @register_probe
 class CorruptionsProbe(Probe):
     """Accuracy under the ImageNet-C corruptions, per family, CE, mCE and relative mCE."""
 
     name = "corruptions"
-    version = 2  # 2: random corruptions draw per image (seeded by its dataset position)
+    version = 3  # 3: per-image worst corruption (samples table) and its gallery; 2: per-image draws
     Config = CorruptionsConfig
     Data = CorruptionsData
     headline = "mce"
@@ -109,6 +121,8 @@ class CorruptionsProbe(Probe):
             errors.append(f"severities must be integers from 1 to 5, got {bad_sev}")
         if cfg.storage not in STORAGES:
             errors.append(f"storage must be one of {STORAGES}, got {cfg.storage!r}")
+        if isinstance(cfg.gallery, bool) or not 0 <= cfg.gallery <= MAX_ITEMS:
+            errors.append(f"gallery must be an integer from 0 to {MAX_ITEMS}, got {cfg.gallery!r}")
         if cfg.params not in ("auto", "imagenet", "cifar"):
             errors.append(f"params must be 'auto', 'imagenet' or 'cifar', got {cfg.params!r}")
         size = getattr(model, "input_size", None)
@@ -164,10 +178,11 @@ class CorruptionsProbe(Probe):
         storage = cfg.storage if cfg.storage != "auto" else ("jpeg85" if params == "imagenet" else "uint8")
         warnings: list[str] = []
         source: GeneratedSource | StoredSource
+        rows = None
         if cfg.stored:
             correct, n, clean_correct, n_clean, source = self._run_stored(ctx, Path(cfg.stored))
         else:
-            correct, n, clean_correct, n_clean = self._run_generated(ctx, params, storage)
+            correct, n, clean_correct, n_clean, rows = self._run_generated(ctx, params, storage)
             source = {
                 "kind": "generated",
                 "params": params,
@@ -178,16 +193,16 @@ class CorruptionsProbe(Probe):
         artifacts = {}
         if cfg.examples and not cfg.stored:
             artifacts["corruption_examples.png"] = self._examples(ctx, params)
-        return ProbeResult(metrics=metrics, data=data, artifacts=artifacts, warnings=warnings)
+        if cfg.gallery and rows is not None and len(rows):
+            data["gallery"] = self._gallery(ctx, rows, params, storage, artifacts)
+        return ProbeResult(metrics=metrics, data=data, samples=rows, artifacts=artifacts, warnings=warnings)
 
-    def _run_generated(self, ctx: "ProbeContext", params: str, storage: str):
+    def _storage_fn(self, storage: str):
+        """How generated images are quantised before the model sees them (as the benchmark stored them)."""
         import torch
 
-        from visaudit.perturb.corruptions import CORRUPTIONS, corrupt, quantize_like_reference
+        from visaudit.perturb.corruptions import quantize_like_reference
         from visaudit.perturb.corruptions.digital import jpeg_roundtrip_uint8
-
-        conds = self._conditions()
-        random_names = {c for c in self.config.corruptions if CORRUPTIONS.get(c).random}
 
         def store(x: "torch.Tensor") -> "torch.Tensor":
             if storage == "none":
@@ -198,33 +213,125 @@ class CorruptionsProbe(Probe):
                 u8 = jpeg_roundtrip_uint8(u8, 85)
             return torch.empty(x.shape, dtype=x.dtype, device=x.device).copy_(u8).div_(255)
 
+        return store
+
+    def _corrupted(self, ctx: "ProbeContext", x: "torch.Tensor", index: np.ndarray, c: str, s: int, params: str, store):
+        """The images the model sees under ``c``/``s``: per-image draws, so any subset gives the same pixels."""
+        from visaudit.perturb.corruptions import CORRUPTIONS, corrupt
+
+        g = ctx.sample_rng(f"corruptions/{c}/{s}", index) if CORRUPTIONS.get(c).random else None
+        return store(corrupt(x, c, s, generator=g, params=params))
+
+    def _run_generated(self, ctx: "ProbeContext", params: str, storage: str):
+        import pandas as pd
+        import torch
+
+        conds = self._conditions()
+        store = self._storage_fn(storage)
+
         def chunk(batches: Iterator["Batch"]) -> ChunkResult:
             # counts stay on the device: no host sync inside the loop
             correct = torch.zeros(len(conds), dtype=torch.int64, device=ctx.device)
             clean = torch.zeros((), dtype=torch.int64, device=ctx.device)
             n = 0
+            frames = []
             for b in batches:
-                clean += (ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).sum()
+                p0 = ctx.scores(ctx.logits(b.x))
+                clean += (p0.argmax(1) == b.y).sum()
+                pt0 = p0.gather(1, b.y[:, None]).squeeze(1)
+                # worst condition per image: the largest drop of the true-class probability
+                # (the first condition wins a tie)
+                worst_drop = torch.full_like(pt0, -float("inf"))
+                worst_cond = torch.zeros_like(b.y)
+                worst_pt = torch.zeros_like(pt0)
+                worst_pred = torch.zeros_like(b.y)
                 for i, (c, s) in enumerate(conds):
-                    g = ctx.sample_rng(f"corruptions/{c}/{s}", b.index) if c in random_names else None
-                    xc = store(corrupt(b.x, c, s, generator=g, params=params))
-                    correct[i] += (ctx.scores(ctx.logits(xc)).argmax(1) == b.y).sum()
+                    pc = ctx.scores(ctx.logits(self._corrupted(ctx, b.x, b.index, c, s, params, store)))
+                    pred = pc.argmax(1)
+                    correct[i] += (pred == b.y).sum()
+                    ptc = pc.gather(1, b.y[:, None]).squeeze(1)
+                    drop = pt0 - ptc
+                    better = drop > worst_drop
+                    worst_drop = torch.where(better, drop, worst_drop)
+                    worst_cond = torch.where(better, torch.full_like(worst_cond, i), worst_cond)
+                    worst_pt = torch.where(better, ptc, worst_pt)
+                    worst_pred = torch.where(better, pred, worst_pred)
                 n += len(b.y)
+                wc = worst_cond.cpu().numpy()
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "sample_id": list(b.ids),
+                            "position": np.asarray(b.index, dtype=np.int64),
+                            "label": b.y.cpu().numpy(),
+                            "pred_clean": p0.argmax(1).cpu().numpy(),
+                            "p_true_clean": pt0.float().cpu().numpy(),
+                            "worst_condition": [f"{conds[j][0]}/{conds[j][1]}" for j in wc],
+                            "p_true_worst": worst_pt.float().cpu().numpy(),
+                            "pred_worst": worst_pred.cpu().numpy(),
+                            "drop": worst_drop.float().cpu().numpy(),
+                        }
+                    )
+                )
             return ChunkResult(
                 sums={
                     "correct": correct.cpu().numpy().astype(np.float64),
                     "clean": np.asarray(float(clean)),
                     "n": np.asarray(float(n)),
                 },
+                rows=pd.concat(frames, ignore_index=True) if frames else None,
                 n=n,
             )
 
-        merged = ctx.map_chunks(chunk, tag="corruptions")
+        merged = ctx.map_chunks(chunk, tag="corruptions", passes=1 + len(conds))
         n = float(merged.sums.get("n", 0.0))
         if n == 0:
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
         corr = merged.sums["correct"]
-        return ({cs: corr[i] for i, cs in enumerate(conds)}, {cs: n for cs in conds}, float(merged.sums["clean"]), n)
+        return (
+            {cs: corr[i] for i, cs in enumerate(conds)},
+            {cs: n for cs in conds},
+            float(merged.sums["clean"]),
+            n,
+            merged.rows,
+        )
+
+    def _gallery(self, ctx: "ProbeContext", rows, params: str, storage: str, artifacts: dict) -> list[GalleryItem]:
+        """The images with the largest drops, clean beside their worst corruption, as thumbnails."""
+        from visaudit.probes.gallery import thumbnail_png
+
+        classes = ctx.dataset.label_space.classes
+        top = rows.sort_values(["drop", "position"], ascending=[False, True], kind="stable").head(self.config.gallery)
+        by_pos = {int(r.position): r for r in top.itertuples(index=False)}
+        store = self._storage_fn(storage)
+        made: dict[int, tuple[bytes, bytes]] = {}
+        for b in ctx.batches(indices=np.sort(np.fromiter(by_pos, dtype=np.int64))):
+            for j, pos in enumerate(b.index):
+                r = by_pos[int(pos)]
+                c, s = r.worst_condition.rsplit("/", 1)
+                xc = self._corrupted(ctx, b.x[j : j + 1], b.index[j : j + 1], c, int(s), params, store)
+                made[int(pos)] = (thumbnail_png(b.x[j]), thumbnail_png(xc[0]))
+        items: list[GalleryItem] = []
+        for k, r in enumerate(top.itertuples(index=False)):
+            if int(r.position) not in made:  # the image could not be decoded a second time
+                continue
+            clean_png, worst_png = made[int(r.position)]
+            stem = f"worst_{k:02d}"
+            artifacts[f"{stem}_clean.png"], artifacts[f"{stem}_corrupted.png"] = clean_png, worst_png
+            items.append(
+                {
+                    "sample": str(r.sample_id),
+                    "caption": (
+                        f"true: {classes[int(r.label)]}; {r.worst_condition}: p(true) {r.p_true_clean:.2f} -> "
+                        f"{r.p_true_worst:.2f}, predicted {classes[int(r.pred_worst)]}"
+                    ),
+                    "images": [
+                        {"artifact": f"{stem}_clean.png", "label": "clean"},
+                        {"artifact": f"{stem}_corrupted.png", "label": r.worst_condition},
+                    ],
+                }
+            )
+        return items
 
     def _run_stored(self, ctx: "ProbeContext", root: Path):
         if (root / "labels.npy").is_file():

@@ -77,3 +77,91 @@ JS = """
   });
 })();
 """
+
+# The failure browser (failures.html): galleries, placeholders, the enlarged view.
+BROWSER_CSS = """
+kbd{border:1px solid var(--bd);border-radius:3px;padding:0 4px;background:#fff;font-size:11px}
+.gallery-sec{margin:10px 0 18px}
+ul.gallery{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:8px}
+li.gi{background:#fff;border:1px solid var(--bd);border-radius:4px;padding:6px;width:min-content;
+ min-width:150px;font-size:11px;cursor:pointer}
+li.gi:focus{outline:3px solid var(--acc);outline-offset:1px}
+li.gi.current{border-color:var(--acc)}
+.gims{display:flex;gap:4px}
+.gims figure{margin:0;text-align:center;color:var(--mut)}
+.gims img{width:96px;height:96px;object-fit:contain;image-rendering:pixelated;display:block;background:#eee}
+.ph{width:96px;height:96px;display:flex;flex-direction:column;justify-content:center;align-items:center;
+ background:repeating-linear-gradient(45deg,#f4f4f4,#f4f4f4 6px,#e9e9e9 6px,#e9e9e9 12px);color:#a60;
+ font-size:10px;text-align:center;overflow:hidden;padding:2px}
+.ph small{color:var(--mut);font-size:9px;word-break:break-word}
+.cap{margin-top:4px;color:var(--fg)} .sid{color:var(--mut);word-break:break-all}
+table.top5{margin-top:3px;font-size:10px;width:100%} table.top5 td{padding:0 4px}
+table.top5 tr.true td{font-weight:700;background:#eaf4ea}
+table.top5 tr.out td{border-top:2px solid var(--bd);background:#fbeaea}
+#viewer{position:fixed;inset:0;background:rgba(20,24,32,.82);display:flex;align-items:center;
+ justify-content:center;z-index:10}
+#viewer[hidden]{display:none}
+#viewer .vbox{background:#fff;border-radius:6px;padding:14px 18px;max-width:92vw;max-height:92vh;overflow:auto;
+ position:relative}
+#viewer-ims{display:flex;gap:10px;flex-wrap:wrap}
+#viewer-ims figure{margin:0;text-align:center;font-size:12px;color:var(--mut)}
+#viewer-ims img{width:320px;height:320px;object-fit:contain;image-rendering:pixelated;background:#eee}
+#viewer-ims .ph{width:320px;height:320px}
+#viewer-close{position:absolute;top:4px;right:8px;font-size:20px;border:0;background:none;cursor:pointer}
+"""
+
+BROWSER_JS = """
+(function(){
+  var items=Array.prototype.slice.call(document.querySelectorAll('li.gi'));
+  var viewer=document.getElementById('viewer'),ims=document.getElementById('viewer-ims');
+  var cap=document.getElementById('viewer-cap'),pos=document.getElementById('viewer-pos');
+  var current=-1,opener=null;
+  function select(i){
+    if(!items.length)return;
+    i=Math.max(0,Math.min(items.length-1,i));
+    if(current>=0)items[current].classList.remove('current');
+    current=i;items[i].classList.add('current');
+    if(viewer.hidden){items[i].focus();items[i].scrollIntoView({block:'nearest'});}else{fill();}
+  }
+  function fill(){
+    var it=items[current];ims.innerHTML='';
+    it.querySelectorAll('.gims figure').forEach(function(f){
+      var c=f.cloneNode(true),img=c.querySelector('img');
+      if(img){img.removeAttribute('loading');}
+      ims.appendChild(c);
+    });
+    cap.textContent=it.querySelector('.cap').textContent+' \\u00b7 '+it.getAttribute('data-sample');
+    var sec=it.closest('.gallery-sec');
+    pos.textContent=(sec?sec.querySelector('h3').firstChild.textContent.trim()+': ':'')+
+      'item '+(Array.prototype.indexOf.call(it.parentNode.children,it)+1)+' of '+it.parentNode.children.length;
+  }
+  function open(i){opener=items[i];current=i;viewer.hidden=false;fill();
+    document.getElementById('viewer-close').focus();}
+  function close(){viewer.hidden=true;ims.innerHTML='';if(current>=0){items[current].focus();}}
+  items.forEach(function(it,i){
+    it.addEventListener('click',function(){select(i);open(i);});
+    it.addEventListener('focus',function(){if(current!==i){if(current>=0)items[current].classList.remove('current');
+      current=i;it.classList.add('current');}});
+  });
+  document.getElementById('viewer-close').addEventListener('click',close);
+  viewer.addEventListener('click',function(e){if(e.target===viewer)close();});
+  document.addEventListener('keydown',function(e){
+    if(e.altKey||e.ctrlKey||e.metaKey)return;
+    var k=e.key,next=(k==='ArrowRight'||k==='ArrowDown'||k==='j'),prev=(k==='ArrowLeft'||k==='ArrowUp'||k==='k');
+    if(!viewer.hidden){
+      if(k==='Escape'){e.preventDefault();close();}
+      else if(next){e.preventDefault();select(current+1);}
+      else if(prev){e.preventDefault();select(current-1);}
+      else if(k==='Tab'){e.preventDefault();document.getElementById('viewer-close').focus();}
+      return;
+    }
+    var onItem=document.activeElement&&document.activeElement.classList.contains('gi');
+    if(next||prev){
+      if(!onItem&&(k==='j'||k==='k')){e.preventDefault();select(current<0?0:current+(next?1:-1));return;}
+      if(onItem){e.preventDefault();select(current+(next?1:-1));}
+    }else if(onItem&&(k==='Enter'||k===' ')){e.preventDefault();open(current);}
+    else if(onItem&&k==='Home'){e.preventDefault();select(0);}
+    else if(onItem&&k==='End'){e.preventDefault();select(items.length-1);}
+  });
+})();
+"""

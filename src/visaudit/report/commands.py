@@ -59,6 +59,9 @@ def report_command(
         typer.echo(f"error: cannot write the report to {out}: {err.strerror or err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {res.path} ({res.n_models} subjects, {res.n_records} records, {len(res.figure_ids)} figures)")
+    if res.browser is not None:
+        b = res.browser
+        typer.echo(f"wrote {b.path} ({len(b.galleries)} galleries, {b.n_items} items, {b.n_placeholders} placeholders)")
     for note in res.notes:
         typer.echo(f"note: {note}", err=True)
 

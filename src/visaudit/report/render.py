@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from visaudit.report.assets import CSS, JS
+from visaudit.report.browser import BrowserResult, render_browser
 from visaudit.report.figures import Figure, across, figures_for
 from visaudit.report.figures.bias import shape_bias_subjects
 from visaudit.report.records import (
@@ -50,6 +51,7 @@ class ReportResult:
     n_models: int
     figure_ids: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    browser: BrowserResult | None = None  # failures.html, the galleries (None if it could not be built)
 
 
 class _Page:
@@ -394,7 +396,8 @@ def render_report(
         f"<header><h1>{escape(title)}</h1><p>store {escape(str(store_dir))} · {len(models)} subjects · "
         f"{len(book.records)} records ({n_ok} ok, {len(failed)} failed) · generated {now} from stored records only"
         f"</p></header>"
-        f'<nav><a href="#leaderboard-h">leaderboard</a><a href="#across">across models</a>{studies_nav}{nav}</nav><main>'
+        f'<nav><a href="#leaderboard-h">leaderboard</a><a href="#across">across models</a>{studies_nav}'
+        f'<a href="failures.html">failure browser</a>{nav}</nav><main>'
         f'<h2 id="leaderboard-h">Leaderboard</h2>{leaderboard}'
         f'<h2 id="across">Across models</h2>{across}'
         + (f'<h2 id="studies">Studies</h2>{studies}' if studies else "")
@@ -403,4 +406,10 @@ def render_report(
     )
     path = out_dir / "index.html"
     path.write_text(doc, encoding="utf-8")
-    return ReportResult(path, len(book.records), len(models), page.figure_ids, page.notes)
+    browser: BrowserResult | None = None
+    try:
+        browser = render_browser(book, out_dir, title=f"{title}: failure browser")
+        page.notes.extend(browser.notes)
+    except Exception as exc:  # noqa: BLE001 - the galleries must not cost the main report
+        page.notes.append(f"failure browser not written: {type(exc).__name__}: {exc}")
+    return ReportResult(path, len(book.records), len(models), page.figure_ids, page.notes, browser)

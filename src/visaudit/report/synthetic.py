@@ -521,3 +521,78 @@ def write_store(records: list[dict[str, Any]], store_dir: str | Path) -> Path:
     for r in records:
         (folder / f"{r['key']}.json").write_text(json.dumps(r), encoding="utf-8")
     return folder
+
+
+# -- galleries (the gallery contract of visaudit.probes.gallery) ----------------------------------
+
+GALLERY_PROBES = {
+    "counterfactuals": ["original", "counterfactual", "difference"],
+    "attributions": ["original", "saliency", "integrated gradients"],
+    "disagreement": ["image"],
+}
+
+
+def _pattern_png(rnd: random.Random, size: int = 32) -> bytes:
+    """A small random colour pattern as PNG (stripes and a disc: visibly different per item)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    f, phase = rnd.uniform(2, 8), rnd.uniform(0, 6.3)
+    cx, cy, r = rnd.uniform(0.3, 0.7), rnd.uniform(0.3, 0.7), rnd.uniform(0.1, 0.3)
+    stripes = 0.5 + 0.5 * np.sin(2 * math.pi * f * (xx + yy) + phase)
+    disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r).astype(float)
+    rgb = np.stack([stripes, disc, 1 - stripes * disc], axis=-1)
+    buf = io.BytesIO()
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def synthetic_gallery(
+    probe: str, rnd: random.Random, n_items: int = 6
+) -> tuple[list[dict[str, Any]], dict[str, bytes]]:
+    """A ``data["gallery"]`` list and its PNG artifacts for one of :data:`GALLERY_PROBES`."""
+    gallery, artifacts = [], {}
+    for i in range(n_items):
+        images = []
+        for label in GALLERY_PROBES[probe]:
+            name = f"g{i:02d}_{label.replace(' ', '_')}.png"
+            artifacts[name] = _pattern_png(rnd)
+            images.append({"artifact": name, "label": label})
+        true, target = rnd.sample(CATEGORIES[:10], 2)
+        gallery.append(
+            {
+                "sample": f"{true}/{i:04d}.jpg",
+                "caption": f"true: {true} -> {target}, p={rnd.random():.2f}",
+                "images": images,
+            }
+        )
+    return gallery, artifacts
+
+
+def write_gallery_store(store_dir: str | Path, n_models: int = 2, seed: int = 0) -> list[dict[str, Any]]:
+    """Write gallery records of every probe in :data:`GALLERY_PROBES` (with artifacts) into a store.
+
+    ``disagreement`` compares models, so it gets one record for the whole set; the others one
+    per model. Returns the records as stored.
+    """
+    from visaudit.engine.store import Store
+
+    rnd = random.Random(seed)
+    store = Store(Path(store_dir))
+    store.ensure_writable()
+    out = []
+    for probe in GALLERY_PROBES:
+        models = (
+            ["synthetic-models-00+01"]
+            if probe == "disagreement"
+            else [f"synthetic-model-{i:02d}" for i in range(n_models)]
+        )
+        for m in models:
+            rec = synthetic_record(m, probe, rnd, 0.8)
+            rec["data"] = {}
+            rec["data"]["gallery"], artifacts = synthetic_gallery(probe, rnd)
+            out.append(store.put(rec, artifacts=artifacts))
+    return out

@@ -47,7 +47,8 @@ filters                m: ``sparsity@<m>``, ``variance_entropy_norm@<m>`` (else
                        ``variance_entropy@<m>``), ``orthogonality@<m>``
 quantization-          m: ``delta_top1@<module>/<bits>bit``
 sensitivity
-any probe              ``record["artifacts"]`` PNG/JPEG/SVG files -> example images;
+any probe              ``record["artifacts"]`` PNG/JPEG/SVG files -> example images (except
+                       those ``data["gallery"]`` lists: failures.html shows them);
                        any d: key holding {"x": [...], "y": [...]} -> a generic line chart
 =====================  ==================================================================
 """
@@ -101,11 +102,27 @@ def generic(rec: dict[str, Any]) -> list[Figure]:
     return figs
 
 
+def gallery_artifacts(rec: dict[str, Any]) -> set[str]:
+    """File names of the artifacts a record's ``data["gallery"]`` lists (shown in the failure browser)."""
+    names: set[str] = set()
+    gallery = (rec.get("data") or {}).get("gallery") if isinstance(rec.get("data"), dict) else None
+    for item in gallery if isinstance(gallery, list) else []:
+        for im in item.get("images") or [] if isinstance(item, dict) else []:
+            if isinstance(im, dict) and isinstance(im.get("artifact"), str):
+                names.add(im["artifact"])
+    return names
+
+
 def examples(rec: dict[str, Any], resolve: Callable[[str], Any]) -> list[Figure]:
-    """Example images stored as record artifacts, inlined as base64 ``<img>`` (at most 8)."""
+    """Example images stored as record artifacts, inlined as base64 ``<img>`` (at most 8).
+
+    Gallery artifacts are left to the failure browser (``failures.html``), which shows them
+    with their captions.
+    """
     imgs = []
+    in_gallery = gallery_artifacts(rec)
     for rel in (rec.get("artifacts") or [])[:50]:
-        if not isinstance(rel, str):
+        if not isinstance(rel, str) or rel.rsplit("/", 1)[-1] in in_gallery:
             continue
         ext = "." + rel.rsplit(".", 1)[-1].lower() if "." in rel else ""
         if ext not in IMAGE_TYPES:
