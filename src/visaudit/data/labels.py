@@ -306,7 +306,11 @@ def label_map(
         "imagenet16": "ImageNet-1k models (decided by the 1000 -> 16 rule)",
         "cifar10": "CIFAR-10 models such as cifar10_resnet20",
     }
-    want = fits.get(data_space.name, f"a model trained on these {len(data_space)} classes")
+    want = fits.get(data_space.name) or (
+        fits["imagenet1k"] + " (scored in the benchmark's protocol)"
+        if data_space.parent == "imagenet1k"  # ImageNet-R's 200, ObjectNet's 113: decided from ImageNet-1k outputs
+        else f"a model trained on these {len(data_space)} classes"
+    )
     raise LabelSpaceMismatch(
         f"the model's outputs ({model_space}, {model_classes} classes) do not fit the dataset's labels "
         f"({data_space.name}, {len(data_space)} classes: {', '.join(data_space.classes[:5])}...). "
