@@ -448,3 +448,12 @@ def test_a_cifar_model_on_imagenet_r_is_refused_before_any_compute(tmp_path, mon
     with pytest.raises(VisauditError, match="do not fit the dataset's labels.*ImageNet-1k models"):
         _audit("cifar10_resnet20", "accuracy", "imagenet-r", folder.parent, tmp_path)
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_mvh_cue_conflict_carries_the_texture_label_as_visaudits_cue_conflict(tmp_path):
+    base = tmp_path / "cue-conflict"
+    for cat in MVH_CATS[:2]:
+        shutil.copytree(DATA / "cue-conflict" / cat, base / cat)
+    mvh, ours = open_dataset("mvh-cue-conflict", path=base), open_dataset("cue-conflict", path=base)
+    assert mvh.ids == ours.ids and np.array_equal(mvh.aux_labels["texture"], ours.aux_labels["texture"])
+    assert np.array_equal(mvh.labels, ours.labels) and len(mvh) == 160

@@ -397,6 +397,10 @@ def read_mvh(bench: "Benchmark", root: Path) -> ImageDataset:
         "; 224x224 stimuli, resized straight to the model's input size, decided by the 1000 -> 16 mean-probability rule"
     )
     ds = _file_dataset(bench.name, root, files, labels, space, "direct", note)
+    if bench.humans == "cue-conflict":  # the texture label, as for visaudit's cue-conflict (shape bias)
+        from visaudit.data.builtin import texture_labels
+
+        ds.aux_labels["texture"] = texture_labels(ds.ids, space)
     return replace(ds, conditions=tuple(conditions), layout=bench.layout)
 
 
