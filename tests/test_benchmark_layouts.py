@@ -457,3 +457,33 @@ def test_mvh_cue_conflict_carries_the_texture_label_as_visaudits_cue_conflict(tm
     mvh, ours = open_dataset("mvh-cue-conflict", path=base), open_dataset("cue-conflict", path=base)
     assert mvh.ids == ours.ids and np.array_equal(mvh.aux_labels["texture"], ours.aux_labels["texture"])
     assert np.array_equal(mvh.labels, ours.labels) and len(mvh) == 160
+
+
+def test_imagenet_val_flat_files_with_the_devkit_ground_truth(tmp_path, monkeypatch):
+    import scipy.io
+    from PIL import Image
+
+    from visaudit.data.labels import imagenet1k, real_label_sets
+
+    wnids = list(imagenet1k().ids)
+    order = np.random.default_rng(0).permutation(1000)  # devkit id k+1 is WNID wnids[order[k]]
+    devkit = tmp_path / "ILSVRC2012_devkit_t12" / "data"
+    devkit.mkdir(parents=True)
+    synsets = np.zeros(1001, dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O")])
+    for k in range(1000):
+        synsets[k] = (k + 1, wnids[order[k]])
+    synsets[1000] = (1001, "n00001740")  # an ancestor synset ("entity"): not a class
+    scipy.io.savemat(str(devkit / "meta.mat"), {"synsets": synsets})
+    val = tmp_path / "imagenet-val"
+    val.mkdir()
+    chosen = [3, 500, 999, 0, 42, 77]  # devkit ids - 1 of the six images
+    (devkit / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{k + 1}\n" for k in chosen))
+    for n, f in enumerate(sorted((DATA / "cue-conflict" / "cat").glob("*.png"))[:6], start=1):
+        Image.open(f).convert("RGB").save(val / f"ILSVRC2012_val_{n:08d}.JPEG", quality=90)
+    _with_root(monkeypatch, tmp_path)
+    ds = open_dataset("imagenet-val")
+    assert ds.labels.tolist() == [int(order[k]) for k in chosen]
+    assert real_label_sets(ds.ids) is not None  # ReaL accuracy applies to these files
+    (devkit / "meta.mat").unlink()
+    with pytest.raises(VisauditError, match="meta.mat"):
+        open_dataset("imagenet-val")
