@@ -487,3 +487,14 @@ def test_imagenet_val_flat_files_with_the_devkit_ground_truth(tmp_path, monkeypa
     (devkit / "meta.mat").unlink()
     with pytest.raises(VisauditError, match="meta.mat"):
         open_dataset("imagenet-val")
+
+
+def test_a_non_image_inside_a_class_folder_names_the_layout(tmp_path):
+    folder = tmp_path / "sketch" / "n01443537"
+    folder.mkdir(parents=True)
+    shutil.copy(sorted((DATA / "edges" / "bird").glob("*.png"))[0], folder)
+    (folder / "notes.txt").write_text("not an image")
+    with pytest.raises(VisauditError, match=r"notes.txt.*one folder per WNID"):
+        open_dataset("imagenet-sketch", path=folder.parent)
+    (folder / "notes.txt").unlink()
+    assert len(open_dataset("imagenet-sketch", path=folder.parent)) == 1

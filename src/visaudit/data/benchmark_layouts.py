@@ -409,7 +409,7 @@ def read_mvh(bench: "Benchmark", root: Path) -> ImageDataset:
 
 def read_class_folders(bench: "Benchmark", root: Path) -> ImageDataset:
     """``<root>/<WNID>/<image>`` or ``<root>/<0..999>/<image>``, full or declared protocol."""
-    from visaudit.data.folders import _file_dataset, list_images
+    from visaudit.data.folders import _file_dataset
     from visaudit.data.labels import imagenet1k, subset_space
 
     inet = imagenet1k()
@@ -429,7 +429,7 @@ def read_class_folders(bench: "Benchmark", root: Path) -> ImageDataset:
     files: list[Path] = []
     labels: list[int] = []
     for f in folders:
-        imgs = list_images(root / f)
+        imgs = _images_only(bench, root / f)
         files += imgs
         labels += [index[f]] * len(imgs)
     if not files:

@@ -194,7 +194,7 @@ def imagenet_flat(root: Path, ground_truth: Path | None = None, name: str | None
     table: dict[str, int] = {}
     if Path(ground_truth).name == DEVKIT_TRUTH:
         table = _devkit_table(Path(ground_truth), wnid_index)
-    for line in ([] if table else Path(ground_truth).read_text().splitlines()):
+    for line in [] if table else Path(ground_truth).read_text().splitlines():
         if not line.strip() or line.startswith("ImageId"):
             continue
         if "," in line:
