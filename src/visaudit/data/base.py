@@ -111,6 +111,12 @@ class ImageDataset:
         note: documentation for the record (e.g. "stimuli are 224 px; not resized for 224 px models").
         label_subset: who restricted the label space to a subset: ``"declared"`` (the benchmark
             defines its classes, as ImageNet-R does), ``"requested"`` (the user asked), or None.
+        conditions: per sample, the benchmark condition it was shown under (model-vs-human's
+            ``c30`` contrast, ImageNet-C's ``fog/3``), read from its file name or place; empty
+            when the dataset has none. The content fingerprint already covers where it comes from.
+        layout: the named benchmark layout the samples were read in (``imagenet-c``,
+            ``cifar10-c``, ``mvh-sessions``, ...), empty for plain datasets; probes that score
+            a benchmark of corrupted copies (``corruptions``) recognise it.
     """
 
     name: str
@@ -126,6 +132,8 @@ class ImageDataset:
     preprocess: Preprocess | None = None
     strict: bool = False
     label_subset: str | None = None
+    conditions: Sequence[str] = ()
+    layout: str = ""
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -63,18 +63,23 @@ def stimuli(kind: str, path: Path | None = None) -> ImageDataset:
     space = imagenet16()
     ds = image_folder(root, name=kind, resize_policy="direct", note=_STIMULI_NOTE, label_space=space)
     if kind == "cue-conflict":
-        textures = []
-        for sid in ds.ids:
-            stem = Path(sid).stem
-            if "-" not in stem:
-                raise VisauditError(f"cue-conflict file name {sid} has no '-<texture>' part")
-            word = stem.split("-", 1)[1].rstrip("0123456789")
-            t = space.index_of(word)
-            if t is None:
-                raise VisauditError(f"texture {word!r} of {sid} is not one of the 16 categories")
-            textures.append(t)
-        ds.aux_labels["texture"] = np.asarray(textures, dtype=np.int64)
+        ds.aux_labels["texture"] = texture_labels(ds.ids, space)
     return ds
+
+
+def texture_labels(ids: list[str], space: LabelSpace) -> np.ndarray:
+    """The texture category of each cue-conflict file (``<shape><i>-<texture><j>.png``)."""
+    textures = []
+    for sid in ids:
+        stem = Path(sid).stem
+        if "-" not in stem:
+            raise VisauditError(f"cue-conflict file name {sid} has no '-<texture>' part")
+        word = stem.split("-", 1)[1].rstrip("0123456789")
+        t = space.index_of(word)
+        if t is None:
+            raise VisauditError(f"texture {word!r} of {sid} is not one of the 16 categories")
+        textures.append(t)
+    return np.asarray(textures, dtype=np.int64)
 
 
 def cifar10_test(path: Path | None = None) -> ImageDataset:

@@ -31,7 +31,10 @@ DATASETS.add_lazy(
 )
 
 for _bench in BENCHMARKS:  # the named natural-shift benchmarks: entries of one table, one loader
-    DATASETS.register(_bench.name, f"{_bench.description}; from {_bench.url}")(partial(open_benchmark, _bench.name))
+    DATASETS.register(
+        _bench.name,
+        f"{_bench.description}; {_bench.n_images:,} images; {_bench.licence}; {_bench.citation}; from {_bench.url}",
+    )(partial(open_benchmark, _bench.name))
 
 
 def _cue_conflict(path: Path | None = None) -> ImageDataset:

@@ -136,18 +136,49 @@ class _PathLoader:
         return open_image_file(self.paths[i])
 
 
+DEVKIT_DATA = "ILSVRC2012_devkit_t12/data"
+DEVKIT_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+
+
+def _devkit_table(truth: Path, wnid_index: dict[str, int]) -> dict[str, int]:
+    """``ILSVRC2012_val_XXXXXXXX`` -> ImageNet-1k index, from the devkit's ground truth and ``meta.mat``."""
+    import scipy.io
+
+    meta = truth.parent / "meta.mat"
+    if not meta.is_file():
+        raise VisauditError(f"{truth} needs the devkit's meta.mat beside it (devkit class id -> WNID)")
+    synsets = scipy.io.loadmat(str(meta), squeeze_me=True)["synsets"]
+    id_to_index = {}
+    for rec in synsets:
+        wnid = str(rec["WNID"])
+        if int(rec["ILSVRC2012_ID"]) <= 1000:  # the 1000 leaf classes; the rest are their ancestors
+            if wnid not in wnid_index:
+                raise VisauditError(f"{meta} names {wnid}, which is not an ImageNet-1k class")
+            id_to_index[int(rec["ILSVRC2012_ID"])] = wnid_index[wnid]
+    lines = [ln.strip() for ln in truth.read_text().splitlines() if ln.strip()]
+    bad = [ln for ln in lines if not ln.isdigit() or int(ln) not in id_to_index]
+    if bad:
+        raise VisauditError(f"{truth} holds {bad[:3]}, not devkit class ids of {meta}")
+    return {f"ILSVRC2012_val_{n:08d}": id_to_index[int(v)] for n, v in enumerate(lines, start=1)}
+
+
 def imagenet_flat(root: Path, ground_truth: Path | None = None, name: str | None = None) -> ImageDataset:
     """ImageNet val as one flat folder plus a ground-truth file.
 
     Accepted ground-truth files (found next to the images if not given): ``LOC_val_solution.csv``
-    (Kaggle: ``ImageId,PredictionString`` whose first token is the WNID) or a text file
-    ``val_labels.txt`` / ``ground_truth.txt`` with lines ``<file name> <WNID or 0-based index>``.
+    (Kaggle: ``ImageId,PredictionString`` whose first token is the WNID), a text file
+    ``val_labels.txt`` / ``ground_truth.txt`` with lines ``<file name> <WNID or 0-based index>``,
+    or the ILSVRC2012 devkit's ``ILSVRC2012_validation_ground_truth.txt`` (line N: the devkit
+    class id of ``ILSVRC2012_val_000000NN``), read with the devkit's ``meta.mat`` beside it
+    (devkit id -> WNID; loaded as data by scipy, never executed), also under
+    ``ILSVRC2012_devkit_t12/data``.
     """
     root = Path(root)
     files = list_images(root)
     if ground_truth is None:
-        for cand in ("LOC_val_solution.csv", "val_labels.txt", "ground_truth.txt"):
-            for base in (root, root.parent):
+        bases = [root, root.parent, root / DEVKIT_DATA, root.parent / DEVKIT_DATA]
+        for cand in ("LOC_val_solution.csv", "val_labels.txt", "ground_truth.txt", DEVKIT_TRUTH):
+            for base in bases:
                 if (base / cand).exists():
                     ground_truth = base / cand
                     break
@@ -161,7 +192,9 @@ def imagenet_flat(root: Path, ground_truth: Path | None = None, name: str | None
     inet = imagenet1k()
     wnid_index = {w: i for i, w in enumerate(inet.ids)}
     table: dict[str, int] = {}
-    for line in Path(ground_truth).read_text().splitlines():
+    if Path(ground_truth).name == DEVKIT_TRUTH:
+        table = _devkit_table(Path(ground_truth), wnid_index)
+    for line in [] if table else Path(ground_truth).read_text().splitlines():
         if not line.strip() or line.startswith("ImageId"):
             continue
         if "," in line:

@@ -49,6 +49,10 @@ class LabelSpace:
         subset: for a space that is a subset of ``parent`` (ImageNet-R's 200 classes), the
             parent index of each class; models of the parent space are then scored by a
             softmax over these classes only.
+        rule: how a coarse space (one with ``groups``) decides: ``mean-prob`` (the mean
+            probability of each group, model-vs-human's 16 classes) or ``fine-argmax`` (a group
+            wins when the argmax over the fine classes falls in it, ObjectNet's protocol; the
+            groups must not overlap).
     """
 
     name: str
@@ -57,13 +61,17 @@ class LabelSpace:
     groups: tuple[tuple[int, ...], ...] = field(default=(), repr=False)
     parent: str | None = None
     subset: tuple[int, ...] = field(default=(), repr=False)
+    rule: str = "mean-prob"
 
     def __len__(self) -> int:
         return len(self.classes)
 
     def fingerprint(self) -> str:
         """sha256 over everything that defines the space (names, ids, groups, subset)."""
-        text = repr((self.name, self.classes, self.ids, self.groups, self.parent, self.subset))
+        parts: tuple = (self.name, self.classes, self.ids, self.groups, self.parent, self.subset)
+        if self.rule != "mean-prob":  # the default stays out, so existing spaces keep their fingerprints
+            parts += (self.rule,)
+        text = repr(parts)
         return hashlib.sha256(text.encode()).hexdigest()
 
     def index_of(self, name_or_id: str) -> int | None:
@@ -83,7 +91,8 @@ def subset_space(parent: LabelSpace, indices: list[int]) -> LabelSpace:
     name = f"{parent.name}-subset{len(idx)}:{digest}"
     classes, sub_ids = tuple(parent.classes[i] for i in idx), tuple(ids[i] for i in idx)
     if parent.groups:  # a coarse space (imagenet16): keep the chosen categories' groups
-        return LabelSpace(name, classes, sub_ids, tuple(parent.groups[i] for i in idx), parent=parent.parent)
+        groups = tuple(parent.groups[i] for i in idx)
+        return LabelSpace(name, classes, sub_ids, groups, parent=parent.parent, rule=parent.rule)
     return LabelSpace(name, classes, sub_ids, parent=parent.name, subset=idx)
 
 
@@ -164,6 +173,9 @@ class LabelMap:
         ``mean-prob``: coarse space (``imagenet16``): softmax over the model's classes, then for each
             coarse class the *mean* probability over its fine indices (the model-vs-human rule);
             rows are renormalised to sum to 1, which leaves the argmax decision unchanged.
+        ``fine-argmax``: coarse space with ``rule="fine-argmax"`` (ObjectNet): each coarse class
+            scores the largest fine probability of its group (rows renormalised), so the
+            decision is the group holding the argmax over all fine classes.
         ``subset``: the dataset's classes are a subset of the model's (e.g. ImageNet-R's 200 WNIDs):
             softmax over the logits of those classes only. Only a dataset that declares its
             subset (or a user who asks for one) gets it: a folder that merely lacks some classes
@@ -192,7 +204,7 @@ class LabelMap:
         }
         if self.kind == "subset":
             out["indices_sha256"] = hashlib.sha256(repr(list(self.indices or [])).encode()).hexdigest()
-        if self.kind == "mean-prob":
+        if self.kind in ("mean-prob", "fine-argmax"):
             out["groups_sha256"] = self.data_space.fingerprint()
         return out
 
@@ -203,6 +215,8 @@ class LabelMap:
             return f"full ({self.num_classes} classes)"
         if self.kind == "subset":
             return f"subset ({self.num_classes} of the model's classes)"
+        if self.kind == "fine-argmax":
+            return f"{self.num_classes}-class fine-argmax (the group holding the argmax over the model's classes)"
         return f"{self.num_classes}-class mean-prob"
 
     def probs(self, logits: "torch.Tensor") -> "torch.Tensor":
@@ -215,6 +229,12 @@ class LabelMap:
         if self.kind == "subset":
             idx = self._tensor("idx", logits.device, lambda: torch.tensor(self.indices, dtype=torch.long))
             return torch.softmax(logits.index_select(1, idx), dim=1)
+        if self.kind == "fine-argmax":
+            p = torch.softmax(logits, dim=1)
+            group = self._tensor("group", logits.device, self._group_of)
+            best = torch.zeros(p.shape[0], self.num_classes, dtype=p.dtype, device=p.device)
+            best.scatter_reduce_(1, group.expand(p.shape[0], -1), p, reduce="amax", include_self=False)
+            return best / best.sum(dim=1, keepdim=True).clamp_min(1e-30)
         # mean-prob: a (fine x coarse) averaging matrix
         mat = self._tensor("mat", logits.device, self._mean_matrix)
         p = torch.softmax(logits, dim=1) @ mat
@@ -228,6 +248,16 @@ class LabelMap:
         for j, group in enumerate(self.data_space.groups):
             m[list(group), j] = 1.0 / len(group)
         return m
+
+    def _group_of(self) -> "torch.Tensor":
+        import torch
+
+        group = torch.full((len(imagenet1k()),), -1, dtype=torch.long)
+        for j, members in enumerate(self.data_space.groups):
+            group[list(members)] = j
+        if bool((group < 0).any()):  # every fine class must decide something
+            raise LabelSpaceMismatch(f"{self.data_space.name}: its groups do not cover every ImageNet-1k class")
+        return group[None, :]
 
     def _tensor(self, name: str, device: "torch.device", make: "Callable[[], torch.Tensor]") -> "torch.Tensor":
         key = (name, str(device))
@@ -251,7 +281,11 @@ def label_map(
             )
         return LabelMap("identity", model_space, data_space)
     if model_space == "imagenet1k" and data_space.parent == "imagenet1k" and data_space.groups:
-        return LabelMap("mean-prob", model_space, data_space)
+        if model_classes != len(imagenet1k()):
+            raise LabelSpaceMismatch(
+                f"{data_space.name} decides from the 1000 ImageNet-1k classes; the model has {model_classes} outputs"
+            )
+        return LabelMap("fine-argmax" if data_space.rule == "fine-argmax" else "mean-prob", model_space, data_space)
     if data_space.parent == model_space and data_space.subset:
         if max(data_space.subset) >= model_classes:
             raise LabelSpaceMismatch(
@@ -272,7 +306,11 @@ def label_map(
         "imagenet16": "ImageNet-1k models (decided by the 1000 -> 16 rule)",
         "cifar10": "CIFAR-10 models such as cifar10_resnet20",
     }
-    want = fits.get(data_space.name, f"a model trained on these {len(data_space)} classes")
+    want = fits.get(data_space.name) or (
+        fits["imagenet1k"] + " (scored in the benchmark's protocol)"
+        if data_space.parent == "imagenet1k"  # ImageNet-R's 200, ObjectNet's 113: decided from ImageNet-1k outputs
+        else f"a model trained on these {len(data_space)} classes"
+    )
     raise LabelSpaceMismatch(
         f"the model's outputs ({model_space}, {model_classes} classes) do not fit the dataset's labels "
         f"({data_space.name}, {len(data_space)} classes: {', '.join(data_space.classes[:5])}...). "

@@ -72,6 +72,7 @@ class AccuracyProbe(Probe):
         "class_top1": MetricSpec(True, "top-1 accuracy of one class"),
         "agreement": MetricSpec(True, "share of decisions equal to an auxiliary label (e.g. texture)"),
         "real_top1": MetricSpec(True, "ReaL accuracy: top-1 in the image's ReaL label set (ImageNet val)"),
+        "condition_top1": MetricSpec(True, "top-1 under one benchmark condition (model-vs-human's c30, ...)"),
     }
 
     def inputs(self, model: Any, dataset: Any) -> dict[str, Any]:
@@ -151,6 +152,10 @@ class AccuracyProbe(Probe):
                 metrics[f"class_top1@{c}"] = float(per_class[i])
         for a in aux:
             metrics[f"agreement@{a}"] = float(s[f"aux:{a}"]) / n
+        if len(ctx.dataset.conditions):  # benchmarks whose files name their condition
+            cond = np.asarray(ctx.dataset.conditions, dtype=object)[cp.index]
+            for c in sorted(set(cond.tolist())):
+                metrics[f"condition_top1@{c}"] = float(c1[cond == c].mean())
         data: AccuracyData = {
             "per_class": {
                 c: {"n": int(s["class_n"][i]), "top1": None if np.isnan(per_class[i]) else float(per_class[i])}

@@ -7,6 +7,11 @@ is read instead; the record says which path produced the numbers (``data.source`
 Generated runs also keep, per image, its worst condition: the corruption/severity with the
 largest drop in the true-class probability (per-sample table), and show the images with the
 largest drops in a gallery (``data["gallery"]``, the contract of :mod:`visaudit.probes.gallery`).
+
+A stored copy can also be the dataset itself: ``-d imagenet-c`` / ``-d cifar10-c`` (catalog
+entries whose samples carry their ``<corruption>/<severity>`` condition) are scored condition by
+condition in one pass of the engine; they hold no clean images, so clean top-1 and relative mCE
+are left out (warned). mCE and CE come from the same function as on the generated path.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.probes.base import Batch, ProbeContext
 
 STORAGES = ("auto", "none", "uint8", "jpeg85")
+STORED_LAYOUTS = {
+    "imagenet-c": "imagenet-c tree",
+    "cifar10-c": "cifar-10-c npy",
+}  # dataset layouts read as stored copies
+
+
+def _stored_dataset(dataset) -> bool:
+    return getattr(dataset, "layout", "") in STORED_LAYOUTS
 
 
 @dataclass
@@ -125,8 +138,18 @@ class CorruptionsProbe(Probe):
             errors.append(f"gallery must be an integer from 0 to {MAX_ITEMS}, got {cfg.gallery!r}")
         if cfg.params not in ("auto", "imagenet", "cifar"):
             errors.append(f"params must be 'auto', 'imagenet' or 'cifar', got {cfg.params!r}")
+        if _stored_dataset(dataset):
+            if cfg.stored is not None:
+                errors.append(f"{dataset.name} already is a stored corruption benchmark; leave the option stored unset")
+            have = set(dataset.conditions)
+            lacking = [f"{c}/{s}" for c, s in self._conditions() if f"{c}/{s}" not in have]
+            if lacking:
+                errors.append(
+                    f"the stored copy {dataset.path} lacks the conditions {', '.join(lacking[:6])}"
+                    f"{' ...' if len(lacking) > 6 else ''}; choose corruptions/severities it holds"
+                )
         size = getattr(model, "input_size", None)
-        if size is not None and min(size[1:]) < 32 and cfg.stored is None:
+        if size is not None and min(size[1:]) < 32 and cfg.stored is None and not _stored_dataset(dataset):
             errors.append(
                 f"the corruption benchmark needs inputs of at least 32 px; {getattr(model, 'name', 'model')} takes {size[1]}x{size[2]}"
             )
@@ -140,6 +163,8 @@ class CorruptionsProbe(Probe):
         from visaudit.data.fingerprint import tree_fingerprint
 
         cfg = self.config
+        if _stored_dataset(dataset):
+            return {}  # the dataset's own content fingerprint covers every stored image
         if cfg.stored:
             root = Path(cfg.stored)
             if (root / "labels.npy").is_file():
@@ -175,11 +200,19 @@ class CorruptionsProbe(Probe):
         cfg = self.config
         h, w = ctx.model.info.input_size[1:]
         params = resolve_params(h, w, cfg.params)
+        if _stored_dataset(ctx.dataset):  # the stored benchmark, not the input size, says which table made it
+            params = "imagenet" if ctx.dataset.layout == "imagenet-c" else "cifar"
         storage = cfg.storage if cfg.storage != "auto" else ("jpeg85" if params == "imagenet" else "uint8")
         warnings: list[str] = []
         source: GeneratedSource | StoredSource
         rows = None
-        if cfg.stored:
+        if _stored_dataset(ctx.dataset):
+            correct, n, clean_correct, n_clean, source = self._run_stored_dataset(ctx)
+            warnings.append(
+                f"{ctx.dataset.name} holds no clean images: clean_top1 and relative_mce are left out "
+                "(run accuracy on the clean set for them)"
+            )
+        elif cfg.stored:
             correct, n, clean_correct, n_clean, source = self._run_stored(ctx, Path(cfg.stored))
         else:
             correct, n, clean_correct, n_clean, rows = self._run_generated(ctx, params, storage)
@@ -191,7 +224,7 @@ class CorruptionsProbe(Probe):
             }
         metrics, data = self._summarise(correct, n, clean_correct, n_clean, params, warnings, source)
         artifacts = {}
-        if cfg.examples and not cfg.stored:
+        if cfg.examples and not cfg.stored and not _stored_dataset(ctx.dataset):
             artifacts["corruption_examples.png"] = self._examples(ctx, params)
         if cfg.gallery and rows is not None and len(rows):
             data["gallery"] = self._gallery(ctx, rows, params, storage, artifacts)
@@ -333,6 +366,37 @@ class CorruptionsProbe(Probe):
             )
         return items
 
+    def _run_stored_dataset(self, ctx: "ProbeContext"):
+        """The dataset is a stored copy: one pass over the samples of the chosen conditions."""
+        import torch
+
+        conds = self._conditions()
+        slot = {f"{c}/{s}": i for i, (c, s) in enumerate(conds)}
+        which = np.asarray([slot.get(c, -1) for c in ctx.dataset.conditions], dtype=np.int64)
+        positions = np.asarray(ctx.indices, dtype=np.int64)
+        positions = positions[which[positions] >= 0]
+        which_t = torch.from_numpy(which)
+
+        def chunk(batches: Iterator["Batch"]) -> ChunkResult:
+            correct = np.zeros(len(conds))
+            seen = np.zeros(len(conds))
+            for b in batches:
+                hit = (ctx.scores(ctx.logits(b.x)).argmax(1) == b.y).cpu()
+                k = which_t[torch.as_tensor(b.index, dtype=torch.long)]
+                correct += torch.bincount(k, weights=hit.double(), minlength=len(conds)).numpy()
+                seen += torch.bincount(k, minlength=len(conds)).double().numpy()
+            return ChunkResult(sums={"correct": correct, "seen": seen}, n=int(seen.sum()))
+
+        merged = ctx.map_chunks(chunk, tag="stored", indices=positions)
+        ok = merged.sums.get("correct", np.zeros(len(conds)))
+        seen = merged.sums.get("seen", np.zeros(len(conds)))
+        if float(np.sum(seen)) == 0:
+            raise VisauditError(f"no image of {ctx.dataset.name} could be read")
+        correct = {cs: float(ok[i]) for i, cs in enumerate(conds)}
+        counts = {cs: float(seen[i]) for i, cs in enumerate(conds)}
+        fmt = STORED_LAYOUTS[ctx.dataset.layout]
+        return correct, counts, 0.0, 0.0, {"kind": "stored", "format": fmt, "path": str(ctx.dataset.path)}
+
     def _run_stored(self, ctx: "ProbeContext", root: Path):
         if (root / "labels.npy").is_file():
             return self._run_stored_npy(ctx, root)
@@ -393,7 +457,7 @@ class CorruptionsProbe(Probe):
 
         top1 = {cs: (correct[cs] / counts[cs] if counts[cs] else float("nan")) for cs in correct}
         clean_top1 = clean_correct / n_clean if n_clean else float("nan")
-        metrics: dict[str, float] = {"clean_top1": clean_top1}
+        metrics: dict[str, float] = {"clean_top1": clean_top1} if n_clean else {}
         for (c, s), v in top1.items():
             metrics[f"top1@{c}/{s}"] = v
         bench = [c for c in BENCHMARK if c in self.config.corruptions]
@@ -404,7 +468,8 @@ class CorruptionsProbe(Probe):
         if bench:
             ce = mean_corruption_error(errs, normalise=normalise)
             metrics.update(ce)
-            metrics["relative_mce"] = relative_mce(errs, 1 - clean_top1, normalise=normalise)
+            if n_clean:
+                metrics["relative_mce"] = relative_mce(errs, 1 - clean_top1, normalise=normalise)
             metrics["corrupted_top1"] = float(np.mean([top1[(c, s)] for c in bench for s in sev]))
         if extra:
             metrics["extra_top1"] = float(np.mean([top1[(c, s)] for c in extra for s in sev]))
