@@ -52,7 +52,7 @@ def test_each_observer_becomes_a_subject_record_with_its_accuracy(tmp_path):
 
 
 def test_edge_decisions_are_refused_on_the_silhouettes_whose_file_names_they_share(tmp_path):
-    with pytest.raises(VisauditError, match="on edges .* not on silhouettes"):
+    with pytest.raises(VisauditError, match="on edge .* not on silhouette"):
         import_humans(tmp_path, EDGE[:1], dataset="silhouettes")
 
 
@@ -144,3 +144,29 @@ def test_ranking_and_report_show_the_most_human_like_model(store, tmp_path):
     assert rep.returncode == 0, rep.stderr
     html = (tmp_path / "r" / "index.html").read_text()
     assert 'id="human-ranking"' in html and "Error consistency, every pair of subjects (edges)" in html
+
+
+@pytest.mark.slow
+def test_human_likeness_on_model_vs_humans_release_copy_of_the_edges_equals_the_built_in_edges(
+    store, tmp_path, monkeypatch
+):
+    import shutil
+
+    base = tmp_path / "model-vs-human" / "edge"
+    shutil.copytree(DATA / "edges", base)
+    monkeypatch.setenv("VISAUDIT_DATA", f"{tmp_path}{os.pathsep}{DATA}")
+    res = visaudit.audit("efficientnet_lite0", "human-likeness", "mvh-edge", store=store)
+    (rec,) = res.records
+    assert rec["status"] == "ok", rec.get("error")
+    built_in = next(
+        r
+        for r in load_records(store)
+        if r["probe"]["name"] == "human-likeness"
+        and r["dataset"]["name"] == "edges"
+        and r["model"]["name"] == "efficientnet_lite0"
+    )
+    for i in range(1, 6):
+        k = f"error_consistency@subject-0{i}"
+        assert rec["metrics"][k] == pytest.approx(built_in["metrics"][k], abs=1e-12)
+    with pytest.raises(VisauditError, match="on silhouette .* not on edge"):
+        import_humans(tmp_path / "s2", SILHOUETTE[:1], dataset="mvh-edge")

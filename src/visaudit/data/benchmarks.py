@@ -255,6 +255,32 @@ BY_NAME = {b.name: b for b in BENCHMARKS}
 MVH_VISAUDIT_NAMES = {"edge": "edges", "silhouette": "silhouettes", "cue-conflict": "cue-conflict"}
 
 
+def mvh_dataset_of(name: str) -> str | None:
+    """model-vs-human's dataset (raw-data folder) for a visaudit dataset name, or None.
+
+    Example:
+        >>> mvh_dataset_of("edges"), mvh_dataset_of("mvh-contrast"), mvh_dataset_of("cifar10-test")
+        ('edge', 'contrast', None)
+    """
+    by_visaudit = {v: k for k, v in MVH_VISAUDIT_NAMES.items()}
+    if name in by_visaudit:
+        return by_visaudit[name]
+    bench = BY_NAME.get(name)
+    return bench.humans or None if bench else None
+
+
+def visaudit_dataset_of_mvh(mvh: str) -> str | None:
+    """The visaudit dataset of a model-vs-human dataset name (the built-in stimuli where they exist).
+
+    Example:
+        >>> visaudit_dataset_of_mvh("edge"), visaudit_dataset_of_mvh("contrast"), visaudit_dataset_of_mvh("x")
+        ('edges', 'mvh-contrast', None)
+    """
+    if mvh in MVH_VISAUDIT_NAMES:
+        return MVH_VISAUDIT_NAMES[mvh]
+    return f"mvh-{mvh}" if f"mvh-{mvh}" in BY_NAME else None
+
+
 def open_benchmark(name: str, path: Path | None = None) -> ImageDataset:
     """The benchmark ``name`` from ``path`` or the data root, in its declared label protocol.
 

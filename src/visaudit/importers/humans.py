@@ -39,11 +39,9 @@ def dataset_of_file(path: str | Path) -> str | None:
         >>> dataset_of_file("raw-data/edge/edge_subject-03_session_1.csv")
         'edges'
     """
-    from visaudit.metrics.human_likeness import MVH_DATASETS
+    from visaudit.data.benchmarks import visaudit_dataset_of_mvh
 
-    stem = Path(path).name.split("_subject-")[0]
-    by_mvh = {v: k for k, v in MVH_DATASETS.items()}
-    return by_mvh.get(stem)
+    return visaudit_dataset_of_mvh(Path(path).name.split("_subject-")[0])
 
 
 def _by_dataset(files: list[Path], dataset: str | None) -> dict[str, list[Path]]:
@@ -70,12 +68,15 @@ def subject_tables(decisions: "pd.DataFrame", ds: "ImageDataset") -> dict[str, "
     """
     import pandas as pd
 
+    from visaudit.data.benchmarks import mvh_dataset_of
     from visaudit.metrics.human_likeness import check_decisions_dataset, stimulus_name
 
-    try:
-        check_decisions_dataset(decisions["imagename"], ds.name)
-    except ValueError as err:
-        raise VisauditError(str(err)) from err
+    mvh = mvh_dataset_of(ds.name)
+    if mvh is not None:
+        try:
+            check_decisions_dataset(decisions["imagename"], mvh)
+        except ValueError as err:
+            raise VisauditError(str(err)) from err
     by_stimulus = {stimulus_name(i): i for i in ds.ids}
     label_of = {stimulus_name(i): ds.label_space.classes[int(y)] for i, y in zip(ds.ids, ds.labels)}
     out: dict[str, pd.DataFrame] = {}

@@ -26,11 +26,9 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-#: visaudit dataset name -> model-vs-human's dataset (and raw-data folder) name.
-MVH_DATASETS = {"edges": "edge", "silhouettes": "silhouette", "cue-conflict": "cue-conflict"}
-#: model-vs-human's dataset code in a trial's image name (``0001_edg_s01_...``) -> visaudit dataset.
+#: model-vs-human's dataset code in a trial's image name (``0001_edg_s01_...``) -> its dataset name.
 #: Edge and silhouette stimuli share file names (``oven10.png``): only this code tells them apart.
-MVH_IMAGE_CODES = {"edg": "edges", "sif": "silhouettes"}
+MVH_IMAGE_CODES = {"edg": "edge", "sif": "silhouette"}
 #: where the observers' decision files are published.
 MVH_SOURCE = "github.com/bethgelab/model-vs-human, raw-data/<dataset>/<dataset>_subject-NN_session_N.csv"
 
@@ -61,21 +59,29 @@ def stimulus_name(imagename: str) -> str:
     """The stimulus file name inside a psychophysics ``imagename``.
 
     model-vs-human prefixes each stimulus with trial, session and condition fields
-    (``0001_edg_s01_0_oven_00_oven10.png`` is ``oven10.png``); plain names pass through.
+    (``<trial>_<experiment>_<subject>_<condition>_<category>_<xx>_<stimulus>``): the stimulus part
+    is what a human trial shares with the release's DNN copy of the image. Plain names pass
+    through (their last ``_`` field).
 
     Example:
         >>> stimulus_name("0001_edg_s01_0_oven_00_oven10.png"), stimulus_name("oven10.png")
         ('oven10.png', 'oven10.png')
+        >>> stimulus_name("dnn/session-1/0001_cop_dnn_c30_knife_10_n03041632_7380.png")
+        'n03041632_7380.png'
     """
-    return str(imagename).replace("\\", "/").rsplit("/", 1)[-1].rsplit("_", 1)[-1]
+    base = str(imagename).replace("\\", "/").rsplit("/", 1)[-1]
+    parts = base.split("_", 6)
+    if len(parts) == 7 and parts[0].isdigit():
+        return parts[6]
+    return base.rsplit("_", 1)[-1]
 
 
 def dataset_of_imagename(imagename: str) -> str | None:
-    """The visaudit dataset named by model-vs-human's code in a trial's image name, if known.
+    """The model-vs-human dataset named by the code in a trial's image name, if known.
 
     Example:
         >>> dataset_of_imagename("0001_edg_s01_0_oven_00_oven10.png"), dataset_of_imagename("oven10.png")
-        ('edges', None)
+        ('edge', None)
     """
     parts = str(imagename).replace("\\", "/").rsplit("/", 1)[-1].split("_")
     if len(parts) > 2 and parts[0].isdigit():
@@ -84,7 +90,11 @@ def dataset_of_imagename(imagename: str) -> str | None:
 
 
 def check_decisions_dataset(imagenames: Iterable[str], dataset: str) -> None:
-    """Refuse decisions whose image names say they were made on another dataset.
+    """Refuse decisions whose image names say they were made on another model-vs-human dataset.
+
+    Args:
+        imagenames: the trials' image names.
+        dataset: model-vs-human's name of the stimuli they are matched to (``edge``, ``contrast``, ...).
 
     Raises:
         ValueError: naming the dataset the image names point to.

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.data.base import ImageDataset
     from visaudit.probes.base import ProbeContext
 
-from visaudit.metrics.human_likeness import MVH_DATASETS as MVH_FOLDERS
 from visaudit.metrics.human_likeness import MVH_SOURCE
 
 
@@ -102,8 +101,10 @@ class HumanLikenessProbe(Probe):
         if self.config.humans:
             places = [Path(p) for p in self.config.humans]
         else:
+            from visaudit.data.benchmarks import mvh_dataset_of
+
             name = str(getattr(dataset, "name", ""))
-            folder = MVH_FOLDERS.get(name)
+            folder = mvh_dataset_of(name)
             if folder is None:
                 raise VisauditError(
                     f"human-likeness: no default human decisions for dataset {name!r}; "
@@ -136,9 +137,12 @@ class HumanLikenessProbe(Probe):
 
         files = self.decision_files(ctx.dataset)
         decisions = _read_humans(files)
-        if ctx.dataset.name in MVH_FOLDERS:
+        from visaudit.data.benchmarks import mvh_dataset_of
+
+        mvh = mvh_dataset_of(ctx.dataset.name)
+        if mvh is not None:
             try:
-                hl.check_decisions_dataset(decisions["imagename"], ctx.dataset.name)
+                hl.check_decisions_dataset(decisions["imagename"], mvh)
             except ValueError as err:
                 raise VisauditError(f"human-likeness: {err}") from err
         humans = hl.correctness_by_stimulus(decisions)
