@@ -8,6 +8,8 @@ Layout::
     <store>/work/<key>/<tag>-<h>.npz  finished chunks of an unfinished job (+ .parquet rows); <h> hashes
                                       the dataset positions the chunk covers, listed in its .done marker
     <store>/locks/<key>.lock          advisory lock: one process computes a job at a time
+    <store>/locks/<key>.chunks/<c>.lock  claim on one chunk when a job's chunks are shared between
+                                      processes (the Ray backend's tasks); holds the claimant's pid
 
 Several processes may share a store: every file appears by an atomic rename, and a job is
 computed under an exclusive ``flock``; a second process waits and then reads the record.
@@ -173,6 +175,31 @@ class Store:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def claim_chunk(self, key: str, name: str, *, block: bool) -> Iterator[bool]:
+        """Claim one chunk of a job for this process; yields whether the claim was won.
+
+        The claim is an ``flock``, so the kernel drops it when its process dies: a chunk whose
+        worker was killed is claimed by the next process that asks. ``block=True`` waits for the
+        current claimant to finish (or die). The lock file keeps the pid of the last claimant.
+        """
+        path = self.root / "locks" / f"{key}.chunks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+b") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                f.seek(0)
+                f.truncate()
+                f.write(str(os.getpid()).encode())
+                f.flush()
+                yield True
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
     # -- chunk checkpoints ----------------------------------------------------------------------
     def work_dir(self, key: str) -> Path:
         return self.root / "work" / key
@@ -233,6 +260,7 @@ class Store:
 
     def clear_work(self, key: str) -> None:
         shutil.rmtree(self.work_dir(key), ignore_errors=True)
+        shutil.rmtree(self.root / "locks" / f"{key}.chunks", ignore_errors=True)
 
 
 def _jsonable(value: Any) -> Any:
