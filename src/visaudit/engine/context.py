@@ -338,17 +338,19 @@ class RunContext(ProbeContext):
                 name = chunk_name(tag, part)
                 chunk = self.store.load_chunk(self.key, name)
                 if chunk is None:
-                    with self.store.claim_chunk(self.key, name, block=block) as won:
-                        if not won:
+                    with self.store.claim_chunk(self.key, name, block=block) as claim:
+                        if claim == "busy":
                             held.append(j)
                             continue
-                        chunk = self.store.load_chunk(self.key, name)  # finished while we asked
-                        if chunk is None:
+                        if claim == "won":
                             chunk = self._run_chunk(fn, dataset, part, counter)
                             self.store.save_chunk(self.key, name, chunk, part)
                             self.chunks_run += 1
                             out[j] = chunk
                             continue
+                    chunk = self.store.load_chunk(self.key, name)  # finished while we asked
+                    if chunk is None:
+                        raise RuntimeError(f"chunk {name} of job {self.key} is marked done but cannot be read")
                 self._loaded(chunk, dataset, part, counter)
                 out[j] = chunk
         return [out[j] for j in range(len(plan))]

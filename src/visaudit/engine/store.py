@@ -176,27 +176,31 @@ class Store:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
     @contextlib.contextmanager
-    def claim_chunk(self, key: str, name: str, *, block: bool) -> Iterator[bool]:
-        """Claim one chunk of a job for this process; yields whether the claim was won.
+    def claim_chunk(self, key: str, name: str, *, block: bool) -> Iterator[str]:
+        """Claim one chunk of a job for this process; yields ``won``, ``busy`` or ``done``.
 
-        The claim is an ``flock``, so the kernel drops it when its process dies: a chunk whose
-        worker was killed is claimed by the next process that asks. ``block=True`` waits for the
-        current claimant to finish (or die). The lock file keeps the pid of the last claimant.
+        ``won``: compute it now (the lock file then names this pid, and keeps naming it once the
+        chunk is done); ``busy``: another process holds it (only without ``block``); ``done``: it
+        was finished meanwhile. The claim is an ``flock``, so the kernel drops it when its process
+        dies: a chunk whose worker was killed goes to the next process that asks.
         """
         path = self.root / "locks" / f"{key}.chunks" / f"{name}.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as f:
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE), "r+b") as f:  # never truncated on open
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
             except BlockingIOError:
-                yield False
+                yield "busy"
                 return
             try:
+                if (self.work_dir(key) / f"{name}.done").exists():
+                    yield "done"
+                    return
                 f.seek(0)
                 f.truncate()
                 f.write(str(os.getpid()).encode())
                 f.flush()
-                yield True
+                yield "won"
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
