@@ -49,9 +49,15 @@ def main() -> None:
     ap.add_argument("--data", default="cifar10-test")
     ap.add_argument("--n", type=int, default=2000, help="images per dataset")
     ap.add_argument("--chunk", type=int, default=250, help="images per chunk")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the local reference (Ray gives a 1-CPU task 1)"
+    )
     args = ap.parse_args()
 
     import ray
+    import torch
+
+    torch.set_num_threads(args.threads)  # like for like: Ray sets OMP_NUM_THREADS to a task's CPUs
 
     from visaudit.api import plan
     from visaudit.engine.options import RunOptions
@@ -62,7 +68,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         wall, ref = sweep(args, Path(tmp) / "local", "local", None)
-        rows.append(("local backend (this process)", "-", wall, True))
+        rows.append((f"local backend ({args.threads} torch thread(s))", "-", wall, True))
         for workers, tasks in ((1, 1), (2, 1), (2, 2)):
             t0 = time.perf_counter()
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)

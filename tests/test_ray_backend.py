@@ -234,3 +234,39 @@ def test_a_killed_driver_rerun_picks_the_job_up_from_the_store(cluster, tmp_path
     _same_as_local(rec, store, local_corruptions)
     assert 2 <= finished < _total_chunks(local_corruptions[0])
     assert rec["run"]["ray"]["chunks_computed"] == _total_chunks(local_corruptions[0]) - finished
+
+
+def test_a_cap_of_one_task_in_flight_runs_the_tasks_one_after_the_other(cluster, tmp_path):
+    # two tasks share the job; with one in flight the first computes every chunk, the second finds the record
+    store = tmp_path / "ray"
+    watch = _Watch(store)
+    try:
+        res = visaudit.audit(
+            "cifar10_resnet20",
+            "accuracy",
+            "cifar10-test",
+            store=store,
+            max_images=120,
+            chunk_size=30,
+            workers=0,
+            backend="ray",
+            ray={"tasks_per_job": 2, "max_in_flight": 1},
+        )
+    finally:
+        watch.close()
+    rec = res.records[0]
+    assert rec["status"] == "ok" and rec["run"]["ray"]["chunks_computed"] == 4
+    assert list(rec["run"]["ray"]["by_task"].values()) == [4], rec["run"]["ray"]
+    assert len(watch.by_chunk) == 4 and len(set(watch.by_chunk.values())) == 1
+
+
+def test_a_task_larger_than_the_cluster_is_refused_before_anything_runs(cluster, tmp_path):
+    from visaudit.errors import VisauditError
+
+    with pytest.raises(VisauditError, match="--gpus-per-job 1: the Ray cluster has 0 GPUs"):
+        visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=10,
+                       backend="ray", ray={"gpus_per_job": 1, "max_in_flight": 1}, device="cpu")  # fmt: skip
+    with pytest.raises(VisauditError, match="--cpus-per-job 3: the Ray cluster has 2 CPUs"):
+        visaudit.audit("cifar10_resnet20", "accuracy", "cifar10-test", store=tmp_path, max_images=10,
+                       backend="ray", ray={"cpus_per_job": 3})  # fmt: skip
+    assert not list((tmp_path / "records").glob("*.json"))

@@ -225,6 +225,18 @@ def connect(settings: RaySettings) -> None:
         raise VisauditError(f"cannot reach the Ray cluster at {address!r}: {err}") from err
 
 
+def _check_fits(settings: RaySettings, total: dict[str, float]) -> None:
+    """Refuse a task size the whole cluster cannot hold (Ray would wait for it forever)."""
+    for name, want in (("CPU", settings.cpus_per_job), ("GPU", settings.gpus_per_job)):
+        have = float(total.get(name, 0.0))
+        if want > have:
+            flag = f"--{name.lower()}s-per-job"
+            raise VisauditError(
+                f"{flag} {want:g}: the Ray cluster has {have:g} {name}s in all, so no task could start "
+                f"(lower {flag}, or add nodes with {name}s)"
+            )
+
+
 def run_on_ray(
     jobs: list["Job"],
     store_root: str,
@@ -253,6 +265,7 @@ def run_on_ray(
         groups.setdefault(job.model.spec, []).append(job)
     sweep = uuid.uuid4().hex
     k = settings.tasks_per_job
+    _check_fits(settings, ray.cluster_resources())  # type: ignore[no-untyped-call]
     hub: Any = ray.remote(num_cpus=0)(_Hub).remote()  # Any: ray's actor-handle stubs do not follow .remote
     task = ray.remote(num_cpus=settings.cpus_per_job, num_gpus=settings.gpus_per_job, max_retries=settings.max_retries)(
         _task
@@ -268,22 +281,24 @@ def run_on_ray(
     failures: list[str] = []
     computed: dict[str, dict[str, int]] = {}  # job key -> {task: chunks it computed}
     labels: dict[Any, str] = {}
-    while pending or running:
-        while pending and len(running) < cap:
-            group, shard, label = pending.pop(0)
-            ref = task.remote(group, store_root, options, device, shard, hub, label, settings.cpus_per_job)
-            labels[ref] = label
-            running.append(ref)
-        ready, running = ray.wait(running, num_returns=1, timeout=0.5)
+    try:
+        while pending or running:
+            while pending and len(running) < cap:
+                group, shard, label = pending.pop(0)
+                ref = task.remote(group, store_root, options, device, shard, hub, label, settings.cpus_per_job)
+                labels[ref] = label
+                running.append(ref)
+            ready, running = ray.wait(running, num_returns=1, timeout=0.5)
+            mirror.show(ray.get(hub.snapshot.remote()))
+            for ref in ready:
+                try:
+                    for key, n in ray.get(ref)["computed"].items():
+                        computed.setdefault(key, {})[labels[ref]] = n
+                except ray.exceptions.RayError as err:
+                    failures.append(str(getattr(err, "cause", None) or err).strip().splitlines()[-1])
         mirror.show(ray.get(hub.snapshot.remote()))
-        for ref in ready:
-            try:
-                for key, n in ray.get(ref)["computed"].items():
-                    computed.setdefault(key, {})[labels[ref]] = n
-            except ray.exceptions.RayError as err:
-                failures.append(str(getattr(err, "cause", None) or err).strip().splitlines()[-1])
-    mirror.show(ray.get(hub.snapshot.remote()))
-    ray.kill(hub)
+    finally:
+        ray.kill(hub)
     store = Store(store_root)
     out = []
     for job in jobs:
