@@ -152,21 +152,48 @@ class RunContext(ProbeContext):
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
+        # On CUDA each batch is copied and converted on a side stream: the copy is queued while the
+        # model's stream still runs the previous batch's kernels, instead of behind them.
+        stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None  # type: ignore[no-untyped-call]
         for raw in loader:
-            if self.strict and raw["failed"]:
-                # decode again here: a worker's exception would reach the user wrapped in its traceback
-                dataset.load(int(raw["failed"][0]))
-                raise ImageDecodeError(f"{dataset.ids[int(raw['failed'][0])]} of {dataset.name}: cannot be decoded")
-            for pos in raw["failed"]:
-                self.failed.add((dataset.name, int(pos)))
-            if len(raw["index"]) == 0:
+            staged = self._stage(raw, dataset, stream)
+            if staged is None:
                 continue
+            b, copied = staged
+            if copied is not None:
+                # the model's stream waits for this copy only, and keeps the side stream's memory
+                # alive until it is done with the tensors
+                current = torch.cuda.current_stream(self.device)
+                current.wait_event(copied)
+                b.x.record_stream(current)
+                b.y.record_stream(current)
+            yield b
+
+    def _stage(self, raw: dict[str, Any], dataset: ImageDataset, stream: Any) -> tuple[Batch, Any] | None:
+        """A loader batch on the device and the event that marks its copy (None on the CPU path).
+
+        Copied on ``stream`` when given; None when every image of the batch failed to decode.
+        """
+        if self.strict and raw["failed"]:
+            # decode again here: a worker's exception would reach the user wrapped in its traceback
+            dataset.load(int(raw["failed"][0]))
+            raise ImageDecodeError(f"{dataset.ids[int(raw['failed'][0])]} of {dataset.name}: cannot be decoded")
+        for pos in raw["failed"]:
+            self.failed.add((dataset.name, int(pos)))
+        if len(raw["index"]) == 0:
+            return None
+        event = None
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
             x = raw["x"].to(self.device, non_blocking=True).float().div_(255.0)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            ids = [dataset.ids[i] for i in raw["index"]]
-            self.images_seen += len(ids)
-            yield Batch(x=x, y=raw["y"].to(self.device, non_blocking=True), index=raw["index"], ids=ids)
+            y = raw["y"].to(self.device, non_blocking=True)
+            if stream is not None:
+                event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+                event.record(stream)
+        ids = [dataset.ids[i] for i in raw["index"]]
+        self.images_seen += len(ids)
+        return Batch(x=x, y=y, index=raw["index"], ids=ids), event
 
     # -- model ------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
