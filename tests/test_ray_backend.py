@@ -184,8 +184,13 @@ def test_a_worker_killed_mid_chunk_is_retried_and_finished_chunks_are_not_recomp
     driver = threading.Thread(target=drive, daemon=True)
     driver.start()
     try:
-        _wait(lambda: len(watch.by_chunk) >= 2 and watch.running(), what="two finished chunks and one running")
-        chunk, pid = watch.running()[0]
+        _wait(
+            lambda: (len(watch.by_chunk) >= 2 and watch.running()) or not driver.is_alive(),
+            what="two finished chunks and one running",
+        )
+        running = watch.running()
+        assert driver.is_alive() and running, "the job ended before a worker could be killed mid-chunk"
+        chunk, pid = running[0]
         os.kill(pid, signal.SIGKILL)  # the worker process of one task, in the middle of `chunk`
         _wait(lambda: not _alive(pid), what="the killed worker to exit")
         driver.join(timeout=300)
