@@ -103,13 +103,16 @@ def audit(
     chunk_size: int | None = None,
     label_subset: bool = False,
     backend: str = "local",
+    ray: Any = None,
+    models_file: str | Path | None = None,
     log=None,
 ) -> Results:
     """Audit models with probes on datasets; results are stored and answered from the store next time.
 
     Args:
         models: model names (``efficientnet_lite0``, ``cifar10_resnet20``, ``timm:resnet50``, ``tv:resnet50``,
-            ``ARCH@PATH``), ``nn.Module`` objects (see :func:`visaudit.models.from_module` for their
+            ``ARCH@PATH``) or glob patterns (``cifar10_resnet*``, ``timm:resnet*``, ``tv:vit_*``),
+            ``nn.Module`` objects (see :func:`visaudit.models.from_module` for their
             preprocessing) or model sources; default ``efficientnet_lite0``.
         probes: probe names (see ``visaudit list probes``); default ``accuracy``.
         datasets: dataset names or folder paths; default every built-in dataset that resolves offline
@@ -129,8 +132,11 @@ def audit(
         chunk_size: images per checkpointed chunk (default: the probe's choice, else 2048).
         label_subset: score each dataset over the classes it holds instead of the model's whole
             label space (the default; benchmarks that declare a subset, like ImageNet-R, use it anyway).
-        backend: ``local`` (this process) or ``ray`` (one Ray task per model; the store must be on a
-            file system every worker sees).
+        backend: ``local`` (this process) or ``ray`` (Ray tasks; the store must be on a file system
+            every worker sees).
+        ray: :class:`visaudit.engine.backends.RaySettings` or a dict of its fields (cluster address,
+            CPUs / GPUs per task, tasks in flight, tasks per job); only with ``backend="ray"``.
+        models_file: a file of model specs (or patterns), one per line, added to ``models``.
 
     Returns:
         :class:`Results` with every record (``cached=True`` for the ones answered from the store).
@@ -154,14 +160,19 @@ def audit(
         backend=backend,
         force=force,
     )
+    if ray is not None and backend != "ray":
+        raise VisauditError("ray settings need backend='ray'")
+    from visaudit.models.patterns import expand_models
+
     return run_audit(
-        _as_list(models),
+        expand_models(_as_list(models), models_file),
         _as_list(probes),
         _as_list(datasets),
         opts,
         store=store,
         probe_config=probe_config,
         quiet=quiet,
+        ray=ray,
         log=log,
     )
 
@@ -218,6 +229,7 @@ def run_audit(
     store: str | Path = DEFAULT_STORE,
     probe_config: dict[str, dict[str, Any]] | None = None,
     quiet: bool = True,
+    ray: Any = None,
     log=None,
 ) -> Results:
     """:func:`audit` with its options as one :class:`~visaudit.engine.options.RunOptions`."""
@@ -226,6 +238,16 @@ def run_audit(
     from visaudit.engine.runner import refused_record
     from visaudit.engine.store import Store
 
+    settings = None
+    if opts.backend == "ray":
+        import dataclasses
+
+        from visaudit.engine.backends import RaySettings
+
+        settings = RaySettings.of(ray)
+        if settings.gpus_per_job > 0 and opts.device is None:
+            # the tasks run on GPU workers: keys and runs use CUDA even when the driver has none
+            opts = dataclasses.replace(opts, device="cuda")
     jobs, skipped, implicit = plan(models, probes, datasets, opts, probe_config=probe_config)
     st = Store(store)
     if implicit:  # the default sweep drops cells that do not fit instead of reporting them
@@ -255,13 +277,15 @@ def run_audit(
     if todo:
         st.ensure_writable()
         planned = {j.keyed_by["numerics"].get("rng_device") for j in todo} - {None}
-        device = resolve_device(opts.device)
+        # on Ray the workers resolve the device; the driver may have no GPU
+        device = (opts.device or resolve_device(None)) if settings is not None else resolve_device(opts.device)
         if planned and planned != {device.split(":")[0]}:  # cannot happen unless the machine changed
             raise VisauditError(f"keys were planned for device {planned} but the run resolved {device}")
         if opts.backend == "ray":
             from visaudit.engine.backends import run_on_ray
 
-            fresh = run_on_ray(todo, str(st.root.resolve()), opts, device=device)
+            with make_bars(quiet) as bars:
+                fresh = run_on_ray(todo, str(st.root.resolve()), opts, device=device, settings=settings, bars=bars)
         else:
             from visaudit.engine.runner import run_jobs
 

@@ -48,7 +48,13 @@ class Format(str, Enum):
 
 @app.command()
 def run(
-    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s); default efficientnet_lite0"),
+    model: Optional[List[str]] = typer.Option(
+        None,
+        "-m",
+        "--model",
+        help="model name(s) or patterns ('cifar10_resnet*', 'timm:resnet*'); default efficientnet_lite0",
+    ),
+    models_file: Optional[Path] = typer.Option(None, "--models-file", help="model names or patterns, one per line"),
     probe: Optional[List[str]] = typer.Option(None, "-p", "--probe", help="probe name(s); default accuracy"),
     data: Optional[List[str]] = typer.Option(
         None, "-d", "--data", help="dataset name(s) or folder path(s); default: every built-in dataset that resolves"
@@ -69,7 +75,16 @@ def run(
     label_subset: bool = typer.Option(
         False, "--label-subset", help="score each dataset over the classes it holds, not the model's whole label space"
     ),
-    backend: str = typer.Option("local", "--backend", help="local, or ray (one task per model)"),
+    backend: str = typer.Option("local", "--backend", help="local, or ray (tasks on a Ray cluster)"),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a local one)"
+    ),
+    cpus_per_job: Optional[float] = typer.Option(None, "--cpus-per-job", help="CPUs each Ray task asks for (1)"),
+    gpus_per_job: Optional[float] = typer.Option(None, "--gpus-per-job", help="GPUs each Ray task asks for (0)"),
+    max_in_flight: Optional[int] = typer.Option(None, "--max-in-flight", help="Ray tasks submitted at once"),
+    tasks_per_job: Optional[int] = typer.Option(
+        None, "--tasks-per-job", help="Ray tasks that share each job's chunks (1: one task per model)"
+    ),
 ) -> None:
     """Run probes on models and datasets; answered from the store when already computed."""
     from visaudit.errors import VisauditError
@@ -77,6 +92,18 @@ def run(
     try:
         probe_config = _read_config(config) if config else None
         from visaudit.api import audit
+
+        given = {
+            "address": ray_address,
+            "cpus_per_job": cpus_per_job,
+            "gpus_per_job": gpus_per_job,
+            "max_in_flight": max_in_flight,
+            "tasks_per_job": tasks_per_job,
+        }
+        ray_settings = {k: v for k, v in given.items() if v is not None}
+        if ray_settings and backend != "ray":
+            flags = ", ".join("--" + ("ray-address" if k == "address" else k.replace("_", "-")) for k in ray_settings)
+            raise VisauditError(f"{flags} need --backend ray")
 
         console = _console()
         res = audit(
@@ -98,6 +125,8 @@ def run(
             chunk_size=chunk_size,
             label_subset=label_subset,
             backend=backend,
+            ray=ray_settings if backend == "ray" else None,
+            models_file=models_file,
             log=console.print,
         )
     except VisauditError as err:

@@ -90,6 +90,7 @@ class RunContext(ProbeContext):
         chunk_size: int,
         precision: str,
         pass_cache: dict[tuple[Any, ...], CleanPass] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         # dataset and label map are None only for weight-only probes (``needs_data = False``)
         self.model, self.config = model, config
@@ -111,6 +112,8 @@ class RunContext(ProbeContext):
         self.chunks_loaded = 0
         self.pass_cache = pass_cache if pass_cache is not None else {}
         self.clean_pass = "none"  # "computed" or "shared": said in the record
+        # (i, k): this process is task i of k that share the job's chunks through the store
+        self.shard = shard
 
     @property
     def nonfinite(self) -> int:
@@ -149,21 +152,48 @@ class RunContext(ProbeContext):
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
+        # On CUDA each batch is copied and converted on a side stream: the copy is queued while the
+        # model's stream still runs the previous batch's kernels, instead of behind them.
+        stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None  # type: ignore[no-untyped-call]
         for raw in loader:
-            if self.strict and raw["failed"]:
-                # decode again here: a worker's exception would reach the user wrapped in its traceback
-                dataset.load(int(raw["failed"][0]))
-                raise ImageDecodeError(f"{dataset.ids[int(raw['failed'][0])]} of {dataset.name}: cannot be decoded")
-            for pos in raw["failed"]:
-                self.failed.add((dataset.name, int(pos)))
-            if len(raw["index"]) == 0:
+            staged = self._stage(raw, dataset, stream)
+            if staged is None:
                 continue
+            b, copied = staged
+            if copied is not None:
+                # the model's stream waits for this copy only, and keeps the side stream's memory
+                # alive until it is done with the tensors
+                current = torch.cuda.current_stream(self.device)
+                current.wait_event(copied)
+                b.x.record_stream(current)
+                b.y.record_stream(current)
+            yield b
+
+    def _stage(self, raw: dict[str, Any], dataset: ImageDataset, stream: Any) -> tuple[Batch, Any] | None:
+        """A loader batch on the device and the event that marks its copy (None on the CPU path).
+
+        Copied on ``stream`` when given; None when every image of the batch failed to decode.
+        """
+        if self.strict and raw["failed"]:
+            # decode again here: a worker's exception would reach the user wrapped in its traceback
+            dataset.load(int(raw["failed"][0]))
+            raise ImageDecodeError(f"{dataset.ids[int(raw['failed'][0])]} of {dataset.name}: cannot be decoded")
+        for pos in raw["failed"]:
+            self.failed.add((dataset.name, int(pos)))
+        if len(raw["index"]) == 0:
+            return None
+        event = None
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
             x = raw["x"].to(self.device, non_blocking=True).float().div_(255.0)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            ids = [dataset.ids[i] for i in raw["index"]]
-            self.images_seen += len(ids)
-            yield Batch(x=x, y=raw["y"].to(self.device, non_blocking=True), index=raw["index"], ids=ids)
+            y = raw["y"].to(self.device, non_blocking=True)
+            if stream is not None:
+                event = torch.cuda.Event()  # type: ignore[no-untyped-call]
+                event.record(stream)
+        ids = [dataset.ids[i] for i in raw["index"]]
+        self.images_seen += len(ids)
+        return Batch(x=x, y=y, index=raw["index"], ids=ids), event
 
     # -- model ------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -277,22 +307,21 @@ class RunContext(ProbeContext):
             unit="img" if passes == 1 else "img-pass",
         )
         counter = self._passes = _PassCounter(bar, passes)
-        results = []
+        results: list[ChunkResult] = []
         try:
-            for part, done in plan:
-                name = chunk_name(tag, part)
-                chunk = self.store.load_chunk(self.key, name) if done else None
-                if chunk is None:
-                    chunk = self._run_chunk(fn, dataset, part, counter)
-                    self.store.save_chunk(self.key, name, chunk, part)
-                    self.chunks_run += 1
-                else:
-                    counter.skip(len(part))
-                    for pos in chunk.stacks.get(FAILED, np.empty(0, dtype=np.int64)):
-                        self.failed.add((dataset.name, int(pos)))
-                    self.nonfinite += int(chunk.sums.get(NONFINITE, 0))
-                    self.chunks_loaded += 1
-                results.append(chunk)
+            if self.shard is not None:
+                results = self._shared_chunks(fn, dataset, tag, plan, counter)
+            else:
+                for part, done in plan:
+                    name = chunk_name(tag, part)
+                    chunk = self.store.load_chunk(self.key, name) if done else None
+                    if chunk is None:
+                        chunk = self._run_chunk(fn, dataset, part, counter)
+                        self.store.save_chunk(self.key, name, chunk, part)
+                        self.chunks_run += 1
+                    else:
+                        self._loaded(chunk, dataset, part, counter)
+                    results.append(chunk)
         finally:
             self._passes = None
         bar.done()
@@ -300,6 +329,58 @@ class RunContext(ProbeContext):
         merged.stacks.pop(FAILED, None)
         merged.sums.pop(NONFINITE, None)
         return merged
+
+    def _loaded(self, chunk: ChunkResult, dataset: ImageDataset, part: np.ndarray, counter: "_PassCounter") -> None:
+        # a stored chunk carries the images it skipped and its NaN/Inf count: the job reports them too
+        counter.skip(len(part))
+        for pos in chunk.stacks.get(FAILED, np.empty(0, dtype=np.int64)):
+            self.failed.add((dataset.name, int(pos)))
+        self.nonfinite += int(chunk.sums.get(NONFINITE, 0))
+        self.chunks_loaded += 1
+
+    def _shared_chunks(
+        self,
+        fn: Callable[[Iterator[Batch]], ChunkResult],
+        dataset: ImageDataset,
+        tag: str,
+        plan: list[tuple[np.ndarray, bool]],
+        counter: "_PassCounter",
+    ) -> list[ChunkResult]:
+        """One pass whose chunks are shared with sibling tasks through the store.
+
+        Task ``i`` of ``k`` takes chunks ``i, i+k, ...`` first, then any chunk nobody has claimed
+        (work stealing), then waits for the chunks its siblings hold. A claim is an ``flock``
+        (:meth:`Store.claim_chunk`), so a chunk is computed once, and a claimant that dies
+        releases it to the next task. Every task ends with every chunk, in plan order; no task
+        ever waits for a sibling that has not started, so any number of free slots is enough.
+        """
+        assert self.shard is not None
+        i, k = self.shard
+        order = sorted(range(len(plan)), key=lambda j: (j % k != i % k, j))
+        out: dict[int, ChunkResult] = {}
+        held: list[int] = []
+        for block in (False, True):
+            for j in order if not block else held:
+                part = plan[j][0]
+                name = chunk_name(tag, part)
+                chunk = self.store.load_chunk(self.key, name)
+                if chunk is None:
+                    with self.store.claim_chunk(self.key, name, block=block) as claim:
+                        if claim == "busy":
+                            held.append(j)
+                            continue
+                        if claim == "won":
+                            chunk = self._run_chunk(fn, dataset, part, counter)
+                            self.store.save_chunk(self.key, name, chunk, part)
+                            self.chunks_run += 1
+                            out[j] = chunk
+                            continue
+                    chunk = self.store.load_chunk(self.key, name)  # finished while we asked
+                    if chunk is None:
+                        raise RuntimeError(f"chunk {name} of job {self.key} is marked done but cannot be read")
+                self._loaded(chunk, dataset, part, counter)
+                out[j] = chunk
+        return [out[j] for j in range(len(plan))]
 
     def _run_chunk(
         self,

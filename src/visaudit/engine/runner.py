@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 from visaudit.engine.options import RunOptions, precision
@@ -43,11 +44,38 @@ def refused_record(job: Job, opts: RunOptions) -> dict[str, Any]:
     return _record(job, "refused", opts, error={"type": "refused", "message": job.refused}).to_dict()
 
 
-def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars: Any) -> list[dict]:
+@dataclass(frozen=True)
+class Shard:
+    """This process is task ``index`` of ``count`` that share each job's chunks (the Ray backend).
+
+    Attributes:
+        index, count: which task of how many.
+        sweep: an id of the sweep; the first task to finish a job writes its record, the others
+            see a record of the same sweep and leave it (so ``--force`` still recomputes once).
+    """
+
+    index: int
+    count: int
+    sweep: str
+    computed: dict[str, int] = field(default_factory=dict)  # job key -> chunks this task computed
+
+    def wrote(self, record: dict | None) -> bool:
+        """Whether ``record`` is an ``ok`` record that this sweep wrote."""
+        run = (record or {}).get("run") or {}
+        return bool(record and record.get("status") == "ok" and (run.get("shard") or {}).get("sweep") == self.sweep)
+
+
+def run_jobs(
+    jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars: Any, shard: Shard | None = None
+) -> list[dict]:
     """Compute ``jobs`` (all cache misses) grouped by model; returns their records.
 
-    ``device`` is the resolved device (:func:`visaudit.engine.options.resolve_device`).
+    ``device`` is the resolved device (:func:`visaudit.engine.options.resolve_device`). With
+    ``shard``, each job's chunks are shared with sibling processes through the store (no job
+    lock is held while computing; the record is written once, by the first task to finish).
     """
+    if shard is not None:
+        return _run_shard(jobs, store, opts, device=device, bars=bars, shard=shard)
     import torch
 
     from visaudit.data.base import ImageDecodeError
@@ -97,6 +125,66 @@ def run_jobs(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, ba
     return out
 
 
+def _run_shard(jobs: list[Job], store: Store, opts: RunOptions, *, device: str, bars: Any, shard: Shard) -> list[dict]:
+    import torch
+
+    from visaudit.data.base import ImageDecodeError
+    from visaudit.models.classifier import Classifier
+
+    dev = torch.device(device)
+    out: list[dict] = []
+    # a probe that reads no data has no chunks to share: task 0 alone computes it
+    mine = [j for j in jobs if j.dataset is not None or shard.index == 0]
+    todo = []
+    for job in mine:
+        existing = store.get(job.key)
+        if existing is not None and existing.get("status") == "ok" and (not opts.force or shard.wrote(existing)):
+            out.append({**existing, "cached": True})
+        else:
+            todo.append(job)
+    if not todo:
+        return out
+    entry = todo[0].model
+    t0 = time.perf_counter()
+    try:
+        net = entry.source.build()
+        model = Classifier(net, entry.info, entry.source.factory()).to(dev).eval()
+        if opts.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+    except Exception as err:
+        for job in todo:
+            out.append(_put_once(store, shard, _error(job, opts, dev, err)))
+        return out
+    load_s = time.perf_counter() - t0
+    pass_cache: dict = {}
+    for job in todo:
+        try:
+            record = _run_one(
+                job, model, dev, store, opts, bars=bars, load_s=load_s, pass_cache=pass_cache, shard=shard
+            )
+        except (ImageDecodeError, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            bars.fail_open()
+            bars.log(f"[red]error in {job.describe()}: {type(err).__name__}: {err}")
+            record = _put_once(store, shard, _error(job, opts, dev, err))
+        out.append(record)
+    return out
+
+
+def _put_once(store: Store, shard: Shard, record: dict, **files: Any) -> dict:
+    """Write a shard's record unless a sibling of the same sweep already wrote an ``ok`` one."""
+    record.setdefault("run", {})["shard"] = {"sweep": shard.sweep, "index": shard.index, "count": shard.count}
+    with store.lock(record["key"]):
+        existing = store.get(record["key"])
+        if shard.wrote(existing):
+            assert existing is not None
+            return {**existing, "cached": True}
+        if record.get("status") != "ok" and existing is not None and existing.get("status") == "ok":
+            return {**existing, "cached": True}  # a sibling's or an earlier result stands over an error
+        return store.put(record, **files)
+
+
 def _run_info(opts: RunOptions, dev: Any, batch_size: int | None = None, **extra: Any) -> dict[str, Any]:
     info = {k: v for k, v in opts.to_record().items() if RunOptions.side(k) == "record"}
     info.update(device=str(dev), precision=precision(opts.amp, str(dev)), batch_size_used=batch_size, **extra)
@@ -123,6 +211,7 @@ def _run_one(
     bars: Any,
     load_s: float,
     pass_cache: dict | None = None,
+    shard: Shard | None = None,
 ) -> dict:
     import contextlib
 
@@ -153,6 +242,7 @@ def _run_one(
         chunk_size=opts.chunk_size or probe.chunk_size or 2048,
         precision=precision(opts.amp, str(dev)),
         pass_cache=pass_cache,
+        shard=(shard.index, shard.count) if shard is not None else None,
     )
     t0 = time.perf_counter()
     grad = contextlib.nullcontext() if probe.needs_grad else torch.inference_mode()
@@ -206,6 +296,9 @@ def _run_one(
             "forward_images": int(ctx.forward_images),
         },
     )
+    if shard is not None:  # siblings may still be reading the chunks: the driver clears them
+        shard.computed[job.key] = shard.computed.get(job.key, 0) + ctx.chunks_run
+        return _put_once(store, shard, record.to_dict(), samples=result.samples, artifacts=result.artifacts)
     stored = store.put(record.to_dict(), samples=result.samples, artifacts=result.artifacts)
     store.clear_work(job.key)
     return stored

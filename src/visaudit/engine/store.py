@@ -8,6 +8,8 @@ Layout::
     <store>/work/<key>/<tag>-<h>.npz  finished chunks of an unfinished job (+ .parquet rows); <h> hashes
                                       the dataset positions the chunk covers, listed in its .done marker
     <store>/locks/<key>.lock          advisory lock: one process computes a job at a time
+    <store>/locks/<key>.chunks/<c>.lock  claim on one chunk when a job's chunks are shared between
+                                      processes (the Ray backend's tasks); holds the claimant's pid
 
 Several processes may share a store: every file appears by an atomic rename, and a job is
 computed under an exclusive ``flock``; a second process waits and then reads the record.
@@ -173,6 +175,35 @@ class Store:
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def claim_chunk(self, key: str, name: str, *, block: bool) -> Iterator[str]:
+        """Claim one chunk of a job for this process; yields ``won``, ``busy`` or ``done``.
+
+        ``won``: compute it now (the lock file then names this pid, and keeps naming it once the
+        chunk is done); ``busy``: another process holds it (only without ``block``); ``done``: it
+        was finished meanwhile. The claim is an ``flock``, so the kernel drops it when its process
+        dies: a chunk whose worker was killed goes to the next process that asks.
+        """
+        path = self.root / "locks" / f"{key}.chunks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE), "r+b") as f:  # never truncated on open
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield "busy"
+                return
+            try:
+                if (self.work_dir(key) / f"{name}.done").exists():
+                    yield "done"
+                    return
+                f.seek(0)
+                f.truncate()
+                f.write(str(os.getpid()).encode())
+                f.flush()
+                yield "won"
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
     # -- chunk checkpoints ----------------------------------------------------------------------
     def work_dir(self, key: str) -> Path:
         return self.root / "work" / key
@@ -233,6 +264,7 @@ class Store:
 
     def clear_work(self, key: str) -> None:
         shutil.rmtree(self.work_dir(key), ignore_errors=True)
+        shutil.rmtree(self.root / "locks" / f"{key}.chunks", ignore_errors=True)
 
 
 def _jsonable(value: Any) -> Any:
