@@ -146,7 +146,8 @@ def run(
 def study(
     name: Optional[str] = typer.Argument(None, help="a shipped study (visaudit study --list) or a definition file"),
     list_studies: bool = typer.Option(False, "--list", help="list the shipped studies"),
-    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s)"),
+    model: Optional[List[str]] = typer.Option(None, "-m", "--model", help="model name(s) or patterns ('timm:resnet*')"),
+    models_file: Optional[Path] = typer.Option(None, "--models-file", help="model specs, one per line"),
     store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="seeded random subset per dataset"),
     device: Optional[str] = typer.Option(None, "--device", help="cuda, mps or cpu (default: best available)"),
@@ -171,10 +172,12 @@ def study(
         return
     console = _console()
     try:
+        from visaudit.models.patterns import expand_models
+
         definition = load_study(name)
         done = run_study(
             definition,
-            list(model or []),
+            expand_models(list(model or []), models_file),
             store=store,
             log=console.print,
             max_images=max_images,
