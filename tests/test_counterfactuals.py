@@ -63,7 +63,7 @@ def test_robust_counterfactuals_carry_class_structure_the_standard_ones_do_not(f
     """Statistic: mean over (image, target) pairs of cos(mean over channels of x_cf - x,
     mean_train[target] - mean_train[label]), AFW, 30 iterations, the same radius for both."""
     models, x, y, means = fmnist
-    xs, ys, ts = _all_pairs(x, y)
+    xs, ys, ts = _all_pairs(x[:12], y[:12])  # 108 pairs
     cos = {}
     for name, model in models.items():
         x_cf, _ = afw(Oracle(model), xs, _objective(ts), norm=norm, eps=RADIUS[norm], n_iter=30)
@@ -71,9 +71,9 @@ def test_robust_counterfactuals_carry_class_structure_the_standard_ones_do_not(f
         ref = (means[ts] - means[ys]).flatten(1)
         cos[name] = float(torch.nn.functional.cosine_similarity(d, ref, dim=1).mean())
     print(f"cosine with class-mean difference ({norm}, radius {RADIUS[norm]}): {cos}")
-    # measured: l2 (r=3) 0.505 vs 0.365, l1.5 (r=8) 0.392 vs 0.291 (robust vs standard)
-    assert cos["fmnist_cnn_robust"] > cos["fmnist_cnn"] + 0.08, cos
-    assert cos["fmnist_cnn_robust"] > 1.25 * cos["fmnist_cnn"], cos
+    # measured on these 108 pairs: l2 (r=3) 0.522 vs 0.392, l1.5 (r=8) 0.401 vs 0.310 (robust vs standard)
+    assert cos["fmnist_cnn_robust"] > cos["fmnist_cnn"] + 0.07, cos
+    assert cos["fmnist_cnn_robust"] > 1.2 * cos["fmnist_cnn"], cos
 
 
 @pytest.mark.slow
