@@ -118,6 +118,10 @@ class CounterfactualsProbe(Probe):
         if isinstance(cfg.targets, str):
             if cfg.targets not in ("second", "all"):
                 raise VisauditError(f"targets must be 'second', 'all' or a list of class indices, not {cfg.targets!r}")
+            if cfg.targets == "all" and n_cls > 100:
+                raise VisauditError(
+                    f"targets 'all' would optimise {n_cls - 1} counterfactuals per image; pass a list of class indices"
+                )
         else:
             bad = [t for t in cfg.targets if not 0 <= t < n_cls]
             if bad or not cfg.targets:
