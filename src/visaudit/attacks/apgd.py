@@ -27,6 +27,7 @@ from typing import Callable
 
 import torch
 
+from visaudit.attacks import lp_balls
 from visaudit.attacks.losses import ce, dlr, dlr_targeted, ranked_targets
 from visaudit.attacks.oracle import Oracle, as_oracle
 from visaudit.attacks.result import AttackOutput
@@ -57,12 +58,21 @@ def _run_single(
     rho: float,
     generator: Generators,
     linf_start: str,
-) -> AttackOutput:
-    """One APGD run from a random start; ``loss(logits, rows_index) -> (m,)``."""
+    *,
+    until_fooled: bool = True,
+    x_init: torch.Tensor | None = None,
+    trace: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[AttackOutput, torch.Tensor, torch.Tensor]:
+    """One APGD run from a random start (or ``x_init``); ``loss(logits, rows_index) -> (m,)``.
+
+    Returns the attack output, the best point and its loss. ``until_fooled=False`` keeps every
+    sample for all ``n_iter`` iterations (maximising the loss, as counterfactuals need);
+    ``trace(rows, logits)`` sees the logits of every iterate (the start included).
+    """
     n, dev = len(x), x.device
     v = lambda t: t.view(-1, 1, 1, 1)  # noqa: E731
     marks = set(checkpoints(n_iter))
-    x_adv = random_start(x, eps, norm, generator, linf_start=linf_start)
+    x_adv = random_start(x, eps, norm, generator, linf_start=linf_start) if x_init is None else x_init.clone()
     step = 2.0 * eps
     x_out = x.clone()
     success = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -73,6 +83,8 @@ def _run_single(
         return oracle.loss_grad(points, lambda z, sl: loss(z, rows[sl]))
 
     loss_cur, logits, grad = evaluate(x_adv, alive)
+    if trace is not None:
+        trace(alive, logits)
     fooled = logits.argmax(1) != y
     x_out[fooled], success[fooled] = x_adv[fooled], True
     loss_best = loss_cur.clone()
@@ -84,7 +96,7 @@ def _run_single(
     reduced_at_mark = torch.ones(n, dtype=torch.bool, device=dev)
     last_mark = 0
 
-    alive = (~success).nonzero()[:, 0]
+    alive = (~success).nonzero()[:, 0] if until_fooled else torch.arange(n, device=dev)
     for i in range(n_iter):
         if len(alive) == 0:
             break
@@ -93,13 +105,18 @@ def _run_single(
         momentum = 0.75 if i > 0 else 1.0
         if norm == "linf":
             z = project(xa + v(step[a]) * grad[a].sign(), xo, ea, norm)
-        else:
+        elif norm == "l2":
             z = project(xa + v(step[a]) * normalize_l2(grad[a]), xo, ea, norm)
-        z = project(xa + momentum * (z - xa) + (1 - momentum) * (xa - x_prev[a]), xo, ea, norm)
+        else:  # l1.5: the dual-norm steepest step and the exact projection onto ball and box
+            z = lp_balls.project(xa + v(step[a]) * lp_balls.steepest(grad[a], 1.5), xo, ea, 1.5)
+        z = xa + momentum * (z - xa) + (1 - momentum) * (xa - x_prev[a])
+        z = project(z, xo, ea, norm) if norm != "l1.5" else lp_balls.project(z, xo, ea, 1.5)
         x_prev[a] = xa
         x_adv[a] = z
 
         loss_cur, logits, g = evaluate(z, a)
+        if trace is not None:
+            trace(a, logits)
         grad[a] = g
         fooled = logits.argmax(1) != y[a]
         if fooled.any():
@@ -125,8 +142,8 @@ def _run_single(
                 h = a[halve]
                 step[h] = step[h] / 2
                 x_adv[h], grad[h] = x_best[h], grad_best[h]
-        alive = a[~fooled]
-    return AttackOutput(x_out, success)
+        alive = a[~fooled] if until_fooled else a
+    return AttackOutput(x_out, success), x_best, loss_best
 
 
 def apgd(
@@ -179,10 +196,41 @@ def apgd(
             fn = lambda z, rows, yi=yi, ti=ti: dlr_targeted(z, yi[rows], ti[rows])  # noqa: E731
         else:
             raise ValueError(f"unknown APGD loss {loss!r}")
-        out = _run_single(oracle, x[idx], yi, e[idx], norm, fn, n_iter, rho, narrow(generator, idx), linf_start)
+        out, _, _ = _run_single(oracle, x[idx], yi, e[idx], norm, fn, n_iter, rho, narrow(generator, idx), linf_start)
         hit = idx[out.success]
         x_out[hit], success[hit] = out.x_adv[out.success], True
     return AttackOutput(x_out, success)
+
+
+def apgd_ascent(
+    model: Oracle,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    norm: str,
+    eps: float | torch.Tensor,
+    n_iter: int = 100,
+    rho: float = 0.75,
+    trace: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Maximise ``loss(logits, rows)`` with APGD from ``x`` itself for all ``n_iter`` iterations.
+
+    The step-size schedule, momentum and restarts are APGD's (:func:`_run_single`); ``norm`` is
+    ``linf``, ``l2`` or ``l1.5`` (steepest step in the dual norm, exact projection onto ball
+    and box, :mod:`visaudit.attacks.lp_balls`). ``y`` only names the clean labels. No random
+    start: the counterfactual is a deterministic function of the image. Returns (best point,
+    its loss); ``n_iter + 1`` gradient evaluations per sample.
+    """
+    oracle = as_oracle(model)
+    norm = norm.lower()
+    lp_balls.norm_p(norm)
+    x = x.float()
+    e = as_eps(eps, len(x), x.device)
+    _, x_best, loss_best = _run_single(
+        oracle, x, y, e, norm, loss, n_iter, rho, None, "surface", until_fooled=False, x_init=x, trace=trace
+    )
+    return x_best, loss_best
 
 
 def apgd_ce(model, x, y, **kw) -> AttackOutput:
@@ -200,4 +248,4 @@ def apgd_t(model, x, y, **kw) -> AttackOutput:
     return apgd(model, x, y, loss="dlr-targeted", **kw)
 
 
-__all__ = ["apgd", "apgd_ce", "apgd_dlr", "apgd_t", "checkpoints", "lp_norm"]
+__all__ = ["apgd", "apgd_ascent", "apgd_ce", "apgd_dlr", "apgd_t", "checkpoints", "lp_norm"]

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from visaudit.models.classifier import Classifier
 
 ZOO_NAMES = [f"efficientnet_lite{v}" for v in (0, 1, 2)] + [f"cifar10_resnet{d}" for d in (20, 32, 44, 56)]
+ZOO_NAMES += ["fmnist_cnn", "fmnist_cnn_robust"]
 PREFIXES = {
     "timm:": "any timm model name (pretrained weights from the hub)",
     "tv:": "torchvision model name, optionally :WEIGHTS",

@@ -144,3 +144,12 @@ class CifarResNetSource(ModelSource):
 
 ZOO = {f"efficientnet_lite{v}": (EfficientNetLite, v) for v in _LITE}
 ZOO.update({f"cifar10_resnet{d}": (CifarResNetSource, d) for d in CIFAR_RESNETS})
+
+
+def _fmnist_source(name: str, robust: bool) -> ModelSource:
+    from visaudit.models.fmnist import FmnistCnnSource
+
+    return FmnistCnnSource(name, robust)
+
+
+ZOO.update({"fmnist_cnn": (_fmnist_source, False), "fmnist_cnn_robust": (_fmnist_source, True)})

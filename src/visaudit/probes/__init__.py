@@ -50,6 +50,10 @@ _CATALOG = {
         "how much each layer's weights matter",
     ),
     "filters": ("visaudit.probes.filters:FilterStatsProbe", "3x3 convolution filter statistics"),
+    "counterfactuals": (
+        "visaudit.probes.counterfactuals:CounterfactualsProbe",
+        "visual counterfactuals: target confidence in an Lp ball (Auto-Frank-Wolfe, APGD)",
+    ),
     "quantization-sensitivity": (
         "visaudit.probes.quantization:QuantizationSensitivityProbe",
         "per-layer quantization sensitivity, mixed precision",
