@@ -54,6 +54,10 @@ _CATALOG = {
         "visaudit.probes.quantization:QuantizationSensitivityProbe",
         "per-layer quantization sensitivity, mixed precision",
     ),
+    "attributions": (
+        "visaudit.probes.attributions:AttributionsProbe",
+        "saliency, integrated gradients, Grad-CAM (Captum) scored by deletion / insertion AUC",
+    ),
 }
 
 for _name, (_target, _help) in _CATALOG.items():
