@@ -58,6 +58,10 @@ _CATALOG = {
         "visaudit.probes.attributions:AttributionsProbe",
         "saliency, integrated gradients, Grad-CAM (Captum) scored by deletion / insertion AUC",
     ),
+    "spurious-features": (
+        "visaudit.probes.spurious_features:SpuriousFeaturesProbe",
+        "neural PCA of the class logits; AUC on spurious-feature-only images",
+    ),
 }
 
 for _name, (_target, _help) in _CATALOG.items():
