@@ -4,7 +4,10 @@ Deletion: starting from the image, the pixels are replaced by a baseline (zeros,
 copy, ...) in order of decreasing attribution, ``steps`` equal blocks at a time; the curve is
 the model's probability of the explained class after each block, and its area (AUC, over the
 removed fraction in [0, 1]) is low when the map puts the evidence first. Insertion runs the
-other way, from the baseline towards the image, and a high AUC is good.
+other way, from the baseline towards the image, and a high AUC is good. With ``patch > 1`` the
+map is averaged over non-overlapping ``patch x patch`` blocks and whole blocks switch together
+(scattered single pixels are an unnatural input that lowers any class's probability, which
+hides the difference between a good map and a random one on small images).
 
 The curves need the model, so the functions take a ``score_fn`` (images -> probability of each
 image's class); everything else here is plain tensor arithmetic.
@@ -56,6 +59,7 @@ def curves(
     baseline: torch.Tensor,
     attr: torch.Tensor,
     steps: int,
+    patch: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Deletion and insertion curves, each (n, steps + 1).
 
@@ -66,14 +70,22 @@ def curves(
         baseline: (n, 3, H, W) what a removed pixel becomes (all channels of a pixel switch together).
         attr: (n, H, W) attribution maps.
         steps: number of equal pixel blocks.
+        patch: side of the square blocks of pixels that switch together (must divide H and W).
     """
     if x.shape != baseline.shape or attr.shape != (x.shape[0], *x.shape[2:]):
         raise ValueError(f"shapes differ: images {tuple(x.shape)}, baseline {tuple(baseline.shape)}, maps {tuple(attr.shape)}")
-    order = pixel_order(attr)
     h, w = x.shape[2:]
+    if patch < 1 or h % patch or w % patch:
+        raise ValueError(f"patch {patch} must be >= 1 and divide the image size {h}x{w}")
+    coarse = torch.nn.functional.avg_pool2d(attr[:, None].float(), patch)[:, 0] if patch > 1 else attr
+    order = pixel_order(coarse)
+    gh, gw = h // patch, w // patch
     dele, ins = [], []
-    for count in step_counts(h * w, steps):
-        m = switched_masks(order, count, (h, w)).to(x.dtype)
+    for count in step_counts(gh * gw, steps):
+        m = switched_masks(order, count, (gh, gw))
+        if patch > 1:
+            m = m.repeat_interleave(patch, 2).repeat_interleave(patch, 3)
+        m = m.to(x.dtype)
         dele.append(score_fn(x * (1 - m) + baseline * m))
         ins.append(score_fn(baseline * (1 - m) + x * m))
     return torch.stack(dele, 1), torch.stack(ins, 1)

@@ -45,6 +45,8 @@ class AttributionsConfig(ProbeConfig):
         methods: attribution methods, a subset of ``METHODS``.
         target: explained class: ``pred`` (the model's top-1) or ``label`` (the true class).
         steps: pixel blocks of the deletion / insertion curves.
+        patch: side of the square pixel blocks that switch together (the map averaged over each);
+            1: single pixels. Must divide the model's input size.
         baseline: what removed pixels become: ``blur`` (Gaussian, ``blur_sigma`` x the image
             side), ``zero`` (black) or ``mean`` (the image's mean colour).
         blur_sigma: blur standard deviation as a fraction of the image side.
@@ -57,6 +59,7 @@ class AttributionsConfig(ProbeConfig):
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     target: str = "pred"
     steps: int = 16
+    patch: int = 4
     baseline: str = "blur"
     blur_sigma: float = 0.05
     ig_steps: int = 32
@@ -78,6 +81,7 @@ class AttributionsData(TypedDict):
     methods: list[str]
     curves: dict[str, MethodCurves]  # by method
     steps: int
+    patch: int
     baseline: str
     target: str  # "pred" or "label"
     explained: str  # which model output the gradients are taken of
@@ -114,8 +118,11 @@ class AttributionsProbe(Probe):
         for opt, value in (("baseline", cfg.baseline), ("ig_baseline", cfg.ig_baseline)):
             if value not in BASELINES:
                 raise VisauditError(f"attributions: {opt} must be one of {list(BASELINES)}, not {value!r}")
-        if cfg.steps < 1 or cfg.ig_steps < 1 or cfg.gallery < 0 or cfg.blur_sigma <= 0:
-            raise VisauditError("attributions: steps and ig_steps must be >= 1, gallery >= 0, blur_sigma > 0")
+        if cfg.steps < 1 or cfg.ig_steps < 1 or cfg.gallery < 0 or cfg.blur_sigma <= 0 or cfg.patch < 1:
+            raise VisauditError("attributions: steps, ig_steps, patch must be >= 1, gallery >= 0, blur_sigma > 0")
+        side = getattr(model, "input_size", None)
+        if side and (side[1] % cfg.patch or side[2] % cfg.patch):
+            raise VisauditError(f"attributions: patch {cfg.patch} does not divide the input size {side[1]}x{side[2]}")
 
     def run(self, ctx: "ProbeContext") -> ProbeResult:
         import pandas as pd
@@ -156,7 +163,7 @@ class AttributionsProbe(Probe):
                     a = explainers[m](forward, b, t, cfg)
                     maps.append(a)
                     with torch.no_grad():
-                        dc, ic = curves(lambda z, t=t: ctx.scores(ctx.logits(z)).gather(1, t[:, None])[:, 0], b.x, base, a, cfg.steps)
+                        dc, ic = curves(lambda z, t=t: ctx.scores(ctx.logits(z)).gather(1, t[:, None])[:, 0], b.x, base, a, cfg.steps, cfg.patch)
                     for kind, c in (("deletion", dc), ("insertion", ic)):
                         area = auc(c).double().cpu().numpy()
                         row[f"{kind}_auc_{m}"] = area
@@ -194,6 +201,7 @@ class AttributionsProbe(Probe):
             "methods": methods,
             "curves": per_method,  # type: ignore[typeddict-item]
             "steps": cfg.steps,
+            "patch": cfg.patch,
             "baseline": cfg.baseline,
             "target": cfg.target,
             "explained": explained,
