@@ -12,7 +12,7 @@ import visaudit
 from visaudit.engine.store import Store
 from visaudit.metrics.attribution_curves import auc, curves, pixel_order, step_counts
 
-MAP_CFG = {"methods": ["integrated_gradients", "random"], "gallery": 2, "ig_steps": 16}
+MAP_CFG = {"methods": ["integrated_gradients", "random"], "gallery": 2}
 
 
 def real_cifar_batch(n: int, model) -> tuple[torch.Tensor, list[str]]:
@@ -84,7 +84,7 @@ def test_integrated_gradients_delete_evidence_faster_than_a_random_map(tmp_path)
         "attributions",
         "cifar10-test",
         store=tmp_path,
-        max_images=48,
+        max_images=64,
         workers=0,
         probe_config={"attributions": MAP_CFG},
     )

@@ -81,7 +81,9 @@ def _recomputed(ids: list[str], score: str) -> tuple[list[str], np.ndarray]:
 @pytest.mark.slow
 @pytest.mark.parametrize("score", ["pair", "mean_pair"])
 def test_store_ranking_is_the_ranking_recomputed_from_the_models(tmp_path, score):
-    res = visaudit.audit([A, B], "accuracy", "cifar10-test", store=tmp_path, max_images=64, workers=0, probe_config=PROBS)
+    res = visaudit.audit(
+        [A, B], "accuracy", "cifar10-test", store=tmp_path, max_images=64, workers=0, probe_config=PROBS
+    )
     assert [r["status"] for r in res.records] == ["ok", "ok"], [r.get("error") for r in res.records]
     ranked = rank_disagreement(tmp_path, [A, B], dataset="cifar10-test", score=score)
     t = ranked.table

@@ -84,7 +84,11 @@ def test_neural_pca_rebuilds_the_class_logits_of_a_real_model_to_float_error(tmp
     mean_logit = logits[:, k].mean()
     assert cat["mean_logit"] == pytest.approx(mean_logit, rel=1e-5)
     g = rec["data"]["gallery"]
-    assert len(g) == 2 and len(g[0]["images"]) == 6 and {i["artifact"] for i in g[0]["images"]} <= {a.rsplit("/", 1)[-1] for a in rec["artifacts"]}
+    assert (
+        len(g) == 2
+        and len(g[0]["images"]) == 6
+        and {i["artifact"] for i in g[0]["images"]} <= {a.rsplit("/", 1)[-1] for a in rec["artifacts"]}
+    )
 
 
 def _job_ids(rec: dict, store: Path) -> list[str]:
@@ -105,7 +109,12 @@ def test_spurious_auc_is_the_share_of_ordered_pairs(tmp_path):
             shutil.copy(f, spur / cls / f.name)
     cfg = {"classes": ["frog"], "spurious_dir": str(spur), "gallery_components": 0}
     res = visaudit.audit(
-        "cifar10_resnet20", "spurious-features", DATA, store=tmp_path / "s", max_images=40, workers=0,
+        "cifar10_resnet20",
+        "spurious-features",
+        DATA,
+        store=tmp_path / "s",
+        max_images=40,
+        workers=0,
         probe_config={"spurious-features": cfg},
     )
     rec = res.records[0]
@@ -166,11 +175,19 @@ def test_refusals_name_the_usable_layers_and_the_folder_layout(tmp_path):
     (bad / "not-a-class").mkdir(parents=True)
     with pytest.raises(VisauditError, match="one folder per class"):
         visaudit.audit(
-            "cifar10_resnet20", "spurious-features", DATA, store=tmp_path, max_images=4,
+            "cifar10_resnet20",
+            "spurious-features",
+            DATA,
+            store=tmp_path,
+            max_images=4,
             probe_config={"spurious-features": {"spurious_dir": str(bad)}},
         )
     with pytest.raises(VisauditError, match="not in cifar10-test"):
         visaudit.audit(
-            "cifar10_resnet20", "spurious-features", DATA, store=tmp_path, max_images=4,
+            "cifar10_resnet20",
+            "spurious-features",
+            DATA,
+            store=tmp_path,
+            max_images=4,
             probe_config={"spurious-features": {"classes": ["unicorn"]}},
         )

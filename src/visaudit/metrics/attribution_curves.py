@@ -73,7 +73,9 @@ def curves(
         patch: side of the square blocks of pixels that switch together (must divide H and W).
     """
     if x.shape != baseline.shape or attr.shape != (x.shape[0], *x.shape[2:]):
-        raise ValueError(f"shapes differ: images {tuple(x.shape)}, baseline {tuple(baseline.shape)}, maps {tuple(attr.shape)}")
+        raise ValueError(
+            f"shapes differ: images {tuple(x.shape)}, baseline {tuple(baseline.shape)}, maps {tuple(attr.shape)}"
+        )
     h, w = x.shape[2:]
     if patch < 1 or h % patch or w % patch:
         raise ValueError(f"patch {patch} must be >= 1 and divide the image size {h}x{w}")

@@ -38,27 +38,28 @@ def pair_score(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
     a, b = _check([pa, pb])
     ya = a.argmax(1)
     rows = np.arange(len(a))
-    return a[rows, ya] - b[rows, ya]
+    return np.asarray(a[rows, ya] - b[rows, ya], dtype=np.float64)
 
 
 def mean_pair_score(probs: list[np.ndarray]) -> np.ndarray:
     """Mean of :func:`pair_score` over every ordered pair of distinct models."""
     ps = _check(probs)
     pairs = [pair_score(ps[i], ps[j]) for i in range(len(ps)) for j in range(len(ps)) if i != j]
-    return np.mean(pairs, axis=0)
+    return np.asarray(np.mean(pairs, axis=0), dtype=np.float64)
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
     q = np.clip(p, 0, None)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(q > 0, q * np.log(q), 0.0)
-    return -terms.sum(1)
+    return np.asarray(-terms.sum(1), dtype=np.float64)
 
 
 def js_score(probs: list[np.ndarray]) -> np.ndarray:
     """Generalised Jensen-Shannon divergence (equal weights, nats) per sample."""
     ps = _check(probs)
-    return _entropy(np.mean(ps, axis=0)) - np.mean([_entropy(p) for p in ps], axis=0)
+    mixed = _entropy(np.mean(ps, axis=0))
+    return np.asarray(mixed - np.mean([_entropy(p) for p in ps], axis=0), dtype=np.float64)
 
 
 def score(kind: str, probs: list[np.ndarray]) -> np.ndarray:

@@ -163,7 +163,14 @@ class AttributionsProbe(Probe):
                     a = explainers[m](forward, b, t, cfg)
                     maps.append(a)
                     with torch.no_grad():
-                        dc, ic = curves(lambda z, t=t: ctx.scores(ctx.logits(z)).gather(1, t[:, None])[:, 0], b.x, base, a, cfg.steps, cfg.patch)
+                        dc, ic = curves(
+                            lambda z, t=t: ctx.scores(ctx.logits(z)).gather(1, t[:, None])[:, 0],
+                            b.x,
+                            base,
+                            a,
+                            cfg.steps,
+                            cfg.patch,
+                        )
                     for kind, c in (("deletion", dc), ("insertion", ic)):
                         area = auc(c).double().cpu().numpy()
                         row[f"{kind}_auc_{m}"] = area
@@ -250,7 +257,6 @@ def _explainers(ctx: "ProbeContext", methods: list[str], layer_name: str | None)
         from captum import attr as ca
     except ImportError as err:  # pragma: no cover - depends on the install
         raise VisauditError("attributions needs Captum: pip install 'visaudit[explain]'") from err
-    import torch
 
     def prepared(b: Any) -> "torch.Tensor":
         return b.x.detach().clone().requires_grad_(True)

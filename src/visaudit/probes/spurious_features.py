@@ -279,7 +279,9 @@ def spurious_layout(folder: str, classes: list[str]) -> list[str]:
     """The class folders of a spurious-feature folder (``<dir>/<class name>/<images>``), checked."""
     root = Path(folder).expanduser()
     if not root.is_dir():
-        raise VisauditError(f"spurious-features: spurious_dir {folder!r} is not a folder (layout: <dir>/<class name>/*)")
+        raise VisauditError(
+            f"spurious-features: spurious_dir {folder!r} is not a folder (layout: <dir>/<class name>/*)"
+        )
     subs = sorted(p.name for p in root.iterdir() if p.is_dir())
     bad = [s for s in subs if s not in classes]
     if not subs or bad:
@@ -357,6 +359,8 @@ def _gallery(
                     artifacts.setdefault(name, image_png(pixels[p]))
                     images.append({"artifact": name, "label": kind})
         comp = per_class[c]["components"][j]
-        caption = f"{c}: component {j + 1}, {comp['logit_share']:.0%} of the logit, moves it by {comp['alpha_range']:.2f}"
+        caption = (
+            f"{c}: component {j + 1}, {comp['logit_share']:.0%} of the logit, moves it by {comp['alpha_range']:.2f}"
+        )
         items.append({"sample": ctx.dataset.ids[top[0]], "caption": caption, "images": images})  # type: ignore[typeddict-item]
     return items, artifacts
