@@ -109,3 +109,58 @@ def test_models_audited_on_different_subsets_are_refused_listing_what_is_shared(
         rank_disagreement(tmp_path, [A, "cifar10_resnet32"])
     with pytest.raises(VisauditError, match="at least two"):
         rank_disagreement(tmp_path, [A])
+
+
+def test_optimised_disagreement_stays_in_the_ball_and_its_gap_is_the_models_own(resnet20):
+    """The optimiser on two real ResNets: inside the ball and the box, the reported gap equals
+    p_A(k) - p_B(k) recomputed at the returned points, and never below the start."""
+    import torch
+
+    from tests.test_attributions import real_cifar_batch
+    from visaudit.attacks.disagreement import maximise_disagreement
+    from visaudit.attacks.threat import inside
+    from visaudit.models import load_model
+
+    other = load_model(B).eval()
+    x, _ = real_cifar_batch(4, resnet20)
+    y = torch.zeros(4, dtype=torch.long)  # airplane for every image
+    pa = lambda z: torch.softmax(resnet20(z), 1)  # noqa: E731
+    pb = lambda z: torch.softmax(other(z), 1)  # noqa: E731
+    for norm, eps in (("linf", 2 / 255), ("l2", 0.25)):
+        out = maximise_disagreement(pa, pb, x, y, norm=norm, eps=eps, n_iter=5)
+        assert inside(out.x_adv, x, eps, norm).all()
+        with torch.no_grad():
+            ref = pa(out.x_adv)[:, 0] - pb(out.x_adv)[:, 0]
+            start = pa(x)[:, 0] - pb(x)[:, 0]
+        torch.testing.assert_close(out.gap, ref, atol=1e-5, rtol=0)
+        torch.testing.assert_close(out.gap_clean, start, atol=1e-5, rtol=0)
+        assert (out.gap >= out.gap_clean - 1e-6).all() and out.gap.mean() > out.gap_clean.mean()
+    with pytest.raises(ValueError, match="eps"):
+        maximise_disagreement(pa, pb, x, y, eps=0.0)
+
+
+@pytest.mark.slow
+def test_disagreement_probe_opens_a_gap_between_the_two_resnets(tmp_path):
+    cfg = {"disagreement": {"other": B, "eps": 0.25, "n_iter": 10, "gallery": 2}}
+    res = visaudit.audit(A, "disagreement", "cifar10-test", store=tmp_path, max_images=16, workers=0, probe_config=cfg)
+    rec = res.records[0]
+    assert rec["status"] == "ok", rec.get("error")
+    from visaudit.engine.store import Store
+
+    t = Store(tmp_path).samples(rec["key"])
+    assert (t["distance"] <= 0.25 + 1e-5).all()
+    assert (t["optimised_gap"] >= t["clean_gap"] - 1e-6).all()
+    assert rec["metrics"]["optimised_gap"] > rec["metrics"]["clean_gap"] + 0.2
+    assert rec["keyed_by"]["inputs"]["other"]["weights_sha256"]  # model B keys the job
+    assert [i["label"] for i in rec["data"]["gallery"][0]["images"]] == ["original", "optimised", "difference"]
+    with pytest.raises(VisauditError, match="radius eps must be > 0"):
+        visaudit.audit(A, "disagreement", "cifar10-test", store=tmp_path, probe_config={"disagreement": {"eps": 0}})
+    other = visaudit.audit(
+        A,
+        "disagreement",
+        "cifar10-test",
+        store=tmp_path,
+        max_images=2,
+        probe_config={"disagreement": {"other": "efficientnet_lite0"}},
+    )
+    assert "do not share a label space" in other.records[0]["error"]["message"]

@@ -62,6 +62,10 @@ _CATALOG = {
         "visaudit.probes.spurious_features:SpuriousFeaturesProbe",
         "neural PCA of the class logits; AUC on spurious-feature-only images",
     ),
+    "disagreement": (
+        "visaudit.probes.disagreement:DisagreementProbe",
+        "optimise images so that two models disagree most (mode 1, from the store: visaudit.report.disagreement)",
+    ),
 }
 
 for _name, (_target, _help) in _CATALOG.items():

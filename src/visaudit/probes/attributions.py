@@ -47,8 +47,10 @@ class AttributionsConfig(ProbeConfig):
         steps: pixel blocks of the deletion / insertion curves.
         patch: side of the square pixel blocks that switch together (the map averaged over each);
             1: single pixels. Must divide the model's input size.
-        baseline: what removed pixels become: ``blur`` (Gaussian, ``blur_sigma`` x the image
-            side), ``zero`` (black) or ``mean`` (the image's mean colour).
+        baseline: what removed pixels become: ``zero`` (black, integrated gradients' default
+            reference, so IG's completeness holds along the curve's end points), ``blur``
+            (Gaussian, ``blur_sigma`` x the image side; RISE's choice) or ``mean`` (the image's
+            mean colour).
         blur_sigma: blur standard deviation as a fraction of the image side.
         ig_steps: integration steps of integrated gradients (Gauss-Legendre, Captum's default rule).
         ig_baseline: the integrated-gradients reference image (``zero``, ``blur`` or ``mean``).
@@ -60,7 +62,7 @@ class AttributionsConfig(ProbeConfig):
     target: str = "pred"
     steps: int = 16
     patch: int = 4
-    baseline: str = "blur"
+    baseline: str = "zero"
     blur_sigma: float = 0.05
     ig_steps: int = 32
     ig_baseline: str = "zero"
