@@ -101,6 +101,10 @@ def test_integrated_gradients_delete_evidence_faster_than_a_random_map(tmp_path)
     # the gallery follows the contract: original + one map per method, every artifact stored
     g = rec["data"]["gallery"]
     assert len(g) == 2 and [i["label"] for i in g[0]["images"]] == ["original", "integrated_gradients", "random"]
+    from tests.test_probe_payloads import payload_problems
+    from visaudit.probes.attributions import AttributionsData
+
+    assert payload_problems(rec["data"], AttributionsData) == []
     names = {i["artifact"] for item in g for i in item["images"]}
     assert names <= {a.rsplit("/", 1)[-1] for a in rec["artifacts"]}
     curve = rec["data"]["curves"]["integrated_gradients"]["deletion"]

@@ -152,6 +152,10 @@ def test_disagreement_probe_opens_a_gap_between_the_two_resnets(tmp_path):
     assert (t["optimised_gap"] >= t["clean_gap"] - 1e-6).all()
     assert rec["metrics"]["optimised_gap"] > rec["metrics"]["clean_gap"] + 0.2
     assert rec["keyed_by"]["inputs"]["other"]["weights_sha256"]  # model B keys the job
+    from tests.test_probe_payloads import payload_problems
+    from visaudit.probes.disagreement import DisagreementData
+
+    assert payload_problems(rec["data"], DisagreementData) == []
     assert [i["label"] for i in rec["data"]["gallery"][0]["images"]] == ["original", "optimised", "difference"]
     with pytest.raises(VisauditError, match="radius eps must be > 0"):
         visaudit.audit(A, "disagreement", "cifar10-test", store=tmp_path, probe_config={"disagreement": {"eps": 0}})
