@@ -92,6 +92,14 @@ def test_store_ranking_is_the_ranking_recomputed_from_the_models(tmp_path, score
     assert list(t["sample_id"]) == ids
     np.testing.assert_allclose(t["score"].to_numpy(), values, atol=1e-5)
     assert t["score"].iloc[0] > 0.5  # the two ResNets do disagree strongly on some real images
+    if score == "pair":  # the command line prints the same ranking
+        from tests.helpers import run_cli
+
+        out = run_cli("disagree", "--store", str(tmp_path), "-m", A, "-m", B, "--score", "pair", "--top", "3")
+        assert out.returncode == 0, out.stderr
+        assert t["sample_id"].iloc[0] in out.stdout and t["sample_id"].iloc[3] not in out.stdout
+        bad = run_cli("disagree", "--store", str(tmp_path), "-m", A, "-m", "cifar10_resnet32")
+        assert bad.returncode == 2 and "store_probs" in bad.stderr
 
 
 @pytest.mark.slow
