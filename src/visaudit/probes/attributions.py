@@ -147,6 +147,8 @@ class AttributionsProbe(Probe):
             z = ctx.logits(x)
             return z if ctx.label_map.kind == "identity" else ctx.scores(z).clamp_min(1e-12).log()
 
+        gradient_methods = [m for m in methods if m != "random"]
+
         def fn(batches: Any) -> Any:
             from visaudit.probes.base import ChunkResult
 
@@ -157,6 +159,8 @@ class AttributionsProbe(Probe):
                     p0 = ctx.scores(ctx.logits(b.x))
                 t = p0.argmax(1) if cfg.target == "pred" else b.y
                 p_t = p0.gather(1, t[:, None])[:, 0]
+                if gradient_methods:
+                    require_gradients(forward, b.x[:1], f"attributions ({', '.join(gradient_methods)})")
                 base = _baseline(b.x, cfg.baseline, cfg.blur_sigma)
                 row: dict[str, Any] = {"sample_id": b.ids, "label": b.y.cpu().numpy(), "target": t.cpu().numpy()}
                 row["p_target"] = p_t.cpu().numpy()
@@ -219,6 +223,19 @@ class AttributionsProbe(Probe):
             "gallery": gallery,
         }
         return ProbeResult(metrics=metrics, data=data, samples=merged.rows, artifacts=artifacts)
+
+
+def require_gradients(forward: Any, x: "torch.Tensor", who: str) -> None:
+    """Refuse a model whose outputs carry no gradient to its input (a frozen TorchScript file,
+    a network that runs under ``no_grad``), before an autograd error deep inside Captum."""
+    probe = x.detach().clone().requires_grad_(True)
+    out = forward(probe)
+    if not out.requires_grad:
+        raise VisauditError(
+            f"{who}: the model's outputs carry no gradient to its input (TorchScript without grads, "
+            "or a forward under no_grad / inference mode); gradient methods need a differentiable model "
+            "(load its weights as a state dict for its architecture, or keep only the 'random' map)"
+        )
 
 
 def _gradcam_layer(ctx: "ProbeContext", name: str) -> str:

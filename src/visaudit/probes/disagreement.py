@@ -152,12 +152,15 @@ class DisagreementProbe(Probe):
         show = set(int(i) for i in ctx.indices[: max(cfg.gallery * 4, cfg.gallery)])
 
         def fn(batches: Any) -> Any:
+            from visaudit.probes.attributions import require_gradients
             from visaudit.probes.base import ChunkResult
 
             rows, kept = [], {"x": [], "adv": [], "index": [], "gap": [], "k": []}
             for bt in batches:
                 with torch.no_grad():
                     k = probs_a(bt.x).argmax(1) if cfg.target == "pred" else bt.y
+                require_gradients(probs_a, bt.x[:1], f"disagreement ({a.name})")
+                require_gradients(probs_b, bt.x[:1], f"disagreement ({b.name})")
                 out = maximise_disagreement(probs_a, probs_b, bt.x, k, norm=cfg.norm, eps=cfg.eps, n_iter=cfg.n_iter)
                 with torch.no_grad():
                     pa, pb = probs_a(out.x_adv), probs_b(out.x_adv)
