@@ -119,6 +119,7 @@ def test_models_audited_on_different_subsets_are_refused_listing_what_is_shared(
         rank_disagreement(tmp_path, [A])
 
 
+@pytest.mark.slow
 def test_optimised_disagreement_stays_in_the_ball_and_its_gap_is_the_models_own(resnet20):
     """The optimiser on two real ResNets: inside the ball and the box, the reported gap equals
     p_A(k) - p_B(k) recomputed at the returned points, and never below the start."""

@@ -163,6 +163,7 @@ class _ConvHead(nn.Module):
         return self.classifier(self.features(x)).mean(dim=(2, 3))
 
 
+@pytest.mark.slow
 def test_refusals_name_the_usable_layers_and_the_folder_layout(tmp_path):
     from visaudit.models import from_module
 
