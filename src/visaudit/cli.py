@@ -416,6 +416,32 @@ def import_(
         _console().print(f"{r['model']['name']} ({where}): {metric}={r['metrics'].get(metric, float('nan')):.4f}")
 
 
+@app.command()
+def disagree(
+    models: List[str] = typer.Option(..., "-m", "--model", help="a model name as recorded (two or more)"),
+    store: Path = typer.Option(Path("visaudit-results"), "--store", help=STORE_HELP),
+    data: Optional[str] = typer.Option(None, "-d", "--data", help="the dataset name (default: the one shared)"),
+    score: str = typer.Option("mean_pair", "--score", help="pair (A vs B, in order), mean_pair or js"),
+    top: int = typer.Option(20, "--top", help="rows to print"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="write the whole ranking as CSV"),
+) -> None:
+    """Rank the images several models were audited on by how much they disagree (store only).
+
+    Reads accuracy records run with {accuracy: {store_probs: true}}; loads no model.
+    """
+    from visaudit.errors import VisauditError
+    from visaudit.report.disagreement import rank_disagreement
+
+    try:
+        ranked = rank_disagreement(store, models, dataset=data, score=score)
+    except VisauditError as err:
+        _fail(str(err))
+        return
+    if output is not None:
+        ranked.table.to_csv(output, index=False)
+    _console().print(ranked.table.head(top).to_string(index=False))
+
+
 def _wire_report_commands() -> None:
     from visaudit.report.commands import compare_command, consistency_command, report_command
 

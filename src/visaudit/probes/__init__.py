@@ -58,6 +58,18 @@ _CATALOG = {
         "visaudit.probes.quantization:QuantizationSensitivityProbe",
         "per-layer quantization sensitivity, mixed precision",
     ),
+    "attributions": (
+        "visaudit.probes.attributions:AttributionsProbe",
+        "saliency, integrated gradients, Grad-CAM (Captum) scored by deletion / insertion AUC",
+    ),
+    "spurious-features": (
+        "visaudit.probes.spurious_features:SpuriousFeaturesProbe",
+        "neural PCA of the class logits; AUC on spurious-feature-only images",
+    ),
+    "disagreement": (
+        "visaudit.probes.disagreement:DisagreementProbe",
+        "optimise images so that two models disagree most (mode 1, from the store: visaudit.report.disagreement)",
+    ),
 }
 
 for _name, (_target, _help) in _CATALOG.items():

@@ -19,9 +19,14 @@ class AccuracyConfig(ProbeConfig):
 
     Attributes:
         store_top_k: how many top predictions to keep per sample in the per-sample table.
+        store_probs: also keep every sample's whole probability vector over the dataset's label
+            space (column ``probs``), so that the store alone can answer ``p_B(y_A)`` for model
+            disagreement (:mod:`visaudit.report.disagreement`). Off by default: it is a vector per
+            image (1000 floats on ImageNet).
     """
 
     store_top_k: int = 5
+    store_probs: bool = False
 
 
 class ClassAccuracy(TypedDict):
@@ -100,7 +105,9 @@ class AccuracyProbe(Probe):
             from visaudit.errors import VisauditError
 
             raise VisauditError(f"no image of {ctx.dataset.name} could be read")
-        parts: dict[str, list[np.ndarray]] = {k_: [] for k_ in ("pred", "conf", "p_true", "c5", "topi", "topv")}
+        parts: dict[str, list[np.ndarray]] = {
+            k_: [] for k_ in ("pred", "conf", "p_true", "c5", "topi", "topv", "probs")
+        }
         for start in range(0, n, 4096):  # fixed blocks: the numbers do not depend on the batch size
             z = torch.from_numpy(cp.logits[start : start + 4096]).to(ctx.device)
             y = torch.from_numpy(cp.labels[start : start + 4096]).to(ctx.device)
@@ -113,6 +120,8 @@ class AccuracyProbe(Probe):
             parts["c5"].append((probs.topk(min(5, n_cls), dim=1).indices == y[:, None]).any(dim=1).cpu().numpy())
             parts["topi"].append(topi.cpu().numpy())
             parts["topv"].append(topv.cpu().numpy().astype(np.float32))
+            if self.config.store_probs:
+                parts["probs"].append(probs.cpu().numpy().astype(np.float32))
         pred, conf, p_true, c5 = (np.concatenate(parts[k_]) for k_ in ("pred", "conf", "p_true", "c5"))
         y = cp.labels
         c1 = pred == y
@@ -139,6 +148,8 @@ class AccuracyProbe(Probe):
                 "topk_prob": list(np.concatenate(parts["topv"])),
             }
         )
+        if self.config.store_probs:
+            rows["probs"] = list(np.concatenate(parts["probs"]))
         metrics = {
             "top1": float(s["correct1"]) / n,
             "top5": float(s["correct5"]) / n,
