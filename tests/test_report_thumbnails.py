@@ -157,18 +157,22 @@ def test_contract_gallery_shows_only_listed_png_artifacts(tmp_path):
     assert g is not None
     reasons = [s.thumb.reason for s in g.items[0].images]
     assert all(reasons) and not any(s.thumb.uri for s in g.items[0].images)
-    assert len(recs) == 3  # one counterfactuals, one attributions, one disagreement record
+    from visaudit.report.synthetic import GALLERY_PROBES
+
+    assert len(recs) == len(GALLERY_PROBES)  # one record per gallery probe
 
 
 def test_gallery_artifacts_live_on_the_failure_browser_not_among_the_index_examples(tmp_path):
     from visaudit.report.render import render_report
-    from visaudit.report.synthetic import write_gallery_store
+    from visaudit.report.synthetic import GALLERY_PROBES, write_gallery_store
 
     write_gallery_store(tmp_path / "store", n_models=1)
+    n_items = 6 * len(GALLERY_PROBES)  # 6 items per gallery record, one record per probe
     res = render_report(tmp_path / "store", tmp_path / "out")
     index = res.path.read_text()
     assert 'alt="g00_original.png"' not in index and '<a href="failures.html">' in index
-    assert res.browser is not None and res.browser.n_items == 18 and res.browser.n_placeholders == 0
+    assert res.browser is not None and res.browser.n_items == n_items and res.browser.n_placeholders == 0
     page = res.browser.path.read_text()
-    assert page.count('<li class="gi"') == 18 and page.count('loading="lazy"') == 6 * (3 + 3 + 1)
+    assert page.count('<li class="gi"') == n_items
+    assert page.count('loading="lazy"') == 6 * sum(len(v) for v in GALLERY_PROBES.values())
     assert "http://" not in page and "https://" not in page  # self-contained

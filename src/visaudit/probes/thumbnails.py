@@ -7,9 +7,12 @@ pixels); large ones are shrunk (bilinear). PIL and numpy only; no torch at impor
 from __future__ import annotations
 
 import io
-from typing import TypedDict
 
 import numpy as np
+
+from visaudit.probes.gallery import GalleryImage, GalleryItem
+
+__all__ = ["GalleryImage", "GalleryItem", "heatmap_png", "image_png"]
 
 MAX_SIDE = 128
 
@@ -53,18 +56,3 @@ def heatmap_png(values: np.ndarray, *, signed: bool = False) -> bytes:
         u, cmap = (v - lo) / (hi - lo) if hi > lo else np.zeros_like(v), matplotlib.colormaps["inferno"]
     rgb = (cmap(np.clip(u, 0, 1))[..., :3] * 255).round().astype(np.uint8)
     return _encode(rgb)
-
-
-class GalleryImage(TypedDict):
-    """One picture of a gallery item: an artifact of the record and what it shows."""
-
-    artifact: str  # file name in the record's artifacts
-    label: str  # "original", "saliency", "difference", ...
-
-
-class GalleryItem(TypedDict):
-    """One sample of a probe's ``gallery`` (the report's failure browser reads these)."""
-
-    sample: str  # the dataset sample id
-    caption: str
-    images: list[GalleryImage]

@@ -529,6 +529,7 @@ GALLERY_PROBES = {
     "counterfactuals": ["original", "counterfactual", "difference"],
     "attributions": ["original", "saliency", "integrated gradients"],
     "disagreement": ["image"],
+    "spurious-features": ["most activating", "least activating"],
 }
 
 
