@@ -111,4 +111,4 @@ def test_a_repeated_study_is_answered_from_the_store_and_shown_in_the_report(run
     assert rep.returncode == 0, rep.stderr
     html = (tmp_path / "r" / "index.html").read_text()
     assert 'id="studies"' in html and "Can biases in ImageNet models explain generalisation?" in html
-    assert "label space cifar10" in html and "study-corr" in html
+    assert "label space cifar10" in html and "study-corr" in html and "study-scatter" in html

@@ -187,6 +187,7 @@ def render_html(table: StudyTable) -> str:
             f'<div class="wrap"><table class="study-corr"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>"
         )
+    parts.append(_scatters(table))
     labels = [x for x in table.bias + table.generalisation if any(x in table.values[m] for m in table.models)]
     if labels:
         rows = "".join(
@@ -208,3 +209,25 @@ def render_html(table: StudyTable) -> str:
         parts.append("<details><summary>Cells that did not run</summary><ul>" + "".join(items) + "</ul></details>")
     parts += [f'<p class="note">warning: {escape(w)}</p>' for w in table.warnings]
     return "".join(parts)
+
+
+def _scatters(table: StudyTable, most: int = 6) -> str:
+    """One scatter per (bias, generalisation) pair with at least 3 models, strongest |rho| first."""
+    from html import escape
+
+    from visaudit.report.svg import Series, color, line_chart
+    from visaudit.report.tables import cell
+
+    rows = [r for r in table.correlations if int(r["n"]) >= 3 and math.isfinite(float(r["spearman_rho"]))]
+    rows.sort(key=lambda r: -abs(float(r["spearman_rho"])))
+    figs = []
+    for r in rows[:most]:
+        series = [
+            Series(m, [table.values[m][r["bias"]]], [table.values[m][r["generalisation"]]], color=color(i))
+            for i, m in enumerate(table.models)
+            if m in r["models"]
+        ]
+        svg = line_chart(series, xlabel=str(r["bias"]), ylabel=str(r["generalisation"]), width=340, height=240)
+        caption = f"{r['generalisation']} against {r['bias']}: rho={cell(r['spearman_rho'], 2)}, n={r['n']}"
+        figs.append(f'<figure class="study-scatter">{svg}<figcaption>{escape(caption)}</figcaption></figure>')
+    return f'<div class="figs">{"".join(figs)}</div>' if figs else ""
