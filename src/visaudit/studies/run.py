@@ -89,7 +89,9 @@ def run_study(
             for m in eligible:
                 for c in cells:
                     status[names[m]][c.name] = {"status": "unavailable", "reason": _short(str(err))}
-            say(f"skipped {dataset}: {_short(str(err))}")
+            say(
+                f"skipped {dataset}: not found under the data root or the cache (visaudit list datasets: where to get it)"
+            )
             continue
         probes = [c.probe for c in cells]
         config = {c.probe: c.config for c in cells if c.config}
