@@ -44,6 +44,20 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def subject_model(name: str, source: str) -> dict[str, Any]:
+    """The ``model`` block of an imported subject (an observer or another lab's model): 16-class decisions."""
+    return {
+        "name": name,
+        "source": source,
+        "arch": None,
+        "weights_sha256": None,
+        "n_params": None,
+        "label_space": "imagenet16",
+        "num_classes": 16,
+        "preprocess": None,
+    }
+
+
 def decision_record(subject: str, rows: "pd.DataFrame", files: list[str]) -> tuple[dict[str, Any], "pd.DataFrame"]:
     """Build the record of one subject's decisions (scored like a model) and its samples table."""
     import math
@@ -73,16 +87,7 @@ def decision_record(subject: str, rows: "pd.DataFrame", files: list[str]) -> tup
     record = Record(
         key=job_key(keyed_by),
         status="ok",
-        model={
-            "name": subject,
-            "source": "decisions",
-            "arch": None,
-            "weights_sha256": None,
-            "n_params": None,
-            "label_space": "imagenet16",
-            "num_classes": 16,
-            "preprocess": None,
-        },
+        model=subject_model(subject, "decisions"),
         probe=probe,
         dataset={
             "name": "cue-conflict",

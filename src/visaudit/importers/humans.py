@@ -120,6 +120,7 @@ def human_record(subject: str, table: "pd.DataFrame", ds: "ImageDataset", files:
     from visaudit.data.fingerprint import file_digest, sha256_bytes
     from visaudit.engine.keys import job_key
     from visaudit.engine.record import Record
+    from visaudit.importers.decisions import subject_model
 
     rows_sha = sha256_bytes(table.drop(columns="n_unmatched").to_csv(index=False).encode())
     digests = {f.name: file_digest(f) for f in files}
@@ -137,16 +138,7 @@ def human_record(subject: str, table: "pd.DataFrame", ds: "ImageDataset", files:
     record = Record(
         key=job_key(keyed_by),
         status="ok",
-        model={
-            "name": subject,
-            "source": "human",
-            "arch": None,
-            "weights_sha256": None,
-            "n_params": None,
-            "label_space": "imagenet16",
-            "num_classes": 16,
-            "preprocess": None,
-        },
+        model=subject_model(subject, "human"),
         probe=dict(PROBE),
         dataset={
             "name": ds.name,

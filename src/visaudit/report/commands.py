@@ -33,6 +33,26 @@ def _selected(store: Path, max_images: int | None, seed: int | None, all_images:
     return records, skipped
 
 
+def _check_table_args(store: Path, format: str) -> None:
+    """Refuse an unknown table format or a folder that is not a store."""
+    from visaudit.report.tables import FORMATS
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if not (store / "records").is_dir():
+        raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
+
+
+def _emit(text: str, out: Path | None) -> None:
+    """Write ``text`` to ``out`` (folders made) or to stdout."""
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
 def report_command(
     store_arg: Optional[Path] = typer.Argument(None, metavar="[STORE]", help="results store (same as --store)"),
     store_opt: Optional[Path] = typer.Option(None, "--store", help="results store (default visaudit-results)"),
@@ -82,12 +102,8 @@ def compare_command(
 ) -> None:
     """Compare models: metric table, Spearman/Kendall correlations, which bias predicts what."""
     from visaudit.report.comparison import compare
-    from visaudit.report.tables import FORMATS
 
-    if format not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
-    if not (store / "records").is_dir():
-        raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
+    _check_table_args(store, format)
     records, _ = _selected(store, max_images, seed, all_images)
     known = sorted({str(r["model"]["name"]) for r in records})
     missing = sorted(set(model or []) - set(known))
@@ -100,12 +116,7 @@ def compare_command(
         text = comp.render(format, table)
     except ValueError as err:
         raise VisauditError(str(err)) from err
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}")
-    else:
-        typer.echo(text, nl=False)
+    _emit(text, out)
 
 
 def consistency_command(
@@ -118,12 +129,9 @@ def consistency_command(
 
     from visaudit.report.consistency import consistency_tables, human_likeness_ranking
     from visaudit.report.records import RecordBook
-    from visaudit.report.tables import FORMATS, render
+    from visaudit.report.tables import render
 
-    if format not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
-    if not (store / "records").is_dir():
-        raise typer.BadParameter(f"{store} holds no records/ folder", param_hint="--store")
+    _check_table_args(store, format)
     records, _ = _selected(store, None, None, False)
     book = RecordBook(records, store)
     ranking = human_likeness_ranking(book)
@@ -143,9 +151,4 @@ def consistency_command(
         frame = table.to_frame().reset_index(names="subject")
         parts.append(render(frame, format, f"Error consistency (Cohen's kappa), {table.dataset}"))
     text = "\n\n".join(parts)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}")
-    else:
-        typer.echo(text, nl=False)
+    _emit(text, out)
