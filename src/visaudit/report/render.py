@@ -202,16 +202,9 @@ def _studies(page: _Page) -> str:
     return "".join(parts)
 
 
-def _rho_colour(rho: float) -> str:
-    t = max(-1.0, min(1.0, rho))
-    if t >= 0:
-        return f"rgb({int(255 - 155 * t)},{int(255 - 95 * t)},255)"
-    return f"rgb(255,{int(255 + 95 * t)},{int(255 + 155 * t)})"
-
-
 def _bias_matrix(bias: list[dict[str, Any]]) -> str:
     """Spearman rho of every (generalisation target, bias) pair as a coloured matrix."""
-    from visaudit.report.tables import cell
+    from visaudit.report.tables import cell, rho_colour
 
     biases = list(dict.fromkeys(r["bias"] for r in bias))
     targets = sorted({r["target"] for r in bias})
@@ -232,7 +225,7 @@ def _bias_matrix(bias: list[dict[str, Any]]) -> str:
             )
             star = "*" if r["spearman_p"] < 0.05 else ""
             tds.append(
-                f'<td style="background:{_rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
+                f'<td style="background:{rho_colour(r["spearman_rho"])}" title="{escape(tip)}">'
                 f"{cell(r['spearman_rho'], 2)}{star}</td>"
             )
         hib = {True: " ↑", False: " ↓"}.get(direction[t], "")

@@ -150,7 +150,7 @@ def render_html(table: StudyTable) -> str:
     """The study as a report section: a correlation matrix (rho, hover for n, p, tau), values, statuses."""
     from html import escape
 
-    from visaudit.report.tables import cell
+    from visaudit.report.tables import cell, rho_colour
 
     corr = {(r["generalisation"], r["bias"]): r for r in table.correlations}
     biases = [b for b in table.bias if any(k[1] == b for k in corr)]
@@ -171,12 +171,8 @@ def render_html(table: StudyTable) -> str:
                     f"n={r['n']}; Spearman rho={cell(r['spearman_rho'], 3)} (p={cell(r['spearman_p'], 3)}, "
                     f"{r['spearman_p_method']}); Kendall tau={cell(r['kendall_tau'], 3)} (p={cell(r['kendall_p'], 3)})"
                 )
-                rho = max(-1.0, min(1.0, float(r["spearman_rho"])))
-                colour = (
-                    f"rgb({int(255 - 155 * rho)},{int(255 - 95 * rho)},255)"
-                    if rho >= 0
-                    else f"rgb(255,{int(255 + 95 * rho)},{int(255 + 155 * rho)})"
-                )
+                rho = float(r["spearman_rho"])
+                colour = rho_colour(rho)
                 star = "*" if float(r["spearman_p"]) < 0.05 else ""
                 tds.append(
                     f'<td style="background:{colour}" title="{escape(tip)}">{cell(rho, 2)}{star} (n={r["n"]})</td>'

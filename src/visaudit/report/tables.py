@@ -34,6 +34,14 @@ def cell(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def rho_colour(rho: float) -> str:
+    """Background of a correlation cell: white at 0, blue towards +1, red towards -1."""
+    t = max(-1.0, min(1.0, float(rho)))
+    if t >= 0:
+        return f"rgb({int(255 - 155 * t)},{int(255 - 95 * t)},255)"
+    return f"rgb(255,{int(255 + 95 * t)},{int(255 + 155 * t)})"
+
+
 def _is_num(series: "pd.Series") -> bool:
     import pandas as pd
 
