@@ -71,7 +71,7 @@ def test_robust_counterfactuals_carry_class_structure_the_standard_ones_do_not(f
         ref = (means[ts] - means[ys]).flatten(1)
         cos[name] = float(torch.nn.functional.cosine_similarity(d, ref, dim=1).mean())
     print(f"cosine with class-mean difference ({norm}, radius {RADIUS[norm]}): {cos}")
-    # measured on these 108 pairs: l2 (r=3) 0.522 vs 0.392, l1.5 (r=8) 0.401 vs 0.310 (robust vs standard)
+    # measured on these 108 pairs: l2 (r=3) 0.524 vs 0.392, l1.5 (r=8) 0.401 vs 0.313 (robust vs standard)
     assert cos["fmnist_cnn_robust"] > cos["fmnist_cnn"] + 0.07, cos
     assert cos["fmnist_cnn_robust"] > 1.2 * cos["fmnist_cnn"], cos
 
@@ -98,9 +98,12 @@ def test_afw_reaches_apgds_target_confidence_and_both_stay_in_ball_and_box(fmnis
         assert spent["afw"] == spent["apgd"] == 31 * len(x)  # equal budgets: n_iter + 1 gradients each
         print(f"{name} {norm}={eps}: mean target confidence {out}")
         if norm == "l1.5":  # the paper's ball, where APGD needs the costly projection
-            assert out["afw"] >= out["apgd"], (name, out)
-        else:  # measured within 0.006 on these models (see the report); AFW is not worse by more
-            assert out["afw"] >= out["apgd"] - 0.01, (name, out)
+            assert out["afw"] >= out["apgd"], (name, out)  # measured: 0.879 vs 0.863, 0.413 vs 0.404
+        else:
+            # Frank-Wolfe's convex combinations sit a little inside the L2 sphere / off the Linf box's
+            # faces; measured here 0.0005 (l2) and 0.0014 (linf) below APGD at most, and the authors'
+            # AFW is further below (bench/results/afw_vs_apgd_fmnist_n200.txt)
+            assert out["afw"] >= out["apgd"] - 0.003, (name, out)
 
 
 @pytest.mark.slow
@@ -211,3 +214,13 @@ def test_lp_norm_of_counterfactual_shapes():
     d[0, 0, 1, 1] = 0.5
     for p in (1.5, 2.0, math.inf):
         assert float(lp_balls.lp(d, p)) == pytest.approx(0.5)
+
+
+def test_afw_refuses_step_and_momentum_outside_their_ranges():
+    x = torch.rand(2, 3, 8, 8)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 10))
+    loss = _objective(torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="beta"):
+        afw(model, x, loss, norm="l2", eps=1.0, beta=1.0)
+    with pytest.raises(ValueError, match="gamma0"):
+        afw(model, x, loss, norm="l2", eps=1.0, gamma0=0.0)

@@ -90,7 +90,7 @@ class CounterfactualsProbe(Probe):
     """Visual counterfactuals: the target class's confidence reachable inside an Lp ball."""
 
     name = "counterfactuals"
-    version = 1
+    version = 2
     Config = CounterfactualsConfig
     Data = CounterfactualsData
     headline = "success_rate"
