@@ -29,13 +29,14 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from visaudit.attacks import lp_balls
 from visaudit.attacks.afw import afw
 from visaudit.attacks.apgd import apgd_ascent
+from visaudit.attacks.losses import ranked_targets, target_log_prob
 from visaudit.attacks.oracle import Oracle
 from visaudit.models import load_model
 from visaudit.models.fmnist import _as_rgb, load_split
@@ -56,10 +57,6 @@ def reference_afw(checkout: Path) -> Any:
     return importlib.import_module("svce_attacks.afw").AFWAttack
 
 
-def log_prob_of(targets: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return lambda logits, rows: torch.log_softmax(logits, 1).gather(1, targets[rows][:, None])[:, 0]
-
-
 def optimise(
     method: str,
     model: torch.nn.Module,
@@ -73,10 +70,10 @@ def optimise(
 ) -> torch.Tensor:
     """The counterfactuals of ``x`` for targets ``t`` by one of the compared optimisers."""
     if method == "apgd":
-        return apgd_ascent(Oracle(model), x, y, log_prob_of(t), norm=norm, eps=eps, n_iter=n_iter)[0]
+        return apgd_ascent(Oracle(model), x, y, target_log_prob(t), norm=norm, eps=eps, n_iter=n_iter)[0]
     if method in ("afw", "afw_b0"):
         beta = 0.0 if method == "afw_b0" else 0.5
-        return afw(Oracle(model), x, log_prob_of(t), norm=norm, eps=eps, n_iter=n_iter, beta=beta)[0]
+        return afw(Oracle(model), x, target_log_prob(t), norm=norm, eps=eps, n_iter=n_iter, beta=beta)[0]
     torch.manual_seed(0)  # the authors' code draws its random start from the global generator
     return AFWAttack(model, 10, eps, n_iter=n_iter, norm=norm, loss="log_conf").perturb(x, t, targeted=True)
 
@@ -102,7 +99,7 @@ def main() -> None:
     for name in ("fmnist_cnn", "fmnist_cnn_robust"):
         model = load_model(name).eval()
         with torch.no_grad():
-            t = model(x).argsort(1, descending=True)[:, 1]
+            t = ranked_targets(model(x), 2)
         for norm in args.norms:
             eps, p = RADIUS[norm], lp_balls.norm_p(norm)
             for n_iter in args.iters:

@@ -22,12 +22,11 @@ Here ``beta`` = 0.5 and no random start, chosen on Fashion-MNIST test images 0-2
 on images 100-299 (``bench/afw_vs_apgd.py``, which runs the authors' code side by side): on the
 standard zoo model it raised the mean target confidence over ``beta`` = 0 in every norm and budget
 (by 0.0015 to 0.007); on the robust one it was behind it by at most 0.0011 in L1.5 and L2 and
-ahead by 0.002 in Linf. The authors' code (random
-start, no momentum) was never ahead of this one. Frank-Wolfe's iterates are convex combinations
-of points of the set, so for the L2 and Linf balls they sit a little inside the sphere (or off the
-box's faces) where a projected step stays on them: there APGD ends up to 0.002 higher at equal
-iterations, while in the L1.5 ball, which AFW was made for, AFW is ahead by about 0.01 and twice
-as fast.
+ahead by 0.002 in Linf. The authors' code (random start, no momentum) was never ahead of this
+one. Frank-Wolfe's iterates are convex combinations of points of the set, so for the L2 and Linf
+balls they sit a little inside the sphere (or off the box's faces) where a projected step stays
+on them: there APGD ends up to 0.002 higher at equal iterations, while in the L1.5 ball, which
+AFW was made for, AFW is ahead by about 0.01 and twice as fast.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -38,3 +40,13 @@ def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def ranked_targets(logits: torch.Tensor, rank: int) -> torch.Tensor:
     """Class with the ``rank``-th largest logit (rank 2 = runner-up), as APGD-T/FAB-T pick targets."""
     return logits.argsort(dim=1, descending=True)[:, rank - 1]
+
+
+def target_log_prob(targets: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The counterfactual objective ``log p_target`` as an ascent loss of (logits, rows), where
+    ``rows`` index the samples (and so ``targets``) the logits belong to."""
+
+    def objective(logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(logits, 1).gather(1, targets[rows][:, None])[:, 0]
+
+    return objective

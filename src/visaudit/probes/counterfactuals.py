@@ -137,6 +137,7 @@ class CounterfactualsProbe(Probe):
         from visaudit.attacks import lp_balls
         from visaudit.attacks.afw import afw
         from visaudit.attacks.apgd import apgd_ascent
+        from visaudit.attacks.losses import target_log_prob
         from visaudit.attacks.runs import oracle_for
 
         cfg = self.config
@@ -184,9 +185,7 @@ class CounterfactualsProbe(Probe):
                     paths[i, counter[i]] = prob.detach().cpu()
                     counter[i] += 1
 
-                def objective(logits: torch.Tensor, idx: torch.Tensor, tr=tr) -> torch.Tensor:
-                    return torch.log_softmax(logits, 1).gather(1, tr[idx][:, None])[:, 0]
-
+                objective = target_log_prob(tr)
                 if cfg.method == "afw":
                     x_cf, _ = afw(oracle, xr, objective, norm=norm, eps=cfg.radius, n_iter=cfg.n_iter, trace=trace)
                 else:
